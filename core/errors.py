@@ -1,0 +1,133 @@
+"""One exception hierarchy for the whole system.
+
+Every error carries a stable machine-readable ``code`` (what scripts and the
+center's API match on), a ``brief`` text for the user and a ``detail`` text
+for a support engineer. Nothing outside this hierarchy should reach a user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LicwizError(Exception):
+    """Base of every error licwiz raises on purpose."""
+
+    code: str = "error"
+
+    def __init__(self, brief: str, detail: str = "", *, code: str | None = None) -> None:
+        super().__init__(brief)
+        self.brief = brief
+        self.detail = detail or brief
+        if code is not None:
+            self.code = code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "brief": self.brief, "detail": self.detail}
+
+    def __str__(self) -> str:
+        return self.brief
+
+
+class InputError(LicwizError):
+    """A value typed by a person is wrong; ``field`` names where."""
+
+    code = "bad_input"
+
+    def __init__(self, field: str, brief: str, detail: str = "", *, code: str | None = None) -> None:
+        super().__init__(brief, detail, code=code)
+        self.field = field
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "field": self.field}
+
+
+class CheckDigitError(InputError):
+    code = "check_digit"
+
+
+class FileFormatError(LicwizError):
+    """A file (license, request, owner data) is malformed, truncated or too big."""
+
+    code = "bad_file"
+
+    def __init__(self, path: str, brief: str, detail: str = "", *, code: str | None = None) -> None:
+        super().__init__(f"{path}: {brief}", detail or f"{path}: {brief}", code=code)
+        self.path = path
+
+
+class SignatureError(LicwizError):
+    """A license's signature does not verify, or its key is not trusted."""
+
+    code = "bad_signature"
+
+
+class LicenseInvalid(LicwizError):
+    """A well-formed, genuine license that does not apply here or now."""
+
+    code = "license_invalid"
+
+
+class SealError(LicwizError):
+    """A sealed request file cannot be opened (wrong key, tampered, truncated)."""
+
+    code = "bad_seal"
+
+
+class PhoneCodeError(LicwizError):
+    """Phone code rows are wrong; ``rows`` lists the 1-based row numbers to re-read."""
+
+    code = "phone_code"
+
+    def __init__(self, brief: str, rows: list[int], detail: str = "") -> None:
+        super().__init__(brief, detail)
+        self.rows = rows
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "rows": self.rows}
+
+
+class StorageError(LicwizError):
+    """A license location cannot be read or written."""
+
+    code = "storage"
+
+
+class NotWritable(StorageError):
+    code = "not_writable"
+
+
+class SeatError(LicwizError):
+    """No seat is free; ``holders`` says who holds them."""
+
+    code = "no_seat"
+
+    def __init__(self, brief: str, detail: str = "", holders: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(brief, detail)
+        self.holders = holders or []
+
+
+class CenterError(LicwizError):
+    """The Licensing Center refused, or could not be reached.
+
+    ``code`` is the center's stable code (``pin_used``, ...), or ``unreachable``
+    and ``bad_response`` for transport problems seen by the client.
+    """
+
+    code = "center"
+
+    def __init__(
+        self,
+        code: str,
+        brief: str,
+        detail: str = "",
+        *,
+        status: int = 0,
+        request_id: str = "",
+    ) -> None:
+        super().__init__(brief, detail, code=code)
+        self.status = status
+        self.request_id = request_id
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "status": self.status, "request_id": self.request_id}

@@ -1,0 +1,1 @@
+"""licwiz.screens: one Screen per wizard step, one ModalScreen per dialog."""

@@ -1,0 +1,1 @@
+"""licwiz.server: the site's license server (holds licenses, hands out seats)."""

@@ -1,0 +1,1 @@
+"""licwiz.styles: the wizard's .tcss files, shipped inside the wheel."""

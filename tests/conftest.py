@@ -1,0 +1,31 @@
+"""Shared test set-up.
+
+Each area's fixtures live in tests/support/fixtures_<area>.py (one owner per
+file); they are all loaded here so any test can use any fixture.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import support
+
+for _mod in pkgutil.iter_modules(support.__path__):
+    if _mod.name.startswith("fixtures_"):
+        _m = importlib.import_module(f"support.{_mod.name}")
+        globals().update({k: v for k, v in vars(_m).items() if not k.startswith("_")})
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the real /var/lib/licwiz or ~/.local/state/licwiz."""
+    monkeypatch.setenv("LICWIZ_ALL_USERS_DIR", str(tmp_path / "all-users"))
+    monkeypatch.setenv("LICWIZ_USER_DIR", str(tmp_path / "user"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("LICWIZ_TRUSTED_KEYS", raising=False)
+    os.environ.setdefault("LICWIZ_PRODUCT", "licwiz-demo")
