@@ -12,7 +12,6 @@ import pkgutil
 from pathlib import Path
 
 import pytest
-
 import support
 
 for _mod in pkgutil.iter_modules(support.__path__):
