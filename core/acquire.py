@@ -1,0 +1,428 @@
+"""The acquisition steps shared by the wizard and ``licwiz acquire``.
+
+Online: check availability, activate (the client retries with the same
+idempotency key, so a lost answer never spends a second PIN), verify the
+license offline with the trusted keys, check that it is the license that was
+asked for, install it atomically. The file and phone methods end in
+``install_license_text``, which does the last three steps.
+
+Two promises hold on every path:
+
+- a license that does not verify, or is not the one requested, is never
+  installed;
+- once the center has issued a license (a PIN may be spent), its text is never
+  lost: if installing fails, the text is kept in the exception
+  (``AfterActivationError.license_text``) and saved under the user's state
+  folder, and the error says where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib
+import importlib.util
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .client import Availability, CenterClient, Issued
+from .errors import CenterError, LicenseInvalid, LicwizError, NotWritable, StorageError
+from .fingerprint import matches
+from .keys import Keyring
+from .license import License, parse, pin_digest, read_file, verify
+from .request import ActivationRequest
+from .storage import (
+    Scope,
+    atomic_write,
+    install_license,
+    installed_files,
+    is_writable,
+    license_dir,
+    state_dir,
+)
+
+Progress = Callable[[str], None]
+
+STEP_CHECK = "Checking availability"
+STEP_ACQUIRE = "Acquiring the license"
+STEP_VERIFY = "Verifying the license"
+STEP_SAVE = "Saving the license"
+STEPS: tuple[str, ...] = (STEP_CHECK, STEP_ACQUIRE, STEP_VERIFY, STEP_SAVE)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTarget:
+    """A license server named in the wizard's Advanced settings."""
+
+    host: str
+    port: int
+    token: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What was installed where: ``path``+``scope`` locally, or ``server`` (host:port)."""
+
+    license: License
+    text: str
+    path: Path | None
+    scope: Scope | None
+    server: str | None
+    issued: Issued
+
+    def where(self) -> str:
+        if self.server is not None:
+            return f"license server {self.server}"
+        label = "all users" if self.scope == "all-users" else "the current user"
+        return f"{self.path} (for {label})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "license_id": self.license.license_id,
+            "product": self.license.product,
+            "regnum": self.license.regnum,
+            "users": self.license.users,
+            "method": self.license.method,
+            "issued": self.license.issued,
+            "not_after": self.license.not_after,
+            "supersedes": self.license.supersedes,
+            "path": str(self.path) if self.path is not None else None,
+            "scope": self.scope,
+            "server": self.server,
+            "request_id": self.issued.request_id,
+        }
+
+
+class AfterActivationError(StorageError):
+    """The center issued a license but it could not be installed.
+
+    The PIN may be spent, so the license text travels with the error
+    (``license_text``) and was saved to ``saved_to`` when possible; the caller
+    can install it elsewhere with ``install_license_text`` (for instance for
+    the current user when the all-users folder is not writable).
+    """
+
+    def __init__(
+        self, cause: LicwizError, license_text: str, saved_to: Path | None, *, verified: bool
+    ) -> None:
+        if saved_to is not None:
+            kept = f"The license text was kept in {saved_to}."
+        else:
+            kept = "The license text could not be saved to disk either; it is shown below."
+        if verified:
+            hint = (
+                f"{kept} Install it with 'licwiz install {saved_to or 'FILE'}', or repeat the "
+                "acquisition as a license recovery with the same PIN: the center issues the same "
+                "license again without spending another PIN."
+            )
+        else:
+            hint = (
+                f"{kept} It was NOT installed because it did not pass verification. Give this file "
+                "and the request id to support; a license recovery with the same PIN fetches the "
+                "license again once the cause is fixed."
+            )
+        detail = f"{cause.detail}\n\n{hint}"
+        if saved_to is None:
+            detail += "\n\n" + license_text
+        super().__init__(cause.brief, detail, code=cause.code)
+        self.cause = cause
+        self.license_text = license_text
+        self.saved_to = saved_to
+        self.verified = verified
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledStatus:
+    """One installed license file and whether it is valid on this computer now."""
+
+    path: Path
+    scope: Scope
+    license: License | None
+    valid: bool
+    reason: str  # "" when valid, else why not (signature, product, dates, parameters)
+    code: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        lic = self.license
+        return {
+            "path": str(self.path),
+            "scope": self.scope,
+            "valid": self.valid,
+            "reason": self.reason,
+            "code": self.code,
+            "license_id": lic.license_id if lic else None,
+            "product": lic.product if lic else None,
+            "regnum": lic.regnum if lic else None,
+            "users": lic.users if lic else None,
+            "method": lic.method if lic else None,
+            "issued": lic.issued if lic else None,
+            "not_after": lic.not_after if lic else None,
+        }
+
+
+def _say(progress: Progress | None, step: str) -> None:
+    if progress is not None:
+        progress(step)
+
+
+async def check_available(client: CenterClient, req: ActivationRequest) -> Availability:
+    """Ask the center whether ``req`` can be served; a refusal raises CenterError."""
+    avail = await client.check(req)
+    if not avail.available:
+        raise CenterError(
+            "not_available", "The Licensing Center cannot issue this license now",
+            f"check answered available=false for kit {req.regnum}, operation {req.operation}",
+        )
+    if avail.product != req.product:
+        raise CenterError(
+            "wrong_product",
+            f"Kit {req.regnum} is for product {avail.product!r}, not {req.product!r}",
+            "the registration number belongs to another product's kit",
+        )
+    return avail
+
+
+def expected_pin_digest(req: ActivationRequest) -> str:
+    """The PIN a license for ``req`` must record: the extra PIN for an update,
+    the PIN given otherwise (for a recovery, the last used PIN)."""
+    pin = req.extra_pin if req.operation == "update" and req.extra_pin else req.pin
+    return pin_digest(req.regnum, pin)
+
+
+def check_matches(lic: License, req: ActivationRequest, source: str = "license") -> None:
+    """Refuse a genuine license that is not the one ``req`` asked for."""
+    wrong: list[str] = []
+    if lic.product != req.product:
+        wrong.append(f"product {lic.product!r} instead of {req.product!r}")
+    if lic.regnum != req.regnum:
+        wrong.append(f"registration number {lic.regnum} instead of {req.regnum}")
+    if lic.owner_digest != req.owner.digest():
+        wrong.append("owner data differs from the data entered")
+    if lic.pin_digest != expected_pin_digest(req):
+        wrong.append("it records another PIN code than the one used")
+    if lic.method != req.method:
+        wrong.append(f"acquisition method {lic.method!r} instead of {req.method!r}")
+    m = matches(lic.params, req.params)
+    if not m.ok:
+        wrong.append(f"computer parameters differ ({m.reason}: {', '.join(m.changed or m.missing)})")
+    if wrong:
+        raise LicenseInvalid(
+            f"{source}: the license received is not the one requested",
+            f"{source}: " + "; ".join(wrong),
+            code="license_mismatch",
+        )
+
+
+def _check_here(lic: License, params: Mapping[str, str], source: str) -> None:
+    m = matches(lic.params, params)
+    if not m.ok:
+        raise LicenseInvalid(
+            f"{source}: license is for another computer (key parameters differ)",
+            f"{source}: {m.reason}; changed: {', '.join(m.changed) or '-'}; "
+            f"missing: {', '.join(m.missing) or '-'}",
+            code="parameters_changed",
+        )
+
+
+def _keep_text(text: str, license_id: str, *, verified: bool) -> Path | None:
+    """Save an issued license text where the user can find it again."""
+    sub = "issued" if verified else "rejected"
+    safe = license_id if license_id.replace("-", "").isalnum() else "unknown"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = state_dir() / sub / f"{safe}-{stamp}.lic"
+    try:
+        atomic_write(path, text.encode("utf-8"), mode=0o600)
+    except LicwizError:
+        return None
+    return path
+
+
+def _verify_for(
+    text: str, *, keyring: Keyring, product: str, params: Mapping[str, str],
+    expect: ActivationRequest | None, source: str,
+) -> License:
+    lic = verify(text, keyring, product=product, source=source)
+    if expect is not None:
+        check_matches(lic, expect, source)
+    else:
+        _check_here(lic, params, source)
+    return lic
+
+
+def install_license_text(
+    text: str,
+    *,
+    keyring: Keyring,
+    product: str,
+    params: Mapping[str, str],
+    scope: Scope,
+    expect: ActivationRequest | None = None,
+    source: str = "license",
+) -> Outcome:
+    """Verify ``text`` (signature, product, dates), check it is for this
+    computer (``params``) or exactly what ``expect`` asked for, install it
+    atomically in ``scope``. Nothing is written unless every check passes."""
+    lic = _verify_for(text, keyring=keyring, product=product, params=params, expect=expect, source=source)
+    path = install_license(text, lic.license_id, scope)
+    issued = Issued(text, lic.license_id, lic.users, lic.supersedes, "")
+    return Outcome(lic, text, path, scope, None, issued)
+
+
+def install_license_file(
+    path: Path, *, keyring: Keyring, product: str, params: Mapping[str, str], scope: Scope,
+    expect: ActivationRequest | None = None,
+) -> Outcome:
+    """``install_license_text`` for a license data file (size-limited read)."""
+    return install_license_text(
+        read_file(path), keyring=keyring, product=product, params=params, scope=scope,
+        expect=expect, source=str(path),
+    )
+
+
+# --- license server -------------------------------------------------------
+
+SERVER_CLIENT_MODULE = "licwiz.core.server_client"
+
+
+def server_available() -> bool:
+    """Is the license server client part of this build?"""
+    try:
+        return importlib.util.find_spec(SERVER_CLIENT_MODULE) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _server_client(target: ServerTarget) -> Any:
+    if not server_available():
+        raise LicwizError(
+            "server installation not available",
+            "this build of licwiz has no license server client (licwiz.core.server_client)",
+            code="server_unavailable",
+        )
+    mod = importlib.import_module(SERVER_CLIENT_MODULE)
+    return mod.ServerClient(target.host, target.port, token=target.token)
+
+
+async def server_parameters(target: ServerTarget) -> dict[str, str]:
+    """The key parameters of the license server's computer (the license binds those)."""
+    async with _server_client(target) as sc:
+        params = await sc.parameters()
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+    ):
+        raise LicwizError(
+            f"license server {target}: unexpected parameters answer", repr(params)[:300],
+            code="bad_response",
+        )
+    return dict(params)
+
+
+async def install_on_server(
+    text: str, target: ServerTarget, *, keyring: Keyring, product: str, params: Mapping[str, str],
+    expect: ActivationRequest | None = None, source: str = "license",
+) -> Outcome:
+    """Verify like ``install_license_text``, then upload to the license server."""
+    lic = _verify_for(text, keyring=keyring, product=product, params=params, expect=expect, source=source)
+    async with _server_client(target) as sc:
+        await sc.install(text)
+    issued = Issued(text, lic.license_id, lic.users, lic.supersedes, "")
+    return Outcome(lic, text, None, None, str(target), issued)
+
+
+# --- online ----------------------------------------------------------------
+
+
+async def acquire_online(
+    client: CenterClient,
+    req: ActivationRequest,
+    *,
+    keyring: Keyring,
+    scope: Scope,
+    idempotency_key: str,
+    progress: Progress | None = None,
+    server: ServerTarget | None = None,
+) -> Outcome:
+    """The automatic method from availability check to installed license.
+
+    With ``server``, the license binds the license server's parameters (they
+    replace ``req.params``) and is uploaded there instead of ``scope``.
+    Raises CenterError (refusals, unreachable), NotWritable before any PIN is
+    spent when ``scope`` cannot be written, and AfterActivationError when the
+    license was issued but could not be verified or installed.
+    """
+    req.check()
+    if server is not None:
+        req = replace(req, params=await server_parameters(server))
+    elif not is_writable(scope):
+        # Before the PIN is spent: the wizard then offers "Acquire for the current user".
+        raise NotWritable(
+            f"{license_dir(scope)}: cannot write a license for "
+            f"{'all users' if scope == 'all-users' else 'the current user'}",
+            f"{license_dir(scope)} is not writable by this user; no PIN was spent",
+        )
+    _say(progress, STEP_CHECK)
+    await check_available(client, req)
+    _say(progress, STEP_ACQUIRE)
+    issued = await client.activate(req, idempotency_key)
+    source = f"license {issued.license_id} from {client.base_url}"
+    _say(progress, STEP_VERIFY)
+    try:
+        lic = _verify_for(
+            issued.license_text, keyring=keyring, product=req.product, params=req.params,
+            expect=req, source=source,
+        )
+        if lic.license_id != issued.license_id or lic.users != issued.users:
+            raise LicenseInvalid(
+                f"{source}: the license does not match the center's answer",
+                f"answer: {issued.license_id}, {issued.users} users; license: "
+                f"{lic.license_id}, {lic.users} users",
+                code="license_mismatch",
+            )
+    except LicwizError as exc:
+        kept = _keep_text(issued.license_text, issued.license_id, verified=False)
+        raise AfterActivationError(exc, issued.license_text, kept, verified=False) from None
+    _say(progress, STEP_SAVE)
+    try:
+        if server is not None:
+            async with _server_client(server) as sc:
+                await sc.install(issued.license_text)
+            return Outcome(lic, issued.license_text, None, None, str(server), issued)
+        path = install_license(issued.license_text, lic.license_id, scope)
+    except LicwizError as exc:
+        kept = _keep_text(issued.license_text, issued.license_id, verified=True)
+        raise AfterActivationError(exc, issued.license_text, kept, verified=True) from None
+    return Outcome(lic, issued.license_text, path, scope, None, issued)
+
+
+# --- status ----------------------------------------------------------------
+
+
+def installed_licenses(
+    keyring: Keyring, product: str, params: Mapping[str, str], *, today: dt.date | None = None
+) -> list[InstalledStatus]:
+    """Every installed license (all users first) and whether it is valid here
+    today: signature and trusted key, product, dates, key parameters."""
+    out: list[InstalledStatus] = []
+    for entry in installed_files():
+        src = str(entry.path)
+        try:
+            text = read_file(entry.path)
+            lic = verify(text, keyring, product=product, today=today, source=src)
+        except LicwizError as exc:
+            lic_any: License | None = None
+            with contextlib.suppress(LicwizError):  # show what the file claims even when not valid
+                lic_any = parse(read_file(entry.path), src).license
+            out.append(InstalledStatus(entry.path, entry.scope, lic_any, False, exc.brief, exc.code))
+            continue
+        m = matches(lic.params, params)
+        if m.ok:
+            out.append(InstalledStatus(entry.path, entry.scope, lic, True, ""))
+        else:
+            why = f"key computer parameters changed ({', '.join(m.changed or m.missing)})"
+            out.append(InstalledStatus(entry.path, entry.scope, lic, False, why, "parameters_changed"))
+    return out
