@@ -1,0 +1,266 @@
+"""``licwiz fingerprint`` and ``licwiz verify``: what support asks a user to run.
+
+``licwiz fingerprint [--json] [--show-raw] [--what-if [LICENSE_FILE]]``
+    Prints the key computer parameters as names and digests (raw values only
+    with ``--show-raw``; they are personal and never sent anywhere). With
+    ``--what-if`` it compares them with a license file, or with every installed
+    license, and prints which parameters match, which changed, and the verdict.
+
+``licwiz verify FILE [--json]``
+    Prints what a license says and whether it is valid on this computer.
+
+Exit codes (both commands; stable, scripts may test them):
+
+== ===========================================================================
+0  valid / matches (``fingerprint`` without ``--what-if``: parameters printed)
+1  ``--what-if``: no license installed to compare with
+2  usage error (bad options)
+3  license file unreadable, malformed, or too large
+4  signature does not verify, or signed by a key that is not trusted
+5  license is for another product
+6  license expired or not yet valid
+7  license is genuine but bound to another computer (fingerprint mismatch)
+8  any other licwiz error
+== ===========================================================================
+
+On failure one line with the reason goes to stderr; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from licwiz.core import fingerprint
+from licwiz.core import license as lic_mod
+from licwiz.core.errors import FileFormatError, LicenseInvalid, LicwizError, SignatureError
+from licwiz.core.keys import Keyring, load_keyring
+from licwiz.core.product import current_product
+from licwiz.core.storage import installed_files
+
+EXIT_OK = 0
+EXIT_NOTHING = 1
+EXIT_USAGE = 2
+EXIT_FILE = 3
+EXIT_SIGNATURE = 4
+EXIT_PRODUCT = 5
+EXIT_DATES = 6
+EXIT_COMPUTER = 7
+EXIT_OTHER = 8
+
+_INSTALLED = "\0installed"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as a return code instead of exiting."""
+
+    def error(self, message: str) -> Any:
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def exit_code(err: LicwizError) -> int:
+    """The exit code for a failure (see the module docstring)."""
+    if isinstance(err, FileFormatError):
+        return EXIT_FILE
+    if isinstance(err, SignatureError):
+        return EXIT_SIGNATURE
+    if isinstance(err, LicenseInvalid):
+        if err.code == "wrong_product":
+            return EXIT_PRODUCT
+        if err.code in ("expired", "not_yet_valid"):
+            return EXIT_DATES
+        return EXIT_COMPUTER
+    return EXIT_OTHER
+
+
+def _fail(err: LicwizError) -> int:
+    # One line: a brief text may quote file content, which must not break the line.
+    print(f"licwiz: {' '.join(str(err).split())}", file=sys.stderr)
+    return exit_code(err)
+
+
+def _parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
+    try:
+        return parser.parse_args(argv)
+    except _UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+
+
+def _what_if(path: Path, keyring: Keyring, root: Path) -> tuple[dict[str, Any], int]:
+    """Compare one license file with this computer; (report, exit code)."""
+    report: dict[str, Any] = {"file": str(path)}
+    try:
+        signed = lic_mod.parse(lic_mod.read_file(path), str(path))
+    except LicwizError as exc:
+        report["error"] = exc.as_dict()
+        return report, exit_code(exc)
+    lic = signed.license
+    try:
+        lic_mod.verify(signed.text, keyring, source=str(path))
+        report["signature"] = "valid"
+    except LicwizError as exc:
+        # Still compare the parameters: that is what the user asked about.
+        report["signature"] = exc.code
+    # Digests are keyed by product: collect for the license's own product.
+    m = fingerprint.matches(lic.params, fingerprint.collect(lic.product, root=root))
+    report.update(license_id=lic.license_id, product=lic.product, match=asdict(m),
+                  strength={n: fingerprint.strength(n) for n in lic.params})
+    return report, EXIT_OK if m.ok else EXIT_COMPUTER
+
+
+def cmd_fingerprint(argv: list[str]) -> int:
+    parser = _Parser(prog="licwiz fingerprint", description="Show the key computer parameters.")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--show-raw", action="store_true",
+                        help="also show the raw values (personal data: do not post them)")
+    parser.add_argument("--what-if", nargs="?", const=_INSTALLED, metavar="LICENSE_FILE",
+                        help="compare with a license file (default: every installed license)")
+    # For tests and for support inspecting a mounted disk image; not used to acquire licenses.
+    parser.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
+    args = _parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    try:
+        return _fingerprint(args)
+    except LicwizError as exc:
+        return _fail(exc)
+
+
+def _fingerprint(args: argparse.Namespace) -> int:
+    product = current_product()
+    root: Path = args.root
+    raw = fingerprint.collect_raw(root=root)
+    params = {n: fingerprint.digest(product, n, v) for n, v in raw.items()}
+    out: dict[str, Any] = {
+        "product": product,
+        "params": params,
+        "missing": [n for n in fingerprint.PARAMETERS if n not in params],
+        "strength": {n: fingerprint.strength(n) for n in fingerprint.PARAMETERS},
+        "session_id": fingerprint.session_id(),
+    }
+    if args.show_raw:
+        out["raw"] = raw
+    code = EXIT_OK
+    if args.what_if is not None:
+        keyring = load_keyring()
+        if args.what_if == _INSTALLED:
+            files = [inst.path for inst in installed_files()]
+        else:
+            files = [Path(args.what_if)]
+        reports = []
+        for f in files:
+            report, rc = _what_if(f, keyring, root)
+            reports.append(report)
+            code = max(code, rc)
+        out["what_if"] = reports
+        if not files:
+            code = EXIT_NOTHING
+    if args.json:
+        print(json.dumps(out, indent=2, sort_keys=True))
+    else:
+        _print_fingerprint(out)
+    if code == EXIT_NOTHING:
+        print("licwiz: no installed license to compare with", file=sys.stderr)
+    elif code != EXIT_OK:
+        bad = [r for r in out["what_if"] if "error" in r or not r["match"]["ok"]]
+        first = bad[0]
+        why = first["error"]["brief"] if "error" in first else first["match"]["reason"]
+        print(f"licwiz: {first['file']}: {' '.join(why.split())}", file=sys.stderr)
+    return code
+
+
+def _print_fingerprint(out: Mapping[str, Any]) -> None:
+    print(f"Product: {out['product']}")
+    print(f"Session: {out['session_id']}")
+    print("Key computer parameters:")
+    raw = out.get("raw", {})
+    for name in fingerprint.PARAMETERS:
+        value = out["params"].get(name, "(not available)")
+        extra = f"  [{raw[name]}]" if name in raw else ""
+        print(f"  {name:<11} {out['strength'][name]:<9} {value}{extra}")
+    for report in out.get("what_if", []):
+        print(f"\nLicense file: {report['file']}")
+        if "error" in report:
+            print(f"  cannot read: {report['error']['brief']}")
+            continue
+        print(f"  license {report['license_id']} for {report['product']}, signature: {report['signature']}")
+        m = report["match"]
+        for key in ("matched", "changed", "missing", "added"):
+            if m[key]:
+                print(f"  {key + ':':<9} {', '.join(m[key])}")
+        print(f"  verdict:  {'valid on this computer' if m['ok'] else 'NOT valid here'} ({m['reason']})")
+
+
+def cmd_verify(argv: list[str]) -> int:
+    parser = _Parser(
+        prog="licwiz verify",
+        description="Check a license file: genuine, for this product, in date, for this computer.",
+    )
+    parser.add_argument("file", type=Path, help="the .lic file")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = _parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    try:
+        return _verify(args.file, as_json=args.json)
+    except LicwizError as exc:
+        return _fail(exc)
+
+
+def _verify(path: Path, *, as_json: bool) -> int:
+    text = lic_mod.read_file(path)
+    signed = lic_mod.parse(text, str(path))  # malformed: FileFormatError, nothing to show
+    lic = signed.license
+    product = current_product()
+    out: dict[str, Any] = {"file": str(path), "license": lic.payload(), "product_here": product}
+    error: LicwizError | None = None
+    try:
+        lic_mod.verify(text, load_keyring(), product=product, source=str(path))
+    except LicwizError as exc:
+        error = exc
+    m = fingerprint.matches(lic.params, fingerprint.collect(lic.product))
+    out["match"] = asdict(m)
+    if error is None and not m.ok:
+        error = LicenseInvalid(f"{path}: bound to another computer: {m.reason}", code="parameters_changed")
+    out["valid"] = error is None
+    out["error"] = error.as_dict() if error is not None else None
+    if as_json:
+        print(json.dumps(out, indent=2, sort_keys=True))
+    else:
+        _print_license(lic, m, error)
+    if error is not None:
+        return _fail(error)
+    return EXIT_OK
+
+
+def _print_license(lic: lic_mod.License, m: fingerprint.Match, error: LicwizError | None) -> None:
+    genuine = not isinstance(error, SignatureError)
+    print(f"License {lic.license_id}{'' if genuine else '  (NOT verified: content is untrusted)'}")
+    print(f"  product:        {lic.product}")
+    print(f"  registration:   {lic.regnum}")
+    print(f"  users:          {lic.users}")
+    print(f"  method:         {lic.method}")
+    print(f"  issued:         {lic.issued}")
+    print(f"  valid until:    {lic.not_after or 'no end date'}")
+    if lic.supersedes:
+        print(f"  supersedes:     {lic.supersedes}")
+    print(f"  signed by key:  {lic.key_id}")
+    print(f"  computer:       {', '.join(m.matched) or 'none'} match"
+          f"{'; changed: ' + ', '.join(m.changed) if m.changed else ''}"
+          f"{'; not readable: ' + ', '.join(m.missing) if m.missing else ''}")
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    verdict = "VALID on this computer" if error is None else f"NOT valid ({error.code})"
+    print(f"  verdict:        {verdict} (checked {today})")
