@@ -1,0 +1,180 @@
+"""Everything the person has typed or chosen so far, in one typed object.
+
+Screens are built fresh on every visit and read their initial values from
+here, so Back (to any earlier step) always shows what was typed. Nothing in
+this module imports Textual: the flow (app/flow.py) and its tests use it bare.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from licwiz.core import __version__
+from licwiz.core.errors import CenterError, LicwizError
+from licwiz.core.owner import OwnerData
+
+StepName = Literal[
+    "action", "kit", "operation", "owner_first", "recovery", "owner_verify",
+    "automatic", "method", "file_request", "file_install", "phone_codes", "phone_response", "final",
+]
+Action = Literal["acquire", "license_file"]
+OperationChoice = Literal["first", "recover"]
+RecoverChoice = Literal["same", "update"]
+Method = Literal["automatic", "file", "phone"]
+# What the center says a kit's license may be re-acquired by (core.license.method_family).
+MethodLock = Literal["phone", "online-or-file"]
+InstallScope = Literal["all-users", "user", "server"]
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """A failure as the wizard shows it: brief on the step, the rest in
+    "View error description" for a support engineer."""
+
+    code: str
+    brief: str
+    detail: str = ""
+    request_id: str = ""
+    status: int = 0
+    time: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat())
+    version: str = __version__
+    step: str = ""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, step: str = "") -> ErrorInfo:
+        if isinstance(exc, CenterError):
+            return cls(exc.code, exc.brief, exc.detail, exc.request_id, exc.status, step=step)
+        if isinstance(exc, LicwizError):
+            return cls(exc.code, exc.brief, exc.detail, step=step)
+        # Unexpected: still no traceback for the user, but the type for support.
+        return cls("internal", "An unexpected error stopped license acquisition",
+                   f"{type(exc).__name__}: {exc}", step=step)
+
+    def description(self) -> str:
+        lines = [
+            f"Error code: {self.code}",
+            f"Message: {self.brief}",
+            f"Request id: {self.request_id or '-'}",
+            f"HTTP status: {self.status or '-'}",
+            f"Time (UTC): {self.time}",
+            f"licwiz version: {__version__}",
+            f"Step: {self.step or '-'}",
+            "",
+            "Detail:",
+            self.detail or self.brief,
+        ]
+        return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class Result:
+    """What was installed where (the final step shows it)."""
+
+    license_id: str
+    users: int
+    scope: InstallScope
+    path: str = ""
+    server: str = ""  # "host:port" when installed on a license server
+    product: str = ""
+    method: str = "online"
+    supersedes: str | None = None
+
+
+@dataclass(slots=True)
+class WizardState:
+    # Step history: the rail shows it, Back truncates it; the last is the current step.
+    history: list[StepName] = field(default_factory=lambda: ["action"])
+    action: Action = "acquire"
+    # Kit step. ``pin`` is the PIN to spend (first time) or the last used PIN (recovery).
+    regnum: str = ""
+    pin: str = ""
+    # Advanced settings.
+    install_on_server: bool = False
+    server: str = ""
+    port: str = ""
+    automatic: bool = True
+    # Operation step.
+    operation: OperationChoice | None = None
+    # First-time owner data and the absolute-accuracy checkbox.
+    owner: OwnerData = field(default_factory=OwnerData)
+    accuracy_ack: bool = False
+    owner_file: str = ""  # last path used by Save data / Load data
+    # Recovery step.
+    recover_choice: RecoverChoice | None = None
+    same_params_ack: bool = False
+    extra_pin: str = ""
+    # Owner-data verification (recovery and update).
+    verify_owner: OwnerData = field(default_factory=OwnerData)
+    # Method choice and what the center allows.
+    method: Method | None = None
+    method_lock: MethodLock | None = None
+    center_unreachable: bool = False
+    availability_checked: bool = False
+    available_users: int = 0
+    # Where to install: all users unless the location is not writable and the
+    # person chose "Acquire for the current user".
+    scope: Literal["all-users", "user"] = "all-users"
+    all_users_warning_seen: bool = False
+    # One key per activation attempt; a retry (after a lost answer or Cancel)
+    # reuses it so the center never spends a second PIN.
+    idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    idempotency_for: tuple[str, ...] = ()
+    # Offline steps keep their own data here (the offline helper's screens).
+    request_file: str = ""
+    license_file: str = ""
+    phone_response: list[str] = field(default_factory=list)
+    # Outcome.
+    result: Result | None = None
+    error: ErrorInfo | None = None
+    finished: bool = False
+
+    @property
+    def current(self) -> StepName:
+        return self.history[-1]
+
+    @property
+    def request_operation(self) -> str:
+        """The core.request operation: first, recover or update."""
+        if self.operation == "recover":
+            return "update" if self.recover_choice == "update" else "recover"
+        return "first"
+
+    @property
+    def install_scope(self) -> InstallScope:
+        return "server" if self.install_on_server else self.scope
+
+    @property
+    def server_address(self) -> str:
+        return f"{self.server.strip()}:{self.port.strip()}" if self.install_on_server else ""
+
+    @property
+    def entered_owner(self) -> OwnerData:
+        """The owner data that goes into the request (first-time or verified)."""
+        return self.owner if self.request_operation == "first" else self.verify_owner
+
+    @property
+    def has_input(self) -> bool:
+        """Would quitting now lose something the person typed?"""
+        if self.finished or self.result is not None:
+            return False
+        return bool(
+            self.regnum or self.pin or self.extra_pin or self.server
+            or any(getattr(self.owner, n) for n in OwnerData.field_names() if n != "kind")
+            or any(getattr(self.verify_owner, n) for n in OwnerData.field_names() if n != "kind")
+        )
+
+    def key_for_attempt(self) -> str:
+        """The idempotency key for activating what is typed now: kept while the
+        request is the same, renewed when the kit, PINs or operation change."""
+        ident = (self.regnum, self.pin, self.extra_pin, self.request_operation)
+        if ident != self.idempotency_for:
+            self.idempotency_key = uuid.uuid4().hex
+            self.idempotency_for = ident
+        return self.idempotency_key
+
+    def owner_file_path(self) -> Path | None:
+        return Path(self.owner_file).expanduser() if self.owner_file.strip() else None
