@@ -20,7 +20,7 @@ root_fs     UUID of the filesystem mounted on / (by-uuid link, udev      ordinar
             database, or the ext2/3/4 / XFS superblock when readable)
 cpu         vendor/family/model/stepping of the first CPU in             ordinary
             /proc/cpuinfo (py-cpuinfo only where there is no /proc)
-ram         MemTotal rounded to whole GiB (small reporting changes       ordinary
+ram         MemTotal rounded up to whole GiB (small reporting changes    ordinary
             between kernels do not flip it)
 os          kernel name + distribution ID (never the kernel version,    ordinary
             which changes with every update)
@@ -269,7 +269,9 @@ def _ram(root: Path) -> str | None:
         if line.startswith("MemTotal:"):
             parts = line.split()
             if len(parts) >= 2 and parts[1].isdigit():
-                gib = round(int(parts[1]) / (1024 * 1024))
+                # MemTotal is installed RAM minus what firmware and kernel keep (a few %,
+                # varying between kernels): rounding up gives the installed size.
+                gib = -(-int(parts[1]) // (1024 * 1024))
                 return f"{max(gib, 1)}GiB"
     return None
 
