@@ -281,35 +281,32 @@ def cmd_acquire(argv: list[str]) -> int:
 # --- licwiz status -------------------------------------------------------------
 
 
-def seat_holders() -> list[dict[str, Any]] | None:
-    """Seats in use, when this build has the seats module; None otherwise."""
+def seat_holders(product: str) -> list[dict[str, Any]] | None:
+    """Seats in use, when this build has core/seats.py; None otherwise."""
     try:
         seats = import_module("licwiz.core.seats")
     except ImportError:
         return None
-    for name in ("holders", "list_holders", "seat_holders", "current_holders"):
-        fn = getattr(seats, name, None)
-        if callable(fn):
-            try:
-                got = fn()
-            except (LicwizError, OSError, TypeError):
-                return None
-            return [_as_dict(h) for h in got]
-    return None
+    fn = getattr(seats, "seat_holders", None)
+    if not callable(fn):
+        return None
+    try:
+        got = fn(product)
+    except (LicwizError, OSError):
+        return None
+    return [_as_dict(h) for h in got]
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
     if isinstance(obj, dict):
         return {str(k): v for k, v in obj.items()}
-    to_dict = getattr(obj, "to_dict", None)
-    if callable(to_dict):
-        d = to_dict()
-        if isinstance(d, dict):
-            return d
-    try:
-        return {f.name: getattr(obj, f.name) for f in fields(obj)}
-    except TypeError:
-        return {"holder": str(obj)}
+    for name in ("as_dict", "to_dict"):
+        conv = getattr(obj, name, None)
+        if callable(conv):
+            d = conv()
+            if isinstance(d, dict):
+                return d
+    return {"holder": str(obj)}
 
 
 def cmd_status(argv: list[str]) -> int:
@@ -326,7 +323,7 @@ def cmd_status(argv: list[str]) -> int:
     except LicwizError as exc:
         print(f"licwiz: {_one_line(exc.brief)} [{exc.code}]", file=sys.stderr)
         return exit_code_for(exc)
-    holders = seat_holders()
+    holders = seat_holders(product)
     valid = any(r.valid for r in rows)
     if args.json:
         doc: dict[str, Any] = {"product": product, "valid": valid, "licenses": [r.to_dict() for r in rows]}
