@@ -1,0 +1,233 @@
+"""The license server's HTTP API (JSON, under /api/v1).
+
+- ``GET    /api/v1/health``                 -> {"status": "ok", "version"}          (no token)
+- ``GET    /api/v1/parameters?product=P``   -> {"product", "params": {name: digest}} (client or admin)
+- ``POST   /api/v1/licenses`` {"license"}   -> 201 {"license_id", "product", "users", "not_after", "new"}
+  (admin)
+- ``GET    /api/v1/licenses``               -> {"licenses": [...], "capacity": {product: users}} (admin)
+- ``GET    /api/v1/seats?product=P``        -> {"seats": [{"seat_id", "slot", "user", "host", "session",
+  "since", "expires_in"}]} (admin)
+- ``POST   /api/v1/seats`` {"session", "host", "user", "product"?}
+                                            -> 201 {"seat_id", "slot", "product", "lease", "since"} (client)
+                                               409 no_seat with "holders" [{user, host, session, since, slot}]
+- ``POST   /api/v1/seats/{id}/heartbeat``   -> {"seat_id", "lease"} or 404 seat_lost (client)
+- ``DELETE /api/v1/seats/{id}``             -> {"released": true|false} (client)
+
+Errors: ``{"error": {"code", "brief", "detail", "request_id"}}`` with an HTTP status.
+Tokens travel as ``Authorization: Bearer <token>``; the server keeps only their hashes.
+The admin token is accepted wherever the client token is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from licwiz.core import __version__, fingerprint, keys
+from licwiz.core import license as lic_mod
+from licwiz.core.errors import LicwizError
+from licwiz.core.product import current_product
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import db
+
+MAX_BODY = 64 * 1024
+MAX_FIELD = 200
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, brief: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(brief)
+        self.status, self.code, self.brief, self.extra = status, code, brief, extra
+        self.detail = detail or brief
+
+
+@dataclass
+class ServerState:
+    engine: AsyncEngine
+    lease: float
+    admin_hash: str = ""
+    client_hash: str = ""
+    params: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def server_params(self, product: str) -> dict[str, str]:
+        # Collected once per product: the computer does not change under a running server.
+        if product not in self.params:
+            self.params[product] = fingerprint.collect(product)
+        return self.params[product]
+
+
+def _error(exc: ApiError, request_id: str) -> JSONResponse:
+    body = {"code": exc.code, "brief": exc.brief, "detail": exc.detail, "request_id": request_id, **exc.extra}
+    return JSONResponse({"error": body}, status_code=exc.status)
+
+
+def _check_token(request: Request, state: ServerState, *, admin: bool) -> None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthenticated", "a token is required (Authorization: Bearer ...)")
+    h = db.token_hash(token.strip())
+    ok = hmac.compare_digest(h, state.admin_hash)
+    if not admin:
+        ok = ok or hmac.compare_digest(h, state.client_hash)
+    if not ok:
+        raise ApiError(403, "forbidden", "the admin token is required" if admin else "the token is not valid")
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY // 1024} KiB")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "bad_json", "request body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise ApiError(400, "bad_json", "request body must be a JSON object")
+    return doc
+
+
+def _text_field(doc: dict[str, Any], name: str, default: str | None = None) -> str:
+    v = doc.get(name, default)
+    if not isinstance(v, str) or not v.strip() or len(v) > MAX_FIELD:
+        raise ApiError(422, "bad_input",
+                       f"field {name!r} must be a non-empty text of at most {MAX_FIELD} chars", field=name)
+    return v.strip()
+
+
+Handler = Callable[[Request, ServerState], Awaitable[Response]]
+
+
+def _endpoint(fn: Handler, *, auth: str | None) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        rid = uuid.uuid4().hex[:16]
+        state: ServerState = request.app.state.licwiz
+        try:
+            if auth is not None:
+                _check_token(request, state, admin=auth == "admin")
+            return await fn(request, state)
+        except ApiError as exc:
+            return _error(exc, rid)
+        except LicwizError as exc:
+            return _error(ApiError(422, exc.code, exc.brief, exc.detail), rid)
+
+    return run
+
+
+async def health(request: Request, state: ServerState) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def parameters(request: Request, state: ServerState) -> Response:
+    product = request.query_params.get("product") or current_product()
+    if len(product) > 100:
+        raise ApiError(422, "bad_input", "product name too long", field="product")
+    return JSONResponse({"product": product, "params": state.server_params(product)})
+
+
+async def post_license(request: Request, state: ServerState) -> Response:
+    doc = await _json(request)
+    text = doc.get("license")
+    if not isinstance(text, str):
+        raise ApiError(422, "bad_input", "field 'license' must hold the license text", field="license")
+    ring = keys.load_keyring()
+    lic = lic_mod.verify(text, ring, source="uploaded license")  # raises LicwizError -> 422
+    m = fingerprint.matches(lic.params, state.server_params(lic.product))
+    if not m.ok:
+        raise ApiError(422, "wrong_computer", "the license is bound to another computer, not this server",
+                       f"parameters that differ: {', '.join(m.changed) or m.reason}")
+    new = await db.store_license(state.engine, lic.license_id, lic.product, lic.users, lic.issued,
+                                 lic.not_after, lic.supersedes, text)
+    return JSONResponse({"license_id": lic.license_id, "product": lic.product, "users": lic.users,
+                         "not_after": lic.not_after, "new": new}, status_code=201)
+
+
+async def get_licenses(request: Request, state: ServerState) -> Response:
+    rows = await db.list_licenses(state.engine)
+    cap: dict[str, int] = {}
+    async with state.engine.connect() as conn:
+        for product in sorted({r.product for r in rows}):
+            cap[product] = await db.capacity(conn, product)
+    return JSONResponse({
+        "licenses": [{"license_id": r.license_id, "product": r.product, "users": r.users, "issued": r.issued,
+                      "not_after": r.not_after, "supersedes": r.supersedes} for r in rows],
+        "capacity": cap,
+    })
+
+
+async def get_seats(request: Request, state: ServerState) -> Response:
+    import time
+
+    now = time.time()
+    rows = await db.seats_in_use(state.engine, request.query_params.get("product") or None)
+    return JSONResponse({"seats": [{"seat_id": s.seat_id, "product": s.product, **s.holder(),
+                                    "expires_in": round(s.expires_at - now, 1)} for s in rows]})
+
+
+async def acquire(request: Request, state: ServerState) -> Response:
+    doc = await _json(request)
+    session = _text_field(doc, "session")
+    host = _text_field(doc, "host")
+    user = _text_field(doc, "user")
+    product = _text_field(doc, "product", current_product())
+    claim = await db.claim_seat(state.engine, product, session, host, user, state.lease)
+    if claim.seat is None:
+        if claim.capacity == 0:
+            raise ApiError(409, "no_license", f"the server holds no valid license for {product}")
+        raise ApiError(409, "no_seat", f"all {claim.capacity} seat(s) of {product} are in use",
+                       holders=claim.holders)
+    s = claim.seat
+    return JSONResponse({"seat_id": s.seat_id, "slot": s.slot, "product": s.product, "lease": state.lease,
+                         "since": db.iso(s.granted_at)}, status_code=201)
+
+
+async def heartbeat(request: Request, state: ServerState) -> Response:
+    seat_id = request.path_params["seat_id"]
+    s = await db.heartbeat(state.engine, seat_id, state.lease)
+    if s is None:
+        raise ApiError(404, "seat_lost", "this seat is not held any more (lease ran out, or released)")
+    return JSONResponse({"seat_id": s.seat_id, "lease": state.lease})
+
+
+async def release(request: Request, state: ServerState) -> Response:
+    return JSONResponse({"released": await db.release(state.engine, request.path_params["seat_id"])})
+
+
+def create_app(engine: AsyncEngine, *, lease: float = 120.0) -> Starlette:
+    state = ServerState(engine, lease)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        cfg = await db.get_config(engine)
+        state.admin_hash = cfg.get("admin_token_hash", "")
+        state.client_hash = cfg.get("client_token_hash", "")
+        if not state.admin_hash or not state.client_hash:
+            raise RuntimeError("the server has no tokens yet: run 'licwiz server init' first")
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    routes = [
+        Route("/api/v1/health", _endpoint(health, auth=None), methods=["GET"]),
+        Route("/api/v1/parameters", _endpoint(parameters, auth="client"), methods=["GET"]),
+        Route("/api/v1/licenses", _endpoint(post_license, auth="admin"), methods=["POST"]),
+        Route("/api/v1/licenses", _endpoint(get_licenses, auth="admin"), methods=["GET"]),
+        Route("/api/v1/seats", _endpoint(acquire, auth="client"), methods=["POST"]),
+        Route("/api/v1/seats", _endpoint(get_seats, auth="admin"), methods=["GET"]),
+        Route("/api/v1/seats/{seat_id:str}/heartbeat", _endpoint(heartbeat, auth="client"), methods=["POST"]),
+        Route("/api/v1/seats/{seat_id:str}", _endpoint(release, auth="client"), methods=["DELETE"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.licwiz = state
+    return app

@@ -1,0 +1,143 @@
+"""``licwiz server init|serve``: the site's license server.
+
+- ``licwiz server init [--db URL] [--admin-token T] [--client-token T] [--force]``
+  creates the schema and the two tokens (random unless given), prints them
+  once and stores only their hashes in the database (so every server process
+  on a shared PostgreSQL database accepts the same tokens).
+- ``licwiz server serve [--host 127.0.0.1] [--port 8475] [--db URL] [--lease SECONDS]
+  [--tls-cert F --tls-key F]``
+
+The default database is SQLite at ``$LICWIZ_SERVER_DIR/server.db`` (default
+``/var/lib/licwiz-server``); ``LICWIZ_SERVER_DB`` overrides the URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_PORT = 8475
+DEFAULT_LEASE = 120.0
+
+
+def default_db_url() -> str:
+    env = os.environ.get("LICWIZ_SERVER_DB")
+    if env:
+        return env
+    base = Path(os.environ.get("LICWIZ_SERVER_DIR") or "/var/lib/licwiz-server")
+    return f"sqlite+aiosqlite:///{base / 'server.db'}"
+
+
+def _prepare_sqlite_dir(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def _init(url: str, admin: str, client: str, force: bool) -> int:
+    from . import db
+
+    engine = db.make_engine(url)
+    try:
+        await db.create_schema(engine)
+        cfg = await db.get_config(engine)
+        if cfg.get("admin_token_hash") and not force:
+            print("licwiz server: already initialised (tokens exist); use --force to replace them",
+                  file=sys.stderr)
+            return 1
+        await db.set_config(engine, {"admin_token_hash": db.token_hash(admin),
+                                     "client_token_hash": db.token_hash(client)})
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    admin = args.admin_token or secrets.token_urlsafe(24)
+    client = args.client_token or secrets.token_urlsafe(24)
+    if admin == client:
+        print("licwiz server: the admin and client tokens must differ", file=sys.stderr)
+        return 2
+    _prepare_sqlite_dir(args.db)
+    rc = asyncio.run(_init(args.db, admin, client, args.force))
+    if rc:
+        return rc
+    print("License server initialised. Keep these tokens: they are shown only once.")
+    print(f"admin token: {admin}")
+    print(f"client token: {client}")
+    print("Admins: export LICWIZ_SERVER_TOKEN=<admin token> (or ~/.config/licwiz/server-token).")
+    print("Clients: LICWIZ_SERVER_CLIENT_TOKEN=<client token>")
+    print("  (or 'client_token' in /etc/licwiz/server.json or ~/.config/licwiz/server.json).")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from . import db
+    from .app import create_app
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("licwiz server: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if args.lease <= 0:
+        print("licwiz server: --lease must be positive", file=sys.stderr)
+        return 2
+    _prepare_sqlite_dir(args.db)
+    engine = db.make_engine(args.db)
+    try:
+        asyncio.run(db.create_schema(engine))
+    except Exception as exc:  # another server process on the same database may create it first
+        print(f"licwiz server: schema check: {exc.__class__.__name__}", file=sys.stderr)
+    # create_schema ran in its own loop; a fresh engine belongs to the server's loop.
+    engine = db.make_engine(args.db)
+    app = create_app(engine, lease=args.lease)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                            ssl_certfile=args.tls_cert or None, ssl_keyfile=args.tls_key or None,
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    scheme = "https" if args.tls_cert else "http"
+    print(f"licwiz license server on {scheme}://{args.host}:{args.port} (lease {args.lease:g} s)", flush=True)
+    server.run()
+    return 0 if server.started else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="licwiz server", description="the site's license server")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pi = sub.add_parser("init", help="create the database and the admin and client tokens")
+    pi.add_argument("--db", default=default_db_url(), help="database URL (default: %(default)s)")
+    pi.add_argument("--admin-token", default="", help="use this admin token instead of a random one")
+    pi.add_argument("--client-token", default="", help="use this client token instead of a random one")
+    pi.add_argument("--force", action="store_true", help="replace existing tokens")
+    ps = sub.add_parser("serve", help="serve the API")
+    ps.add_argument("--host", default="127.0.0.1")
+    ps.add_argument("--port", type=int, default=DEFAULT_PORT)
+    ps.add_argument("--db", default=default_db_url(), help="database URL (default: %(default)s)")
+    ps.add_argument("--lease", type=float, default=DEFAULT_LEASE,
+                    help="seconds a seat lives without a heartbeat")
+    ps.add_argument("--tls-cert", default="")
+    ps.add_argument("--tls-key", default="")
+    args = p.parse_args(list(argv or []))
+    try:
+        return cmd_init(args) if args.cmd == "init" else cmd_serve(args)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError) as exc:
+        print(f"licwiz server: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # database errors: one line, no traceback for an operator
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(exc, SQLAlchemyError):
+            print(f"licwiz server: database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}",
+                  file=sys.stderr)
+            return 1
+        raise
