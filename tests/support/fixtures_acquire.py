@@ -36,7 +36,7 @@ class AcqFakeCenter:
     """``mode``: ``good``, ``tamper`` (a byte changed after signing),
     ``wrong_regnum`` (genuine signature, another kit), ``wrong_params``
     (genuine, another computer), ``drop_first`` (the first activate gets no
-    answer: the connection is closed)."""
+    answer: the connection is closed), ``refuse`` (activate answers pin_used)."""
 
     key: Ed25519PrivateKey
     keys_dir: Path
@@ -100,6 +100,11 @@ def _handler(center: AcqFakeCenter) -> type[BaseHTTPRequestHandler]:
             elif self.path == "/api/v1/activate":
                 center.idempotency_keys.append(self.headers.get("Idempotency-Key", ""))
                 center.activations += 1
+                if center.mode == "refuse":
+                    self._send(409, {"error": {"code": "pin_used", "brief": "This PIN code was already used",
+                                               "detail": "PIN spent on 2026-01-01 by another request",
+                                               "request_id": "fake-req-2"}})
+                    return
                 if center.mode == "drop_first" and center.activations == 1:
                     self.close_connection = True  # no answer at all: a lost response
                     return
