@@ -91,7 +91,9 @@ def test_wrong_length_and_non_digits(field: str, parse: Parser, new: Callable[[]
 
 
 @pytest.mark.parametrize(("field", "parse", "new", "length"), KINDS)
-def test_spaces_and_dashes_are_accepted(field: str, parse: Parser, new: Callable[[], str], length: int) -> None:
+def test_spaces_and_dashes_are_accepted(
+    field: str, parse: Parser, new: Callable[[], str], length: int
+) -> None:
     value = new()
     grouped = format_pin(value)
     assert parse(grouped) == value

@@ -175,7 +175,9 @@ def test_keyring_from_env_dirs_and_files(tmp_path: Path, monkeypatch: pytest.Mon
     ring = keys.load_keyring()
     assert set(ring.signing) >= {keys.key_id(a.public_key()), keys.key_id(b.public_key())}
     assert len(ring.signing) == 2  # broken, private and non-.pem files skipped
-    assert ring.sealing_key() == (keys.key_id(seal.public_key()), ring.sealing[keys.key_id(seal.public_key())])
+    kid, sealing = ring.sealing_key()
+    assert kid == keys.key_id(seal.public_key())
+    assert keys.public_b64(sealing) == keys.public_b64(seal.public_key())
 
 
 def test_keyring_user_config_dir(tmp_path: Path) -> None:
