@@ -1,0 +1,264 @@
+"""``licwiz run [--server HOST:PORT | --local] [--wait SECONDS] -- COMMAND...``
+
+Runs COMMAND holding a license seat for the current terminal session and
+gives the seat back when it ends.
+
+- Local (default): the seat is one of this computer's N session slots
+  (core/seats.py). The slot's locked descriptor is inherited by COMMAND, so the
+  seat stays held as long as the command (or anything it left running) lives,
+  even if this wrapper is killed.
+- Server (``--server``, env ``LICWIZ_SERVER`` or ``"server"`` in server.json):
+  the seat comes from the license server; a background thread renews the
+  lease; the seat is released at exit (a wrapper killed with -9 loses it after
+  the lease).
+
+Signals TERM, HUP, USR1, USR2 (and INT, QUIT unless they came from the
+terminal, which already sent them to COMMAND) are forwarded to COMMAND.
+
+Exit status: COMMAND's own status (128+N when a signal N ended it);
+75 no seat free (the holders are listed), 77 no valid license, 69 license
+server unreachable or refusing, 64 usage error, 126 COMMAND not executable,
+127 COMMAND not found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+from licwiz.core import fingerprint, seats
+from licwiz.core.errors import InputError, LicenseInvalid, LicwizError, SeatError
+from licwiz.core.product import current_product
+
+EXIT_NO_SEAT = 75
+EXIT_NO_LICENSE = 77
+EXIT_SERVER = 69
+EXIT_USAGE = 64
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+_FORWARD = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+_FROM_TTY = (signal.SIGINT, signal.SIGQUIT)
+
+
+def _err(msg: str) -> None:
+    print(f"licwiz run: {msg}", file=sys.stderr, flush=True)
+
+
+def refusal_text(exc: SeatError) -> str:
+    return (f"no seat free: {exc.brief}\nSeats are held by:\n{seats.format_holders(exc.holders)}\n"
+            "Try again when one of them ends, or wait for one with --wait SECONDS.")
+
+
+def _in_foreground() -> bool:
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError):
+        return False
+
+
+def run_child(cmd: list[str], pass_fds: Sequence[int] = ()) -> int:
+    try:
+        child = subprocess.Popen(cmd, pass_fds=tuple(pass_fds))
+    except FileNotFoundError:
+        _err(f"command not found: {cmd[0]}")
+        return EXIT_NOT_FOUND
+    except PermissionError:
+        _err(f"command not executable: {cmd[0]}")
+        return EXIT_NOT_EXECUTABLE
+    fg = _in_foreground()
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        if signum in _FROM_TTY and fg:
+            return  # the terminal signalled the whole foreground group, COMMAND included
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    old: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+    for s in (*_FORWARD, *_FROM_TTY):
+        old[s] = signal.signal(s, forward)
+    try:
+        while True:
+            try:
+                rc = child.wait()
+                break
+            except InterruptedError:
+                continue
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+    return 128 - rc if rc < 0 else rc
+
+
+def _retry(deadline: float, attempt: Callable[[], object]) -> None:
+    """Call ``attempt`` until it does not raise SeatError or the deadline passes."""
+    while True:
+        try:
+            attempt()
+            return
+        except SeatError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
+
+
+def run_local(cmd: list[str], product: str, wait: float) -> int:
+    ent = seats.entitlement(product)
+    if ent.users <= 0:
+        raise LicenseInvalid(f"no valid license for {product} on this computer",
+                             "; ".join(ent.problems) or "no license is installed", code="no_license")
+    table = seats.SeatTable(product, ent.users)
+    held: list[seats.LocalSeat] = []
+    _retry(time.monotonic() + wait, lambda: held.append(table.acquire()))
+    with held[0] as seat:
+        return run_child(cmd, pass_fds=(seat.fd,))
+
+
+class ServerSeatKeeper:
+    """Holds a server seat: an event loop in a background thread does the
+    acquisition, the heartbeats (every lease/3) and the release."""
+
+    def __init__(self, address: str | None, product: str) -> None:
+        from licwiz.core import server_client
+
+        self._sc = server_client
+        self.client = server_client.client_from_config(address)
+        self.product = product
+        self.session = fingerprint.session_id()
+        self.host = socket.gethostname()
+        try:
+            self.user = getpass.getuser()
+        except (OSError, KeyError):
+            self.user = str(os.getuid())
+        self.seat: server_client.Seat | None = None
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="licwiz-seat", daemon=True)
+        self._thread.start()
+        self._beat: asyncio.Future[None] | None = None
+
+    def _do(self, coro: object) -> object:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
+
+    async def _acquire(self) -> None:
+        self.seat = await self.client.acquire_seat(self.session, self.host, self.user, self.product)
+
+    def acquire(self) -> None:
+        self._do(self._acquire())
+
+    async def _heartbeats(self) -> None:
+        assert self.seat is not None
+        while True:
+            interval = max(0.2, self.seat.lease / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
+                return
+            try:
+                await self.client.heartbeat(self.seat)
+            except self._sc.ServerError as exc:
+                if exc.code != "seat_lost":
+                    _err(f"cannot renew the seat ({exc.brief}); retrying")
+                    continue
+                try:
+                    await self._acquire()  # the lease ran out (server unreachable too long): ask again
+                except (LicwizError, SeatError) as again:
+                    _err(f"the seat was lost and cannot be taken again: {again.brief}")
+
+    def start_heartbeats(self) -> None:
+        self._beat = asyncio.run_coroutine_threadsafe(self._heartbeats(), self._loop)
+
+    async def _close(self) -> None:
+        self._stop.set()
+        if self.seat is not None:
+            with contextlib.suppress(LicwizError):
+                await self.client.release(self.seat)
+        await self.client.aclose()
+
+    def close(self) -> None:
+        try:
+            self._do(self._close())
+            if self._beat is not None:
+                with contextlib.suppress(Exception):
+                    self._beat.result(5)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+
+def run_server(cmd: list[str], address: str | None, product: str, wait: float) -> int:
+    keeper = ServerSeatKeeper(address, product)
+    try:
+        _retry(time.monotonic() + wait, keeper.acquire)
+        keeper.start_heartbeats()
+        return run_child(cmd)
+    finally:
+        keeper.close()
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    args = list(argv)
+    if "--" in args:
+        i = args.index("--")
+        opts, cmd = args[:i], args[i + 1:]
+    else:
+        opts, cmd = [], args
+        # allow `licwiz run sleep 1` and `licwiz run --server H:P sleep 1`
+        while cmd and cmd[0].startswith("-"):
+            take = 2 if cmd[0] in ("--server", "--wait") else 1
+            opts, cmd = opts + cmd[:take], cmd[take:]
+    p = argparse.ArgumentParser(
+        prog="licwiz run", description="run a command holding a license seat",
+        usage="licwiz run [--server HOST:PORT | --local] [--wait SECONDS] -- COMMAND...")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--server", help="take the seat from this license server (HOST:PORT)")
+    where.add_argument("--local", action="store_true",
+                       help="use this computer's seats even if a server is set")
+    p.add_argument("--wait", type=float, default=0.0, help="wait up to SECONDS for a free seat")
+    ns = p.parse_args(opts)
+    return ns, cmd
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        ns, cmd = parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else 0
+    if not cmd:
+        _err("no command given (usage: licwiz run [--server HOST:PORT] -- COMMAND...)")
+        return EXIT_USAGE
+    product = current_product()
+    try:
+        if ns.local:
+            return run_local(cmd, product, ns.wait)
+        from licwiz.core.server_client import configured_server
+
+        address = ns.server or configured_server()
+        if address:
+            return run_server(cmd, address, product, ns.wait)
+        return run_local(cmd, product, ns.wait)
+    except SeatError as exc:
+        _err(refusal_text(exc))
+        return EXIT_NO_SEAT
+    except LicenseInvalid as exc:
+        _err(f"{exc.brief}\n  {exc.detail}" if exc.detail != exc.brief else exc.brief)
+        return EXIT_NO_LICENSE
+    except InputError as exc:
+        _err(f"{exc.brief} ({exc.detail})" if exc.detail != exc.brief else exc.brief)
+        return EXIT_USAGE
+    except LicwizError as exc:
+        if exc.code == "no_license":
+            _err(exc.brief)
+            return EXIT_NO_LICENSE
+        _err(exc.brief)
+        return EXIT_SERVER if exc.__class__.__name__ == "ServerError" else 1
