@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from support.fixtures_server import PYTHON, SeatLicenses, licwiz_cmd
-
 from licwiz.core import fingerprint, seats
 from licwiz.core.errors import LicenseInvalid, SeatError
+from support.fixtures_server import PYTHON, SeatLicenses, licwiz_cmd
 
 PRODUCT = "licwiz-demo"
 
