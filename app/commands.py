@@ -118,7 +118,10 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, SignatureError | LicenseInvalid):
         return EXIT_INVALID
     if isinstance(exc, LicwizError):
-        return EXIT_REFUSED if exc.code == "server_unavailable" else EXIT_INTERNAL
+        # the license server's errors (core.server_client.ServerError) and "no server client"
+        if exc.code in ("unreachable", "bad_response"):
+            return EXIT_UNREACHABLE
+        return EXIT_REFUSED if exc.code != "internal" else EXIT_INTERNAL
     return EXIT_INTERNAL
 
 
@@ -190,7 +193,8 @@ def _acquire_parser() -> _Parser:
     p.add_argument("--operation", required=True, choices=("first", "recover", "update"))
     p.add_argument("--scope", required=True, choices=("all-users", "user"))
     p.add_argument("--center", metavar="URL", help="Licensing Center URL (default: $LICWIZ_CENTER_URL)")
-    p.add_argument("--server", metavar="HOST:PORT", help="install on this license server instead")
+    p.add_argument("--server", metavar="HOST:PORT",
+                   help="install on this license server instead (admin token: $LICWIZ_SERVER_TOKEN)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--verbose", "-v", action="store_true", help="print the error detail for support")
     return p
@@ -200,7 +204,8 @@ def _parse_server(text: str) -> acquire.ServerTarget:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError("--server", f"--server: expected HOST:PORT, got {text!r}")
-    return acquire.ServerTarget(host.strip("[]"), int(port), os.environ.get("LICWIZ_SERVER_TOKEN"))
+    # the admin token comes from LICWIZ_SERVER_TOKEN or ~/.config/licwiz/server-token
+    return acquire.ServerTarget(host.strip("[]"), int(port))
 
 
 def build_request(args: argparse.Namespace, product: str) -> ActivationRequest:

@@ -305,13 +305,17 @@ def _server_client(target: ServerTarget) -> Any:
             code="server_unavailable",
         )
     mod = importlib.import_module(SERVER_CLIENT_MODULE)
-    return mod.ServerClient(target.host, target.port, token=target.token)
+    # Installing needs the server's admin token; TLS settings come from the site's config.
+    token = target.token or mod.admin_token()
+    tls, verify = mod.tls_settings()
+    return mod.ServerClient(target.host, target.port, token=token, tls=tls, verify=verify)
 
 
-async def server_parameters(target: ServerTarget) -> dict[str, str]:
-    """The key parameters of the license server's computer (the license binds those)."""
+async def server_parameters(target: ServerTarget, product: str) -> dict[str, str]:
+    """The key parameters of the license server's computer for ``product``
+    (a license installed there binds those, not this computer's)."""
     async with _server_client(target) as sc:
-        params = await sc.parameters()
+        params = await sc.parameters(product)
     if not isinstance(params, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in params.items()
     ):
@@ -323,11 +327,17 @@ async def server_parameters(target: ServerTarget) -> dict[str, str]:
 
 
 async def install_on_server(
-    text: str, target: ServerTarget, *, keyring: Keyring, product: str, params: Mapping[str, str],
-    expect: ActivationRequest | None = None, source: str = "license",
+    text: str, target: ServerTarget, *, keyring: Keyring, product: str,
+    params: Mapping[str, str] | None = None, expect: ActivationRequest | None = None,
+    source: str = "license",
 ) -> Outcome:
-    """Verify like ``install_license_text``, then upload to the license server."""
-    lic = _verify_for(text, keyring=keyring, product=product, params=params, expect=expect, source=source)
+    """Verify like ``install_license_text`` (against the server's parameters,
+    fetched when not given), then upload to the license server."""
+    if params is None and expect is None:
+        params = await server_parameters(target, product)
+    lic = _verify_for(
+        text, keyring=keyring, product=product, params=params or {}, expect=expect, source=source
+    )
     async with _server_client(target) as sc:
         await sc.install(text)
     issued = Issued(text, lic.license_id, lic.users, lic.supersedes, "")
@@ -357,7 +367,7 @@ async def acquire_online(
     """
     req.check()
     if server is not None:
-        req = replace(req, params=await server_parameters(server))
+        req = replace(req, params=await server_parameters(server, req.product))
     elif not is_writable(scope):
         # Before the PIN is spent: the wizard then offers "Acquire for the current user".
         raise NotWritable(
