@@ -1,0 +1,197 @@
+"""The license acquisition wizard: ``LicwizApp(config).run()``.
+
+The App owns the ``WizardState`` and moves between steps: each move builds a
+fresh Screen for ``state.current`` (screens are never reused) and switches to
+it. Fingerprint collection, the trusted keyring and the all-users location
+check run once, in a thread worker started at mount, so no step waits on them
+unless it needs the result.
+
+``run()`` returns the exit code: 0 when a license was installed and Finish
+pressed, 130 when the person quit or cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from importlib import import_module
+from pathlib import Path
+from typing import ClassVar
+
+from licwiz.core import acquire
+from licwiz.core.client import CenterClient
+from licwiz.core.errors import LicwizError
+from licwiz.core.fingerprint import collect
+from licwiz.core.keys import Keyring, load_keyring
+from licwiz.core.request import ActivationRequest
+from licwiz.core.storage import is_writable, license_dir
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from . import flow
+from .config import WizardConfig
+from .state import StepName, WizardState
+
+EXIT_FINISHED = 0
+EXIT_CANCELLED = 130
+
+# step -> (module in licwiz.screens, class); imported when first shown.
+STEP_SCREENS: dict[StepName, tuple[str, str]] = {
+    "action": ("choices", "ActionStep"),
+    "kit": ("kit", "KitStep"),
+    "operation": ("choices", "OperationStep"),
+    "owner_first": ("owner", "OwnerFirstStep"),
+    "recovery": ("recovery", "RecoveryStep"),
+    "owner_verify": ("owner", "OwnerVerifyStep"),
+    "automatic": ("automatic", "AutomaticStep"),
+    "method": ("choices", "MethodStep"),
+    "file_request": ("file_request", "FileRequestStep"),
+    "file_install": ("file_install", "FileInstallStep"),
+    "phone_codes": ("phone_codes", "PhoneCodesStep"),
+    "phone_response": ("phone_response", "PhoneResponseStep"),
+    "final": ("final", "FinalStep"),
+}
+# __path__, not __file__: an editable install may load licwiz.styles as a namespace package.
+STYLES = Path(next(iter(import_module("licwiz.styles").__path__))) / "wizard.tcss"
+
+
+def build_screen(step: StepName) -> Screen[None]:
+    module, cls = STEP_SCREENS[step]
+    screen: Screen[None] = getattr(import_module(f"licwiz.screens.{module}"), cls)()
+    return screen
+
+
+class LicwizApp(App[int]):
+    TITLE = "licwiz: license acquisition"
+    CSS_PATH = STYLES
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "request_quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, config: WizardConfig | None = None, state: WizardState | None = None) -> None:
+        super().__init__()
+        self.config = config or WizardConfig()
+        self.state = state or WizardState()
+        self._fp_params: dict[str, str] | None = None
+        self._trusted: Keyring | None = None
+        self._startup_error: LicwizError | None = None
+        self._startup_done = asyncio.Event()
+        self.all_users_writable: bool | None = None
+
+    # -- start-up --------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self.config.ascii:
+            self.add_class("-ascii")
+        self._startup()
+        self.push_screen(build_screen(self.state.current))
+
+    @work(thread=True, exclusive=True, group="startup")
+    def _startup(self) -> None:
+        params: dict[str, str] | None = None
+        keyring: Keyring | None = None
+        error: LicwizError | None = None
+        try:
+            params = collect(self.config.product)
+            keyring = load_keyring()
+        except LicwizError as exc:
+            error = exc
+        except Exception as exc:  # a broken /proc or key file must not kill the UI
+            error = LicwizError("Cannot read this computer's key parameters", f"{type(exc).__name__}: {exc}",
+                                code="fingerprint")
+        writable = is_writable("all-users")
+        self.call_from_thread(self._started, params, keyring, error, writable)
+
+    def _started(self, params: dict[str, str] | None, keyring: Keyring | None,
+                 error: LicwizError | None, writable: bool) -> None:
+        self._fp_params, self._trusted, self._startup_error = params, keyring, error
+        self.all_users_writable = writable
+        self._startup_done.set()
+        if not writable and not self.state.all_users_warning_seen and self.state.scope == "all-users":
+            self.state.all_users_warning_seen = True
+            from licwiz.screens.dialogs import AllUsersWarning
+
+            self.push_screen(AllUsersWarning(str(license_dir("all-users"))), self._all_users_answer)
+
+    def _all_users_answer(self, answer: object) -> None:
+        if answer is True:
+            self.state.scope = "user"
+        else:
+            self.cancel_acquisition()
+
+    async def params(self) -> Mapping[str, str]:
+        await self._startup_done.wait()
+        if self._fp_params is None:
+            raise self._startup_error or LicwizError("Key computer parameters are not available")
+        return self._fp_params
+
+    async def keyring(self) -> Keyring:
+        await self._startup_done.wait()
+        if self._trusted is None:
+            raise self._startup_error or LicwizError("The trusted keys could not be loaded")
+        return self._trusted
+
+    async def build_request(self, method: str = "online") -> ActivationRequest:
+        """The ActivationRequest for what has been typed (raises InputError naming a field)."""
+        from licwiz.core.identifiers import parse_pin, parse_regnum
+
+        s = self.state
+        op = s.request_operation
+        extra = parse_pin(s.extra_pin, "Extra PIN code") if op == "update" else None
+        return ActivationRequest(
+            product=self.config.product,
+            regnum=parse_regnum(s.regnum),
+            pin=parse_pin(s.pin, flow.pin_label(s)),
+            operation=op,
+            owner=s.entered_owner,
+            params=dict(await self.params()),
+            method=method,
+            extra_pin=extra,
+        )
+
+    def center_client(self) -> CenterClient:
+        return CenterClient(self.config.center_url, timeout=self.config.center_timeout)
+
+    def server_target(self) -> acquire.ServerTarget | None:
+        s = self.state
+        if not s.install_on_server:
+            return None
+        return acquire.ServerTarget(s.server.strip(), int(s.port.strip()))
+
+    # -- moving between steps ------------------------------------------------------
+
+    def show_current(self) -> None:
+        self.switch_screen(build_screen(self.state.current))
+
+    def go_next(self, step: StepName | None = None) -> None:
+        if flow.go_next(self.state, step) is not None:
+            self.show_current()
+
+    def back_to(self, index: int) -> None:
+        flow.go_back(self.state, index)
+        self.show_current()
+
+    def finish(self) -> None:
+        self.state.finished = True
+        self.exit(EXIT_FINISHED, return_code=EXIT_FINISHED)
+
+    def cancel_acquisition(self) -> None:
+        self.exit(EXIT_CANCELLED, return_code=EXIT_CANCELLED)
+
+    def action_request_quit(self) -> None:
+        if not self.state.has_input:
+            self.cancel_acquisition()
+            return
+        from licwiz.screens.dialogs import ConfirmDialog
+
+        if isinstance(self.screen, ConfirmDialog):
+            return
+        self.push_screen(
+            ConfirmDialog("Quit license acquisition?",
+                          "What you typed will be lost (use Save data on the owner step to keep it).",
+                          "Quit (lose it)", "Stay"),
+            lambda yes: self.cancel_acquisition() if yes else None,
+        )

@@ -1,0 +1,215 @@
+"""The frame every wizard step shares: title, step rail, body, status line
+and the Back / Next / Help / Quit buttons with their keys.
+
+A step subclasses ``StepScreen``, sets STEP and HELP, yields its widgets from
+``compose_body``, writes what was typed into ``self.state`` in ``save`` (also
+called on every change, so nothing is lost on Back), and lets
+``app.flow.step_errors`` decide whether Next is enabled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from licwiz.app import flow
+from licwiz.app.state import StepName, WizardState
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+if TYPE_CHECKING:
+    from licwiz.app.wizard import LicwizApp
+
+NOTES_MIN_WIDTH = 100  # the demo notes panel sits beside the wizard from this width on
+
+
+class StepScreen(Screen[None]):
+    STEP: ClassVar[StepName]
+    HELP: ClassVar[str] = ""
+    # Steps that run something (automatic) replace Next's label.
+    NEXT_LABEL: ClassVar[str] = "Next > (Enter)"
+    ALLOW_BACK: ClassVar[bool] = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "next", "Next", priority=True),
+        Binding("ctrl+b", "back", "Back", priority=True),
+        Binding("escape", "back", "Back"),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("f2", "notes", "Demo notes", priority=True),
+        Binding("ctrl+q", "app.request_quit", "Quit", priority=True),
+    ]
+
+    @property
+    def wizard(self) -> LicwizApp:
+        return cast("LicwizApp", self.app)
+
+    @property
+    def state(self) -> WizardState:
+        return self.wizard.state
+
+    # -- layout --------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        history = flow.steps_taken(self.state)
+        n = len(history)
+        yield Static(f" License acquisition - step {n}: {flow.TITLES[self.STEP]}", id="title")
+        with Horizontal(id="main"):
+            rail = OptionList(id="rail")
+            rail.border_title = "Steps"
+            yield rail
+            with VerticalScroll(id="body"):
+                yield from self.compose_body()
+            notes = self.wizard.config.demo_notes
+            if notes:
+                panel = Static(notes, id="notes")
+                panel.border_title = "Demo kits (F2)"
+                yield panel
+        yield Static("", id="status")
+        with Horizontal(id="buttons"):
+            yield Button("< Back (Esc)", id="back", compact=True, disabled=n <= 1 or not self.ALLOW_BACK)
+            yield Button(self.NEXT_LABEL, id="next", compact=True, variant="primary")
+            yield Button("Help (F1)", id="help", compact=True)
+            yield Button("Quit (^Q)", id="quit", compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        if self.wizard.config.ascii:
+            self.add_class("-ascii")
+        rail = self.query_one("#rail", OptionList)
+        history = flow.steps_taken(self.state)
+        for i, step in enumerate(history):
+            last = i == len(history) - 1
+            mark = ">" if last else "+"
+            rail.add_option(Option(f"{mark} {i + 1} {flow.TITLES[step]}", id=f"rail-{i}"))
+        rail.highlighted = len(history) - 1
+        self.load()
+        self.refresh_valid()
+        self._focus_first()
+
+    def on_resize(self) -> None:
+        notes = self.query("#notes")
+        if notes:
+            notes.first().display = self.size.width >= NOTES_MIN_WIDTH
+
+    def _focus_first(self) -> None:
+        body = self.query_one("#body")
+        for widget in body.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
+        self.query_one("#next", Button).focus()
+
+    # -- what subclasses fill in --------------------------------------------
+
+    def load(self) -> None:
+        """Set widgets from the state (most steps pass values to compose instead)."""
+
+    def save(self) -> None:
+        """Write the widgets' values into ``self.state``."""
+
+    def errors(self) -> dict[str, str]:
+        return flow.step_errors(self.state, self.STEP)
+
+    def can_go_next(self) -> bool:
+        return not self.errors()
+
+    def show_field_errors(self, errors: dict[str, str]) -> None:
+        """Write each field's error into ``#err-<field>`` (blank when fine)."""
+        for widget in self.query(".field-error"):
+            name = (widget.id or "")[4:]
+            message = errors.get(name, "")
+            cast(Static, widget).update(f"! {message}" if message else "")
+            widget.display = bool(message)
+
+    def refresh_valid(self) -> None:
+        self.save()
+        errors = self.errors()
+        self.show_field_errors(self._visible_errors(errors))
+        self.query_one("#next", Button).disabled = not self.can_go_next()
+
+    def _visible_errors(self, errors: dict[str, str]) -> dict[str, str]:
+        """Errors to show now: only for fields that have something typed, so
+        an empty form is not a wall of red (Next stays disabled anyway)."""
+        out: dict[str, str] = {}
+        for name, message in errors.items():
+            found = self.query(f"#{name}")
+            widget = found.first() if found else None
+            if isinstance(widget, Input) and not widget.value.strip():
+                continue
+            out[name] = message
+        return out
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#status", Static).update(text)
+
+    # -- events ----------------------------------------------------------------
+
+    @on(Input.Changed)
+    def _input_changed(self) -> None:
+        self.refresh_valid()
+
+    @on(Input.Submitted)
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.can_go_next():
+            self.action_next()
+        else:
+            self.focus_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#help")
+    def _help_pressed(self) -> None:
+        self.action_help()
+
+    @on(Button.Pressed, "#quit")
+    def _quit_pressed(self) -> None:
+        self.wizard.action_request_quit()
+
+    @on(OptionList.OptionSelected, "#rail")
+    def _rail_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option_index < len(self.state.history) - 1 and self.ALLOW_BACK:
+            self.save()
+            self.wizard.back_to(event.option_index)
+
+    # -- actions ----------------------------------------------------------------
+
+    def action_next(self) -> None:
+        self.save()
+        errors = self.errors()
+        if errors:
+            self.show_field_errors(errors)
+            self.set_status("! " + next(iter(errors.values())))
+            return
+        if not self.can_go_next():
+            return
+        self.wizard.go_next()
+
+    def action_back(self) -> None:
+        if len(self.state.history) > 1 and self.ALLOW_BACK:
+            self.save()
+            self.wizard.back_to(len(self.state.history) - 2)
+
+    def action_help(self) -> None:
+        from .dialogs import TextDialog
+
+        self.app.push_screen(TextDialog(f"Help: {flow.TITLES[self.STEP]}", self.HELP or "No help here."))
+
+    def action_notes(self) -> None:
+        from .dialogs import TextDialog
+
+        if self.wizard.config.demo_notes:
+            self.app.push_screen(TextDialog("Demo kits", self.wizard.config.demo_notes))

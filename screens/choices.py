@@ -1,0 +1,133 @@
+"""Steps that are one choice: action, operation, method. Arrows choose,
+Enter (or ctrl+n) goes on with the highlighted choice."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from licwiz.app import flow
+from licwiz.app.state import StepName
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from .base import StepScreen
+from .widgets import ChoiceList
+
+
+class ChoiceStep(StepScreen):
+    FIELD: ClassVar[str]
+    INTRO: ClassVar[str] = ""
+
+    def choices(self) -> list[tuple[str, str, str]]:
+        raise NotImplementedError
+
+    def current_value(self) -> str | None:
+        return getattr(self.state, self.FIELD)  # type: ignore[no-any-return]
+
+    def compose_body(self) -> ComposeResult:
+        if self.INTRO:
+            yield Static(self.INTRO, classes="intro")
+        yield from self.compose_notes()
+        yield ChoiceList(self.choices(), self.current_value(), id=self.FIELD)
+        yield Static("", id=f"err-{self.FIELD}", classes="field-error")
+
+    def compose_notes(self) -> ComposeResult:
+        yield from ()
+
+    def save(self) -> None:
+        found = self.query(f"#{self.FIELD}")
+        if found:
+            value = found.first(ChoiceList).value
+            if value is not None:
+                setattr(self.state, self.FIELD, value)
+
+    @on(ChoiceList.Changed)
+    def _changed(self) -> None:
+        self.refresh_valid()
+
+    @on(ChoiceList.Chosen)
+    def _chosen(self) -> None:
+        self.refresh_valid()
+        self.action_next()
+
+
+class ActionStep(ChoiceStep):
+    STEP: ClassVar[StepName] = "action"
+    FIELD = "action"
+    INTRO = ("A software license is required to use the product without a dongle. "
+             "Select the action type:")
+    HELP = """\
+Acquire a license: license acquisition at the first start, or license restoration
+(either a license update or the acquisition of the same license as you acquired
+earlier).
+
+Specify license details file: license acquisition by e-mail or using an external
+medium. This continues a license acquisition that could not be done automatically.
+
+Keys: arrows choose, Enter goes on, Esc goes back, ctrl+q quits."""
+
+    def choices(self) -> list[tuple[str, str, str]]:
+        return [
+            ("acquire", "Acquire a license", "first start, or restore/update a license"),
+            ("license_file", "Specify license details file", "continue with a file from the Center"),
+        ]
+
+
+class OperationStep(ChoiceStep):
+    STEP: ClassVar[StepName] = "operation"
+    FIELD = "operation"
+    INTRO = "Select the operation type:"
+    HELP = """\
+First-time registration: the license was never acquired before.
+
+License recovery: the license was acquired earlier but then the computer
+configuration or a part of it was modified, or the operating system was changed,
+or the product cannot be started (for example, because the previously acquired
+license file is missing)."""
+
+    def choices(self) -> list[tuple[str, str, str]]:
+        return [
+            ("first", "First-time registration", "the license was never acquired before"),
+            ("recover", "License recovery", "acquired earlier: re-acquire it or update it"),
+        ]
+
+
+class MethodStep(ChoiceStep):
+    STEP: ClassVar[StepName] = "method"
+    FIELD = "method"
+    INTRO = "Select the license acquisition method:"
+    HELP = """\
+Automatically: use this method if the Internet connection is restored.
+
+Manually (using a file): use this method if you can send the license owner and
+computer data over the Internet by e-mail or upload it on the Licensing Center
+web page.
+
+By phone: this method involves a Licensing Center operator.
+
+A license first acquired online or using a file can only be re-acquired or
+updated using those methods; one first acquired by phone only by phone."""
+
+    _DESC: ClassVar[dict[str, str]] = {
+        "automatic": "over the Internet, when the connection is back",
+        "file": "send a request file by e-mail or the web page",
+        "phone": "read codes to a Licensing Center operator",
+    }
+
+    def choices(self) -> list[tuple[str, str, str]]:
+        return [(m, flow.METHOD_LABELS[m], self._DESC[m]) for m in flow.allowed_methods(self.state)]
+
+    def current_value(self) -> str | None:
+        allowed = flow.allowed_methods(self.state)
+        return self.state.method if self.state.method in allowed else allowed[0]
+
+    def compose_notes(self) -> ComposeResult:
+        if self.state.center_unreachable:
+            yield Static("The Licensing Center could not be reached over the network.", classes="note")
+        if self.state.method_lock == "phone":
+            yield Static("This license was acquired by phone: it can only be re-acquired or "
+                         "updated by phone.", classes="note", id="lock-note")
+        elif self.state.method_lock == "online-or-file":
+            yield Static("This license was acquired online or using a file: it can only be "
+                         "re-acquired or updated using those methods.", classes="note", id="lock-note")

@@ -1,0 +1,174 @@
+"""Dialogs (ModalScreen): help, error description, PIN-set notes, confirm
+quit, the all-users warning, and the file path prompt of Save/Load data."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from licwiz.app.state import ErrorInfo
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+PIN_SET_NOTES = """\
+A 5-, 10- or 20-user kit carries two sets of PIN codes, and you use one of
+them, never both:
+
+- The single-user set: N licenses for one user each, one per computer.
+  Use it when each of N computers runs the product for one person.
+
+- The multi-user set: one license for N users on one computer: a terminal
+  server (one terminal session counts as one user computer) or a license
+  server that hands seats to its clients.
+
+The first PIN code you use decides the set. After that, a PIN code of the
+other set is refused by the Licensing Center (pin_set_conflict), so choose
+before you enter a PIN code. Spare PIN codes of the chosen set serve later
+license updates after the computer's key parameters change."""
+
+
+class _Dialog(ModalScreen[object]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    def on_mount(self) -> None:
+        from licwiz.app.wizard import LicwizApp
+
+        if isinstance(self.app, LicwizApp) and self.app.config.ascii:
+            self.add_class("-ascii")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class TextDialog(_Dialog):
+    """A titled text with Close (Esc or Enter); used for help and notes."""
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self._title = title
+        self._text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            with VerticalScroll(classes="dialog-text"):
+                yield Static(self._text, markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (Esc)", id="close", compact=True)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#close", Button).focus()
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+
+class ErrorDialog(TextDialog):
+    """View error description: what a support engineer needs."""
+
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__("Error description", error.description())
+
+
+class PinSetDialog(TextDialog):
+    def __init__(self) -> None:
+        super().__init__("Attention! PIN code sets of 5-, 10- and 20-user kits", PIN_SET_NOTES)
+
+
+class ConfirmDialog(_Dialog):
+    """Yes/No; dismisses with True or False (Esc is No)."""
+
+    def __init__(self, title: str, text: str, yes: str, no: str) -> None:
+        super().__init__()
+        self._title, self._text, self._yes, self._no = title, text, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            yield Static(self._text, markup=False, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self._yes, id="yes", compact=True)
+                yield Button(self._no, id="no", compact=True)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#no", Button).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class AllUsersWarning(ConfirmDialog):
+    """The all-users location cannot be written: True = acquire for the
+    current user, False = cancel license acquisition."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            "Warning",
+            "A license for all computer users is not available: the license folder for all "
+            f"users cannot be written:\n{where}\n\nYou can acquire the license for the current "
+            "operating system user instead.",
+            "Acquire for the current user",
+            "Cancel license acquisition",
+        )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#yes", Button).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(False)
+
+
+class PathDialog(_Dialog):
+    """Ask for a file path (Save data / Load data); dismisses with the path or None."""
+
+    def __init__(self, title: str, initial: str, ok_label: str) -> None:
+        super().__init__()
+        self._title, self._initial, self._ok = title, initial, ok_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            yield Label("File path:")
+            yield Input(self._initial, id="path", compact=True)
+            yield Static("", id="path-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self._ok, id="ok", compact=True)
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#path-error").display = False
+        self.query_one("#path", Input).focus()
+
+    def _submit(self) -> None:
+        value = self.query_one("#path", Input).value.strip()
+        if not value:
+            err = self.query_one("#path-error", Static)
+            err.update("! File path: enter a file name")
+            err.display = True
+            return
+        self.dismiss(value)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    @on(Button.Pressed, "#ok")
+    def _ok_pressed(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)

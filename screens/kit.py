@@ -1,0 +1,95 @@
+"""Kit number and PIN code, the "Attention!..." notes, and Advanced settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from licwiz.app.state import StepName
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Static
+
+from .base import StepScreen
+from .dialogs import PinSetDialog
+from .widgets import TickBox
+
+
+def field_row(label: str, widget_id: str, value: str, placeholder: str = "", *,
+              disabled: bool = False, max_length: int = 0) -> ComposeResult:
+    with Horizontal(classes="row"):
+        yield Label(label, classes="field-label")
+        yield Input(value, id=widget_id, placeholder=placeholder, compact=True,
+                    disabled=disabled, max_length=max_length)
+    yield Static("", id=f"err-{widget_id}", classes="field-error")
+
+
+class KitStep(StepScreen):
+    STEP: ClassVar[StepName] = "kit"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f3", "attention", "Attention!...", priority=True),
+        Binding("f4", "advanced", "Advanced settings", priority=True),
+    ]
+    HELP = """\
+Enter the kit's registration number (10 digits) and a PIN code (15 digits; dashes
+and spaces are ignored). For license restoration enter the last used PIN code.
+Both end in a check digit: a mistyped digit is reported as you type.
+
+Attention!... (F3): read this before using a PIN of a 5-, 10- or 20-user kit.
+
+Advanced settings (F4):
+  Install the license on the server - store the license on the license server
+  named by Server and Port.
+  Automatic acquisition - acquire the license over the Internet (on by default).
+  Off: you choose the method (file, phone) at a later step."""
+
+    def compose_body(self) -> ComposeResult:
+        s = self.state
+        if s.operation == "recover":
+            pin_label, hint = "Last used PIN", "the PIN code used for the license in place"
+        else:
+            pin_label, hint = "PIN code", "for license restoration: the last used PIN code"
+        yield Static("Enter the kit number and the PIN code.", classes="intro")
+        yield from field_row("Kit number", "regnum", s.regnum, "10 digits", max_length=64)
+        yield from field_row(pin_label, "pin", s.pin, "15 digits: 123-456-789-012-345", max_length=64)
+        yield Static(f"  ({hint})", classes="hint")
+        yield Button("Attention!... (F3) PIN sets of 5/10/20-user kits", id="attention", compact=True)
+        with Collapsible(title="Advanced settings (F4)", id="advanced",
+                         collapsed=not (s.install_on_server or not s.automatic)):
+            yield TickBox("Install the license on the server", s.install_on_server, id="on_server",
+                          compact=True)
+            yield from field_row("Server", "server", s.server, "host name",
+                                 disabled=not s.install_on_server, max_length=253)
+            yield from field_row("Port", "port", s.port, "e.g. 1540",
+                                 disabled=not s.install_on_server, max_length=5)
+            yield TickBox("Automatic acquisition", s.automatic, id="automatic", compact=True)
+
+    def save(self) -> None:
+        s = self.state
+        s.regnum = self.query_one("#regnum", Input).value
+        s.pin = self.query_one("#pin", Input).value
+        s.install_on_server = self.query_one("#on_server", Checkbox).value
+        s.server = self.query_one("#server", Input).value
+        s.port = self.query_one("#port", Input).value
+        s.automatic = self.query_one("#automatic", Checkbox).value
+
+    @on(Checkbox.Changed)
+    def _ticked(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "on_server":
+            self.query_one("#server", Input).disabled = not event.value
+            self.query_one("#port", Input).disabled = not event.value
+        self.refresh_valid()
+
+    @on(Button.Pressed, "#attention")
+    def _attention_pressed(self) -> None:
+        self.action_attention()
+
+    def action_attention(self) -> None:
+        self.app.push_screen(PinSetDialog())
+
+    def action_advanced(self) -> None:
+        box = self.query_one("#advanced", Collapsible)
+        box.collapsed = not box.collapsed
+        if not box.collapsed:
+            self.query_one("#on_server", Checkbox).focus()

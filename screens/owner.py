@@ -1,0 +1,178 @@
+"""Owner data: entered at first-time registration (with the absolute-accuracy
+checkbox, Save data and Load data), re-entered for verification on recovery."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import ClassVar
+
+from licwiz.app.state import StepName
+from licwiz.core.errors import LicwizError
+from licwiz.core.owner import LABELS, OwnerData, load_file, save_file
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Button, Checkbox, Input, Static
+
+from .base import StepScreen
+from .dialogs import PathDialog
+from .kit import field_row
+from .widgets import ChoiceList, TickBox
+
+ACCURACY_LABEL = ("I am aware that license recovery procedure will require re-entering "
+                  "this data with absolute accuracy")
+_PLACEHOLDERS = {"email": "name@example.com", "phone": "+31 15 123 4567"}
+
+
+class OwnerStepBase(StepScreen):
+    PREFIX: ClassVar[str]
+    ATTR: ClassVar[str]
+    INTRO: ClassVar[str]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f6", "load_data", "Load data", priority=True),
+    ]
+
+    @property
+    def owner(self) -> OwnerData:
+        return getattr(self.state, self.ATTR)  # type: ignore[no-any-return]
+
+    def compose_body(self) -> ComposeResult:
+        o = self.owner
+        yield Static(self.INTRO, classes="intro")
+        yield ChoiceList([("organisation", "Organisation", ""), ("person", "Person", "")],
+                         o.kind, id=f"{self.PREFIX}-kind")
+        for name in OwnerData.field_names():
+            if name != "kind":
+                yield from field_row(LABELS[name], f"{self.PREFIX}-{name}", getattr(o, name),
+                                     _PLACEHOLDERS.get(name, ""), max_length=200)
+        yield from self.compose_extra()
+
+    def compose_extra(self) -> ComposeResult:
+        with Horizontal(classes="row-buttons"):
+            yield Button("Load data (F6)", id="load", compact=True)
+
+    def read_owner(self) -> OwnerData:
+        kind = self.query_one(f"#{self.PREFIX}-kind", ChoiceList).value or "organisation"
+        values = {n: self.query_one(f"#{self.PREFIX}-{n}", Input).value
+                  for n in OwnerData.field_names() if n != "kind"}
+        return OwnerData(kind=kind, **values)
+
+    def save(self) -> None:
+        setattr(self.state, self.ATTR, self.read_owner())
+
+    @on(ChoiceList.Changed)
+    def _kind_changed(self) -> None:
+        self.refresh_valid()
+
+    @on(ChoiceList.Chosen)
+    def _kind_chosen(self) -> None:
+        self.refresh_valid()
+        self.focus_next()
+
+    @on(Button.Pressed, "#load")
+    def _load_pressed(self) -> None:
+        self.action_load_data()
+
+    def action_load_data(self) -> None:
+        self.app.push_screen(PathDialog("Load data: read owner data from a file",
+                                        self.state.owner_file, "Load"), self._load_path)
+
+    def _load_path(self, path: object) -> None:
+        if isinstance(path, str):
+            self.state.owner_file = path
+            self._load_worker(Path(path).expanduser())
+
+    @work(thread=True, exclusive=True, group="owner-file")
+    def _load_worker(self, path: Path) -> None:
+        try:
+            owner = load_file(path)
+        except LicwizError as exc:
+            self.app.call_from_thread(self.set_status, f"! Load data: {exc.brief}")
+            return
+        self.app.call_from_thread(self._loaded, owner, str(path))
+
+    def _loaded(self, owner: OwnerData, path: str) -> None:
+        for name in OwnerData.field_names():
+            if name != "kind":
+                self.query_one(f"#{self.PREFIX}-{name}", Input).value = getattr(owner, name)
+        kind = self.query_one(f"#{self.PREFIX}-kind", ChoiceList)
+        if owner.kind in ("organisation", "person"):
+            kind.highlighted = 0 if owner.kind == "organisation" else 1
+        setattr(self.state, self.ATTR, replace(owner))
+        self.refresh_valid()
+        self.set_status(f"Owner data loaded from {path}")
+
+
+class OwnerFirstStep(OwnerStepBase):
+    STEP: ClassVar[StepName] = "owner_first"
+    PREFIX = "owner"
+    ATTR = "owner"
+    INTRO = "Enter the license owner data."
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f5", "save_data", "Save data", priority=True),
+    ]
+    HELP = """\
+Enter the license owner data: an organisation (with a contact person) or a person.
+Fields marked by an error message below them must be corrected.
+
+Then tick "I am aware that license recovery procedure will require re-entering
+this data with absolute accuracy": Next becomes available. A later recovery
+compares the data exactly (only blanks at the ends and repeated spaces are
+forgiven), so save it with Save data (F5). Load data (F6) reads a saved file."""
+
+    def compose_extra(self) -> ComposeResult:
+        yield TickBox(ACCURACY_LABEL, self.state.accuracy_ack, id="accuracy", compact=True)
+        yield Static("", id="err-accuracy", classes="field-error")
+        with Horizontal(classes="row-buttons"):
+            yield Button("Save data (F5)", id="save", compact=True)
+            yield Button("Load data (F6)", id="load", compact=True)
+
+    def save(self) -> None:
+        super().save()
+        self.state.accuracy_ack = self.query_one("#accuracy", Checkbox).value
+
+    @on(Checkbox.Changed)
+    def _ticked(self) -> None:
+        self.refresh_valid()
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save_data()
+
+    def action_save_data(self) -> None:
+        self.save()
+        errors = self.owner.errors()
+        if errors:
+            self.set_status("! Save data: " + next(iter(errors.values())))
+            return
+        initial = self.state.owner_file or str(Path.cwd() / "license-owner.json")
+        self.app.push_screen(PathDialog("Save data: write owner data to a file", initial, "Save"),
+                             self._save_path)
+
+    def _save_path(self, path: object) -> None:
+        if isinstance(path, str):
+            self.state.owner_file = path
+            self._save_worker(Path(path).expanduser(), self.owner)
+
+    @work(thread=True, exclusive=True, group="owner-file")
+    def _save_worker(self, path: Path, owner: OwnerData) -> None:
+        try:
+            save_file(path, owner)
+        except LicwizError as exc:
+            self.app.call_from_thread(self.set_status, f"! Save data: {exc.brief}")
+            return
+        self.app.call_from_thread(self.set_status, f"Owner data saved to {path}")
+
+
+class OwnerVerifyStep(OwnerStepBase):
+    STEP: ClassVar[StepName] = "owner_verify"
+    PREFIX = "verify"
+    ATTR = "verify_owner"
+    INTRO = "Re-enter the owner data given for the previous license, exactly."
+    HELP = """\
+License recovery verifies the owner data entered when the previous license was
+acquired. Enter it with absolute accuracy: case and punctuation count; only blanks
+at the ends and repeated spaces are forgiven. If you saved the data with Save data
+at the first registration, Load data (F6) reads that file."""

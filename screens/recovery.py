@@ -1,0 +1,81 @@
+"""License recovery: the same license again, or an update with an extra PIN."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from licwiz.app.state import StepName
+from licwiz.core.errors import InputError
+from licwiz.core.identifiers import format_pin, parse_pin
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import Checkbox, Input, Static
+
+from .base import StepScreen
+from .kit import field_row
+from .widgets import ChoiceList, TickBox
+
+
+class RecoveryStep(StepScreen):
+    STEP: ClassVar[StepName] = "recovery"
+    HELP = """\
+Acquire the same license: re-acquire the license you had (for example the license
+file was lost). Tick "I am sure the key computer parameters have not been changed".
+
+Update the license: the computer's key parameters changed (hardware, operating
+system). The PIN code currently in use is shown; enter in "Extra PIN code" any
+PIN code of the kit that has not been used yet.
+
+At the next step the owner data entered for the previous license is verified."""
+
+    def compose_body(self) -> ComposeResult:
+        s = self.state
+        try:
+            in_use = format_pin(parse_pin(s.pin))
+        except InputError:
+            in_use = s.pin
+        yield ChoiceList([
+            ("same", "Acquire the same license", "the key computer parameters did not change"),
+            ("update", "Update the license", "parameters changed; spends an extra PIN code"),
+        ], s.recover_choice, id="recover_choice")
+        yield Static("", id="err-recover_choice", classes="field-error")
+        yield TickBox("I am sure the key computer parameters have not been changed",
+                      s.same_params_ack, id="same_params", compact=True)
+        yield Static("", id="err-same_params", classes="field-error")
+        yield Static(f"PIN code currently in use: {in_use}", id="pin-in-use", markup=False)
+        yield from field_row("Extra PIN code", "extra_pin", s.extra_pin, "an unused PIN of the kit",
+                             max_length=64)
+        self._apply_choice(s.recover_choice, mounted=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._apply_choice(self.state.recover_choice)
+
+    def _apply_choice(self, choice: str | None, *, mounted: bool = True) -> None:
+        if not mounted:
+            return
+        self.query_one("#same_params", Checkbox).disabled = choice != "same"
+        self.query_one("#extra_pin", Input).disabled = choice != "update"
+
+    def save(self) -> None:
+        s = self.state
+        value = self.query_one("#recover_choice", ChoiceList).value
+        if value in ("same", "update"):
+            s.recover_choice = value  # type: ignore[assignment]
+        s.same_params_ack = self.query_one("#same_params", Checkbox).value
+        s.extra_pin = self.query_one("#extra_pin", Input).value
+
+    @on(ChoiceList.Changed)
+    def _changed(self, event: ChoiceList.Changed) -> None:
+        self._apply_choice(event.value)
+        self.refresh_valid()
+
+    @on(ChoiceList.Chosen)
+    def _chosen(self, event: ChoiceList.Chosen) -> None:
+        self._apply_choice(event.value)
+        self.refresh_valid()
+        self.focus_next()
+
+    @on(Checkbox.Changed)
+    def _ticked(self) -> None:
+        self.refresh_valid()

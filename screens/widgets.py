@@ -1,0 +1,86 @@
+"""Small widgets that say their state in text, not in colour alone
+(TERM=linux, NO_COLOR=1 and screen readers see the same thing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+from rich.text import Text
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Checkbox, OptionList
+from textual.widgets.option_list import Option
+
+T = TypeVar("T", bound=str)
+
+
+class TickBox(Checkbox):
+    """A checkbox drawn as ``[X] label`` / ``[ ] label``."""
+
+    @property
+    def _button(self) -> Content:
+        style = self.get_visual_style("toggle--button")
+        return Content.assemble(("[", ""), ("X" if self.value else " ", style), ("]", ""))
+
+
+class ChoiceList(OptionList, Generic[T]):
+    """A list of choices; the highlighted one is the choice and is marked
+    ``(*)``. Arrows choose, Enter chooses and goes on (``Chosen``)."""
+
+    class Changed(Message):
+        def __init__(self, choice_list: ChoiceList[str], value: str) -> None:
+            super().__init__()
+            self.choice_list = choice_list
+            self.value = value
+
+        @property
+        def control(self) -> ChoiceList[str]:
+            return self.choice_list
+
+    class Chosen(Changed):
+        pass
+
+    def __init__(
+        self, choices: Sequence[tuple[T, str, str]], value: T | None, *, id: str | None = None
+    ) -> None:
+        self._choices = list(choices)
+        self._value: T | None = value
+        super().__init__(*self._prompts(), id=id)
+
+    @property
+    def value(self) -> T | None:
+        return self._value
+
+    def _prompts(self) -> list[Option]:
+        out = []
+        for val, label, desc in self._choices:
+            mark = "(*)" if val == self._value else "( )"
+            text = Text(f"{mark} {label}", style="bold")
+            if desc:
+                text.append(f"\n    {desc}", style="")
+            out.append(Option(text, id=val))
+        return out
+
+    def on_mount(self) -> None:
+        values = [c[0] for c in self._choices]
+        if self._value in values:
+            self.highlighted = values.index(self._value)
+
+    def _refresh_marks(self) -> None:
+        for i, prompt in enumerate(self._prompts()):
+            self.replace_option_prompt_at_index(i, prompt.prompt)
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        value = self._choices[event.option_index][0]
+        if value != self._value:
+            self._value = value
+            self._refresh_marks()
+            self.post_message(self.Changed(self, value))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self._value = self._choices[event.option_index][0]
+        self._refresh_marks()
+        self.post_message(self.Chosen(self, self._value))
