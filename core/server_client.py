@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,15 @@ class ServerClient:
         headers = {"User-Agent": f"licwiz/{__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, verify=verify,
+        if isinstance(verify, str):  # a CA bundle path (httpx wants an SSL context for that)
+            try:
+                verify_arg: bool | ssl.SSLContext = ssl.create_default_context(cafile=verify)
+            except (OSError, ssl.SSLError) as exc:
+                raise ServerError("bad_ca", f"cannot use {verify} as the server's CA certificate",
+                                  str(exc)) from None
+        else:
+            verify_arg = verify
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, verify=verify_arg,
                                          headers=headers, transport=transport)
 
     async def __aenter__(self) -> ServerClient:

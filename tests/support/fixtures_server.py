@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -141,7 +142,8 @@ class LicenseServer:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited: {log.read_text()}")
             try:
-                if httpx.get(f"{sp.url}/api/v1/health", timeout=1, verify=verify).status_code == 200:
+                ctx = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+                if httpx.get(f"{sp.url}/api/v1/health", timeout=1, verify=ctx).status_code == 200:
                     return sp
             except httpx.HTTPError:
                 pass

@@ -1,0 +1,319 @@
+"""The license server: real ``licwiz server serve`` processes over HTTP, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from licwiz.core import fingerprint
+from licwiz.core.errors import SeatError
+from licwiz.core.server_client import ServerClient, ServerError, parse_address
+from support.fixtures_server import LicenseServer, SeatLicenses, ServerProc, licwiz_cmd
+
+PRODUCT = "licwiz-demo"
+Factory = Callable[[str | None], LicenseServer]
+
+
+def client(sp: ServerProc, token: str, **kw: object) -> ServerClient:
+    return ServerClient("127.0.0.1", sp.port, token=token, **kw)  # type: ignore[arg-type]
+
+
+async def _install(sp: ServerProc, srv: LicenseServer, text: str) -> dict[str, object]:
+    async with client(sp, srv.admin_token) as c:
+        return await c.install(text)
+
+
+@pytest.fixture
+def sqlite_server(license_server_factory: Factory, seat_licenses: SeatLicenses) -> LicenseServer:
+    return license_server_factory(None)
+
+
+# --- install, parameters, auth ------------------------------------------------------------------
+
+async def test_parameters_install_and_list(sqlite_server: LicenseServer, seat_licenses: SeatLicenses) -> None:
+    sp = sqlite_server.start()
+    async with client(sp, sqlite_server.client_token) as c:
+        assert (await c.health())["status"] == "ok"
+        params = await c.parameters(PRODUCT)
+    assert params == fingerprint.collect(PRODUCT)  # the server runs on this computer
+    lid, text = seat_licenses.make(3, params=params)
+    got = await _install(sp, sqlite_server, text)
+    assert got["license_id"] == lid and got["users"] == 3 and got["new"] is True
+    assert (await _install(sp, sqlite_server, text))["new"] is False  # re-upload is harmless
+    async with client(sp, sqlite_server.admin_token) as c:
+        listing = await c.licenses()
+    assert [x["license_id"] for x in listing["licenses"]] == [lid]
+    assert listing["capacity"] == {PRODUCT: 3}
+
+
+async def test_install_refuses_bad_licenses(sqlite_server: LicenseServer,
+                                            seat_licenses: SeatLicenses) -> None:
+    sp = sqlite_server.start()
+    text = seat_licenses.make(3)[1]
+    elsewhere = {k: "ab" * 32 for k in fingerprint.collect(PRODUCT)}
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    cases = {
+        "bad_signature": text.replace('"users":3', '"users":30'),
+        "bad_file": text[:-30],
+        "wrong_computer": seat_licenses.make(3, params=elsewhere)[1],
+        "expired": seat_licenses.make(3, not_after=yesterday)[1],
+    }
+    for code, bad in cases.items():
+        with pytest.raises(ServerError) as ei:
+            await _install(sp, sqlite_server, bad)
+        assert (ei.value.code, ei.value.status) == (code, 422), ei.value.brief
+    async with client(sp, sqlite_server.admin_token) as c:
+        assert (await c.licenses())["licenses"] == []
+
+
+async def test_untrusted_key_is_refused(license_server_factory: Factory, seat_licenses: SeatLicenses,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    srv = license_server_factory(None)
+    monkeypatch.delenv("LICWIZ_TRUSTED_KEYS")  # this server does not trust the test key
+    sp = srv.start()
+    with pytest.raises(ServerError) as ei:
+        await _install(sp, srv, seat_licenses.make(3)[1])
+    assert ei.value.code == "unknown_key"
+
+
+async def test_auth_refusals(sqlite_server: LicenseServer, seat_licenses: SeatLicenses) -> None:
+    sp = sqlite_server.start()
+    text = seat_licenses.make(1)[1]
+    seat_body = {"session": "s", "host": "h", "user": "u"}
+    async with httpx.AsyncClient(base_url=sp.url) as h:
+        assert (await h.post("/api/v1/seats", json=seat_body)).status_code == 401
+        assert (await h.get("/api/v1/parameters")).status_code == 401
+        r = await h.post("/api/v1/seats", json=seat_body, headers={"Authorization": "Bearer nope"})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+    with pytest.raises(ServerError) as ei:  # the client token cannot install licenses
+        async with client(sp, sqlite_server.client_token) as c:
+            await c.install(text)
+    assert (ei.value.code, ei.value.status) == ("forbidden", 403)
+    with pytest.raises(ServerError) as ei:
+        async with client(sp, sqlite_server.client_token) as c:
+            await c.seats()
+    assert ei.value.status == 403
+    with pytest.raises(ServerError) as ei:
+        async with client(sp, "wrong") as c:
+            await c.parameters()
+    assert ei.value.code == "forbidden"
+
+
+async def test_bad_seat_requests_get_clear_errors(sqlite_server: LicenseServer) -> None:
+    sp = sqlite_server.start()
+    auth = {"Authorization": f"Bearer {sqlite_server.client_token}"}
+    async with httpx.AsyncClient(base_url=sp.url, headers=auth) as h:
+        r = await h.post("/api/v1/seats", content=b"{not json")
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_json")
+        r = await h.post("/api/v1/seats", json={"session": "s", "host": "", "user": "u"})
+        assert (r.status_code, r.json()["error"]["field"]) == (422, "host")
+        r = await h.post("/api/v1/seats", json={"session": "s", "host": "h", "user": "u"})
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "no_license")
+        r = await h.post("/api/v1/seats/0123/heartbeat")
+        assert (r.status_code, r.json()["error"]["code"]) == (404, "seat_lost")
+
+
+def test_parse_address() -> None:
+    assert parse_address("srv.example:9000") == ("srv.example", 9000)
+    assert parse_address("srv") == ("srv", 8475)
+    assert parse_address("[::1]:8000") == ("::1", 8000)
+    for bad in ("", "h:0", "h:70000", "h:x", ":80"):
+        with pytest.raises(Exception) as ei:
+            parse_address(bad)
+        assert getattr(ei.value, "field", "") == "server"
+
+
+# --- seats --------------------------------------------------------------------------------------
+
+async def test_seat_lifecycle_and_refusal_lists_holders(sqlite_server: LicenseServer,
+                                                        seat_licenses: SeatLicenses) -> None:
+    sp = sqlite_server.start()
+    await _install(sp, sqlite_server, seat_licenses.make(2)[1])
+    async with client(sp, sqlite_server.client_token) as c:
+        a = await c.acquire_seat("unix:1", "pc1", "alice", PRODUCT)
+        b = await c.acquire_seat("unix:2", "pc2", "bob", PRODUCT)
+        assert {a.slot, b.slot} == {0, 1} and a.lease == 120
+        again = await c.acquire_seat("unix:1", "pc1", "alice", PRODUCT)  # same session: same seat
+        assert again.seat_id == a.seat_id
+        with pytest.raises(SeatError) as ei:
+            await c.acquire_seat("unix:3", "pc3", "carol", PRODUCT)
+        assert sorted((h["user"], h["host"], h["session"]) for h in ei.value.holders) == [
+            ("alice", "pc1", "unix:1"), ("bob", "pc2", "unix:2")]
+        assert all(h["since"] for h in ei.value.holders)
+        assert await c.heartbeat(a) == 120
+        assert await c.release(a) is True
+        assert await c.release(a) is False
+        with pytest.raises(ServerError) as ei2:
+            await c.heartbeat(a)
+        assert ei2.value.code == "seat_lost"
+        await c.acquire_seat("unix:3", "pc3", "carol", PRODUCT)
+    async with client(sp, sqlite_server.admin_token) as c:
+        assert sorted(s["user"] for s in await c.seats(PRODUCT)) == ["bob", "carol"]
+
+
+async def test_vanished_client_loses_its_seat_after_the_lease(sqlite_server: LicenseServer,
+                                                              seat_licenses: SeatLicenses) -> None:
+    sp = sqlite_server.start("--lease", "1")
+    await _install(sp, sqlite_server, seat_licenses.make(1)[1])
+    env = {**os.environ, "LICWIZ_SERVER_CLIENT_TOKEN": sqlite_server.client_token}
+    # a real client: `licwiz run --server` heartbeating every lease/3, then killed with -9
+    run = subprocess.Popen(licwiz_cmd("run", "--server", f"127.0.0.1:{sp.port}", "--", "sleep", "60"),
+                           env=env, start_new_session=True)
+    try:
+        async with client(sp, sqlite_server.client_token) as c:
+            deadline = time.monotonic() + 15
+            while True:
+                async with client(sp, sqlite_server.admin_token) as adm:
+                    if await adm.seats(PRODUCT):
+                        break
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.5)  # longer than the lease: the heartbeats keep the seat
+            with pytest.raises(SeatError):
+                await c.acquire_seat("other", "pc9", "zoe", PRODUCT)
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(10)
+            with pytest.raises(SeatError):
+                await c.acquire_seat("other", "pc9", "zoe", PRODUCT)
+            await asyncio.sleep(1.3)
+            seat = await c.acquire_seat("other", "pc9", "zoe", PRODUCT)
+            assert seat.slot == 0
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(10)
+
+
+async def test_run_with_server_runs_and_releases(sqlite_server: LicenseServer, seat_licenses: SeatLicenses,
+                                                 tmp_path: Path) -> None:
+    sp = sqlite_server.start()
+    await _install(sp, sqlite_server, seat_licenses.make(1)[1])
+    env = {**os.environ, "LICWIZ_SERVER_CLIENT_TOKEN": sqlite_server.client_token,
+           "LICWIZ_SERVER": f"127.0.0.1:{sp.port}"}  # the address from the environment
+    r = subprocess.run(licwiz_cmd("run", "--", "sh", "-c", "exit 4"), env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 4, r.stderr
+    async with client(sp, sqlite_server.admin_token) as c:
+        assert await c.seats() == []  # given back at exit
+    async with client(sp, sqlite_server.client_token) as c:
+        await c.acquire_seat("someone", "pc", "ann", PRODUCT)
+    r = subprocess.run(licwiz_cmd("run", "--", "true"), env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 75
+    assert "ann on pc: session someone" in r.stderr
+    bad = {**env, "LICWIZ_SERVER_CLIENT_TOKEN": "wrong"}
+    r = subprocess.run(licwiz_cmd("run", "--", "true"), env=bad, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 69 and "Traceback" not in r.stderr
+
+
+async def test_restarted_server_keeps_granted_seats(sqlite_server: LicenseServer,
+                                                    seat_licenses: SeatLicenses) -> None:
+    sp = sqlite_server.start()
+    await _install(sp, sqlite_server, seat_licenses.make(1)[1])
+    async with client(sp, sqlite_server.client_token) as c:
+        seat = await c.acquire_seat("unix:1", "pc1", "alice", PRODUCT)
+    sp.kill(signal.SIGKILL)
+    sp2 = sqlite_server.start(port=sp.port)
+    async with client(sp2, sqlite_server.client_token) as c:
+        with pytest.raises(SeatError) as ei:
+            await c.acquire_seat("unix:2", "pc2", "bob", PRODUCT)
+        assert ei.value.holders[0]["user"] == "alice"
+        assert await c.heartbeat(seat) == 120  # the client carries on with its seat
+
+
+# --- concurrency: never more seats than users ---------------------------------------------------
+
+async def _storm(servers: list[ServerProc], token: str, n: int) -> tuple[int, int, list[str]]:
+    limits = httpx.Limits(max_connections=n)
+    clients = [httpx.AsyncClient(base_url=s.url, headers={"Authorization": f"Bearer {token}"}, limits=limits,
+                                 timeout=60) for s in servers]
+    gate = asyncio.Event()
+
+    async def one(i: int) -> tuple[int, str]:
+        await gate.wait()
+        r = await clients[i % len(clients)].post(
+            "/api/v1/seats", json={"session": f"s{i}", "host": f"pc{i}", "user": f"u{i}", "product": PRODUCT})
+        return r.status_code, r.json().get("seat_id") or r.json()["error"]["code"]
+
+    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    results = await asyncio.gather(*tasks)
+    for c in clients:
+        await c.aclose()
+    granted = [x for st, x in results if st == 201]
+    refused = [x for st, x in results if st == 409]
+    assert {x for st, x in results if st == 409} <= {"no_seat"}
+    return len(granted), len(refused), granted
+
+
+async def _concurrency(srv: LicenseServer, seat_licenses: SeatLicenses) -> None:
+    a = srv.start()
+    b = srv.start()
+    await _install(a, srv, seat_licenses.make(12)[1])
+    await _install(b, srv, seat_licenses.make(8)[1])  # two licenses: 20 users
+    granted, refused, ids = await _storm([a, b], srv.client_token, 200)
+    assert (granted, refused) == (20, 180)
+    assert len(set(ids)) == 20
+    async with client(a, srv.admin_token) as c:
+        rows = await c.seats(PRODUCT)
+    assert sorted(r["slot"] for r in rows) == list(range(20))
+
+
+async def test_200_concurrent_requests_20_seats_two_processes_sqlite(
+        license_server_factory: Factory, seat_licenses: SeatLicenses) -> None:
+    await _concurrency(license_server_factory(None), seat_licenses)
+
+
+@pytest.mark.postgres
+async def test_200_concurrent_requests_20_seats_two_processes_postgres(
+        license_server_factory: Factory, seat_licenses: SeatLicenses, server_pg_url: str) -> None:
+    await _concurrency(license_server_factory(server_pg_url), seat_licenses)
+
+
+# --- TLS ----------------------------------------------------------------------------------------
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_tls(sqlite_server: LicenseServer, seat_licenses: SeatLicenses, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    sp = sqlite_server.start("--tls-cert", str(cert), "--tls-key", str(key), verify=str(cert))
+    assert sp.url.startswith("https://")
+    async with client(sp, sqlite_server.client_token, tls=True, verify=str(cert)) as c:
+        assert (await c.parameters(PRODUCT)) == fingerprint.collect(PRODUCT)
+    with pytest.raises(ServerError) as ei:  # an unknown certificate is not trusted
+        async with client(sp, sqlite_server.client_token, tls=True) as c:
+            await c.health()
+    assert ei.value.code == "unreachable"
+    with pytest.raises(ServerError) as ei:  # plain HTTP to a TLS port gets nowhere
+        async with client(sp, sqlite_server.client_token) as c:
+            await c.health()
+    assert ei.value.code in ("unreachable", "bad_response")
