@@ -205,3 +205,12 @@ def test_load_private_and_public_refuse_garbage() -> None:
         keys.load_public(b"\x00\x01")
     k = Ed25519PrivateKey.generate()
     assert keys.key_id(keys.load_private(keys.private_pem(k)).public_key()) == keys.key_id(k.public_key())
+
+
+def test_payload_is_an_independent_copy(core_signing_key: Ed25519PrivateKey) -> None:
+    lic = core_license(core_signing_key, extra={"seats": {"max": 3}})
+    p = lic.payload()
+    p["params"]["machine_id"] = "changed"
+    p["seats"]["max"] = 99
+    assert lic.params["machine_id"] == "ab" * 32 and lic.extra["seats"] == {"max": 3}
+    assert json.loads(lic.canonical_bytes()) == lic.payload()
