@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import struct
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -301,3 +302,21 @@ def test_unknown_licensed_parameter_counts_as_ordinary() -> None:
     m = fp.matches(lic, cur)
     assert m.ok and m.changed == ["tpm"]
     assert not fp.matches(lic, changed(cur, "cpu")).ok
+
+
+def test_no_proc_on_linux_never_pays_for_py_cpuinfo(tmp_path: Path) -> None:
+    root = core_fake_root(tmp_path, full=False)
+    (root / "proc/cpuinfo").unlink()
+    start = time.perf_counter()
+    assert "cpu" not in fp.collect_raw(root=root)
+    assert time.perf_counter() - start < 0.2  # get_cpu_info() takes about a second
+
+
+def test_py_cpuinfo_fallback_where_there_is_no_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another OS, as far as the module can tell: no /proc, platform not Linux.
+    monkeypatch.setattr(sys, "platform", "darwin")
+    root = core_fake_root(tmp_path, full=False)
+    (root / "proc/cpuinfo").unlink()
+    cpu = fp.collect_raw(root=root)["cpu"]
+    # The same CPU as /proc/cpuinfo describes (vendor/family/model/stepping).
+    assert cpu == fp.collect_raw()["cpu"]
