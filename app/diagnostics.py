@@ -234,7 +234,7 @@ def _verify(path: Path, *, as_json: bool) -> int:
     m = fingerprint.matches(lic.params, fingerprint.collect(lic.product))
     out["match"] = asdict(m)
     if error is None and not m.ok:
-        error = LicenseInvalid(f"{path}: bound to another computer: {m.reason}", code="parameters_changed")
+        error = LicenseInvalid(f"{path}: not valid on this computer: {m.reason}", code="parameters_changed")
     out["valid"] = error is None
     out["error"] = error.as_dict() if error is not None else None
     if as_json:
