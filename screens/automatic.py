@@ -62,8 +62,7 @@ license acquisition method."""
         with Horizontal(classes="row-buttons", id="cancel-row"):
             yield Button("Cancel (C)", id="cancel", compact=True)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def after_mount(self) -> None:
         self._show_error(None)  # a new visit is a new attempt
         self.run_check()
 

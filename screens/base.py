@@ -91,6 +91,11 @@ class StepScreen(Screen[None]):
         self.load()
         self.refresh_valid()
         self._focus_first()
+        self.after_mount()
+
+    def after_mount(self) -> None:
+        """A step's own mount work. Textual calls every ``on_mount`` along the
+        MRO, so steps override this instead of ``on_mount``."""
 
     def on_resize(self) -> None:
         notes = self.query("#notes")

@@ -38,6 +38,10 @@ class _Dialog(ModalScreen[object]):
 
         if isinstance(self.app, LicwizApp) and self.app.config.ascii:
             self.add_class("-ascii")
+        self.after_mount()
+
+    def after_mount(self) -> None:
+        """Subclasses' mount work (Textual calls every on_mount in the MRO, so they use this)."""
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -59,8 +63,7 @@ class TextDialog(_Dialog):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close (Esc)", id="close", compact=True)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def after_mount(self) -> None:
         self.query_one("#close", Button).focus()
 
     @on(Button.Pressed, "#close")
@@ -95,8 +98,7 @@ class ConfirmDialog(_Dialog):
                 yield Button(self._yes, id="yes", compact=True)
                 yield Button(self._no, id="no", compact=True)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def after_mount(self) -> None:
         self.query_one("#no", Button).focus()
 
     def action_close(self) -> None:
@@ -121,8 +123,7 @@ class AllUsersWarning(ConfirmDialog):
             "Cancel license acquisition",
         )
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def after_mount(self) -> None:
         self.query_one("#yes", Button).focus()
 
     def action_close(self) -> None:
@@ -146,8 +147,7 @@ class PathDialog(_Dialog):
                 yield Button(self._ok, id="ok", compact=True)
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def after_mount(self) -> None:
         self.query_one("#path-error").display = False
         self.query_one("#path", Input).focus()
 

@@ -43,8 +43,7 @@ class FinalStep(StepScreen):
         lines += ["", "Press Finish to close the wizard."]
         yield Static("\n".join(lines), id="summary", markup=False)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def after_mount(self) -> None:
         self.query_one("#next", Button).focus()
 
     def can_go_next(self) -> bool:

@@ -47,8 +47,7 @@ At the next step the owner data entered for the previous license is verified."""
                              max_length=64)
         self._apply_choice(s.recover_choice, mounted=False)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def after_mount(self) -> None:
         self._apply_choice(self.state.recover_choice)
 
     def _apply_choice(self, choice: str | None, *, mounted: bool = True) -> None:

@@ -1,0 +1,145 @@
+"""Fixtures for the wizard's Pilot tests (owner: wizard).
+
+``wizard_center``: the real ``center`` process with LICWIZ_TRUSTED_KEYS pointed
+at its keys. ``wizard_run``: an async context manager that runs ``LicwizApp``
+at 80x24 under Pilot and yields a ``WizardDriver`` (type into fields, press
+keys, wait for a step or a condition). ``WIZ_OWNER``: valid owner data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from licwiz.core.owner import OwnerData
+
+WIZ_OWNER = OwnerData(
+    kind="organisation", organisation="Acme Widgets B.V.", contact="Jane Roe",
+    email="jane.roe@example.com", phone="+31 30 123 4567", country="Netherlands",
+    postcode="3511 AB", region="Utrecht", city="Utrecht", address="Oudegracht 1",
+)
+
+
+class WizardDriver:
+    def __init__(self, app: Any, pilot: Any) -> None:
+        self.app = app
+        self.pilot = pilot
+
+    @property
+    def state(self) -> Any:
+        return self.app.state
+
+    @property
+    def screen(self) -> Any:
+        return self.app.screen
+
+    async def wait(self, cond: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or cond}; step={self.state.current}, "
+                                     f"screen={type(self.screen).__name__}, status={self.text('#status')!r}")
+            await self.pilot.pause(0.02)
+
+    async def at(self, step: str, timeout: float = 15.0) -> None:
+        """Wait until ``step`` is on screen (not behind a dialog) and mounted."""
+        def ready() -> bool:
+            scr = self.screen
+            return getattr(scr, "STEP", None) == step and scr.is_mounted and bool(scr.query("#next"))
+        await self.wait(ready, timeout, f"step {step}")
+        await self.pilot.pause()
+
+    async def press(self, *keys: str) -> None:
+        await self.pilot.press(*keys)
+        await self.pilot.pause()
+
+    async def type(self, selector: str, text: str) -> None:
+        """Focus a field, clear it and type ``text`` key by key."""
+        from textual.widgets import Input
+
+        widget = self.screen.query_one(selector, Input)
+        widget.focus()
+        widget.value = ""
+        await self.pilot.pause()
+        await self.pilot.press(*[("space" if ch == " " else ch) for ch in text])
+        await self.pilot.pause()
+
+    async def fill(self, selector: str, value: str) -> None:
+        """Set a field's value through the widget (fires Changed like typing)."""
+        from textual.widgets import Input
+
+        self.screen.query_one(selector, Input).value = value
+        await self.pilot.pause()
+
+    async def tick(self, selector: str, value: bool = True) -> None:
+        from textual.widgets import Checkbox
+
+        box = self.screen.query_one(selector, Checkbox)
+        if box.value != value:
+            box.focus()
+            await self.pilot.press("space")
+        await self.pilot.pause()
+        assert box.value == value
+
+    async def choose(self, selector: str, value: str) -> None:
+        """Move the highlight of a ChoiceList to ``value`` with the arrow keys."""
+        lst = self.screen.query_one(selector)
+        lst.focus()
+        await self.pilot.pause()
+        values = [c[0] for c in lst._choices]
+        target = values.index(value)
+        if lst.highlighted is None:
+            await self.pilot.press("down")
+        while lst.highlighted != target:
+            await self.pilot.press("down" if (lst.highlighted or 0) < target else "up")
+        await self.pilot.pause()
+        assert lst.value == value
+
+    def text(self, selector: str) -> str:
+        found = self.screen.query(selector)
+        if not found:
+            return ""
+        widget = found.first()
+        return str(getattr(widget, "content", None) or widget.render())
+
+    def next_enabled(self) -> bool:
+        return not self.screen.query_one("#next").disabled
+
+    async def next(self) -> None:
+        await self.press("ctrl+n")
+
+    async def fill_owner(self, prefix: str, owner: OwnerData) -> None:
+        await self.choose(f"#{prefix}-kind", owner.kind)
+        for name in OwnerData.field_names():
+            if name != "kind":
+                await self.fill(f"#{prefix}-{name}", getattr(owner, name))
+
+
+@pytest.fixture
+def wizard_center(center: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("LICWIZ_TRUSTED_KEYS", str(center.trusted_keys))
+    return center
+
+
+@pytest.fixture
+def wizard_run() -> Callable[..., contextlib.AbstractAsyncContextManager[WizardDriver]]:
+    @contextlib.asynccontextmanager
+    async def run(center_url: str, size: tuple[int, int] = (80, 24), **config: Any
+                  ) -> AsyncIterator[WizardDriver]:
+        from licwiz.app.config import WizardConfig
+        from licwiz.app.wizard import LicwizApp
+
+        cfg = WizardConfig(center_url=center_url, center_timeout=5.0, ascii=False, **config)
+        app = LicwizApp(cfg)
+        async with app.run_test(size=size) as pilot:
+            driver = WizardDriver(app, pilot)
+            await asyncio.wait_for(app._startup_done.wait(), 15)
+            await pilot.pause()
+            if app.all_users_writable:
+                await driver.at("action")
+            yield driver
+    return run

@@ -1,0 +1,296 @@
+"""Every branch of the wizard, driven by keys under Pilot, against a REAL
+Licensing Center process (the ``center`` fixture)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from licwiz.core.client import CenterClient
+from licwiz.core.fingerprint import collect
+from licwiz.core.identifiers import format_pin, new_pin
+from licwiz.core.license import parse
+from licwiz.core.product import current_product
+from licwiz.core.request import ActivationRequest
+from licwiz.core.storage import license_dir
+from support.fixtures_center import free_port
+from support.fixtures_wizard import WIZ_OWNER, WizardDriver
+
+
+async def to_kit(d: WizardDriver, regnum: str, pin: str) -> None:
+    await d.press("enter")  # "Acquire a license" is the default choice
+    await d.at("kit")
+    await d.fill("#regnum", regnum)
+    await d.fill("#pin", pin)
+    assert d.next_enabled()
+    await d.next()
+    await d.at("operation")
+
+
+async def first_time(d: WizardDriver, regnum: str, pin: str, owner: Any = WIZ_OWNER) -> None:
+    await to_kit(d, regnum, pin)
+    await d.choose("#operation", "first")
+    await d.press("enter")
+    await d.at("owner_first")
+    await d.fill_owner("owner", owner)
+    assert not d.next_enabled(), "Next must wait for the accuracy box"
+    await d.tick("#accuracy")
+    assert d.next_enabled()
+    await d.next()
+
+
+async def recovery(d: WizardDriver, regnum: str, pin: str, *, update_pin: str | None = None,
+                   owner: Any = WIZ_OWNER) -> None:
+    await to_kit(d, regnum, pin)
+    await d.choose("#operation", "recover")
+    await d.press("enter")
+    await d.at("recovery")
+    if update_pin is None:
+        await d.choose("#recover_choice", "same")
+        await d.tick("#same_params")
+    else:
+        await d.choose("#recover_choice", "update")
+        assert format_pin(pin) in d.text("#pin-in-use")
+        await d.fill("#extra_pin", update_pin)
+    assert d.next_enabled()
+    await d.next()
+    await d.at("owner_verify")
+    await d.fill_owner("verify", owner)
+    await d.next()
+
+
+async def acquire_now(d: WizardDriver) -> None:
+    await d.at("automatic")
+    await d.wait(lambda: d.screen._checked or d.state.error is not None, what="availability check")
+    assert d.state.error is None, d.state.error
+    await d.next()
+    await d.at("final", timeout=20)
+
+
+async def expect_refusal(d: WizardDriver, code: str) -> None:
+    await d.at("automatic")
+    await d.wait(lambda: d.state.error is not None, what=f"refusal {code}")
+    assert d.state.error.code == code, d.state.error
+    brief = d.text("#error-brief")
+    assert code in brief and d.state.error.brief in brief
+    # View error description: code, request id, time, version, the center's detail.
+    await d.press("v")
+    await d.wait(lambda: type(d.screen).__name__ == "ErrorDialog", what="error dialog")
+    shown = d.text(".dialog-text Static")
+    assert f"Error code: {code}" in shown and "Request id:" in shown and "licwiz version:" in shown
+    assert d.state.error.detail in shown
+    await d.press("escape")
+    await d.at("automatic")
+    # Select another license acquisition method.
+    await d.press("m")
+    await d.at("method")
+
+
+async def spend(center_url: str, regnum: str, pin: str, *, operation: str = "first", owner: Any = WIZ_OWNER,
+          params: dict[str, str] | None = None, extra_pin: str | None = None) -> str:
+    """Activate directly over HTTP (a license acquired earlier); returns the license text."""
+    req = ActivationRequest(
+        product=current_product(), regnum=regnum, pin=pin, operation=operation, owner=owner,
+        params=params if params is not None else collect(current_product()), extra_pin=extra_pin,
+    )
+    async with CenterClient(center_url) as client:
+        return (await client.activate(req, "spend-" + pin)).license_text
+
+
+def installed(scope: str = "all-users") -> list[Path]:
+    d = license_dir(scope)  # type: ignore[arg-type]
+    return sorted(d.glob("*.lic")) if d.exists() else []
+
+
+# --- the main branches --------------------------------------------------------------
+
+
+async def test_first_time_registration_installs_for_all_users(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, kit.regnum, kit.single_pins[0])
+        await acquire_now(d)
+        summary = d.text("#summary")
+        files = installed()
+        assert len(files) == 1
+        lic = parse(files[0].read_text()).license
+        assert lic.regnum == kit.regnum and lic.license_id in summary
+        assert "for all users" in summary and str(files[0]) in summary and "Users: 1" in summary
+        await d.press("enter")  # Finish
+        await d.wait(lambda: d.app.return_code is not None, what="exit")
+    assert d.app.return_code == 0
+
+
+async def test_recovery_of_the_same_license(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    pin = kit.single_pins[0]
+    first_text = await spend(wizard_center.url, kit.regnum, pin)
+    async with wizard_run(wizard_center.url) as d:
+        await recovery(d, kit.regnum, pin)
+        assert d.state.request_operation == "recover"
+        await acquire_now(d)
+        lic = parse(installed()[0].read_text()).license
+        assert lic.license_id == parse(first_text).license.license_id
+
+
+async def test_update_with_an_extra_pin(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    old = await spend(wizard_center.url, kit.regnum, kit.single_pins[0])
+    async with wizard_run(wizard_center.url) as d:
+        await recovery(d, kit.regnum, kit.single_pins[0], update_pin=kit.single_pins[1])
+        await acquire_now(d)
+        lic = parse(installed()[0].read_text()).license
+        assert lic.supersedes == parse(old).license.license_id
+        assert "Replaces license" in d.text("#summary")
+
+
+async def test_install_for_the_current_user_when_all_users_is_not_writable(
+        wizard_center: Any, wizard_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a-regular-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LICWIZ_ALL_USERS_DIR", str(blocker / "below"))
+    kit = wizard_center.create_kit(users=1)
+    async with wizard_run(wizard_center.url) as d:
+        await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning")
+        assert "Acquire for the current user" in str(d.screen.query_one("#yes").label)
+        assert "Cancel license acquisition" in str(d.screen.query_one("#no").label)
+        await d.press("enter")  # the default button: Acquire for the current user
+        await d.at("action")
+        assert d.state.scope == "user"
+        await first_time(d, kit.regnum, kit.single_pins[0])
+        await acquire_now(d)
+        assert "for the current user" in d.text("#summary")
+        assert len(installed("user")) == 1
+
+
+async def test_all_users_warning_cancel_ends_the_wizard(
+        wizard_center: Any, wizard_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("LICWIZ_ALL_USERS_DIR", str(blocker / "below"))
+    async with wizard_run(wizard_center.url) as d:
+        await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning")
+        await d.press("tab", "enter")  # Cancel license acquisition
+        await d.wait(lambda: d.app.return_code is not None, what="exit")
+    assert d.app.return_code == 130
+
+
+# --- refusals -------------------------------------------------------------------------
+
+
+async def test_refusal_pin_unknown(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, kit.regnum, new_pin())
+        await expect_refusal(d, "pin_unknown")
+        assert installed() == []
+
+
+async def test_refusal_pin_used(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    await spend(wizard_center.url, kit.regnum, kit.single_pins[0])
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, kit.regnum, kit.single_pins[0])
+        await expect_refusal(d, "pin_used")
+
+
+async def test_refusal_owner_mismatch(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    await spend(wizard_center.url, kit.regnum, kit.single_pins[0])
+    async with wizard_run(wizard_center.url) as d:
+        await recovery(d, kit.regnum, kit.single_pins[0], owner=replace(WIZ_OWNER, contact="Jane  Doe"))
+        await expect_refusal(d, "owner_mismatch")
+
+
+async def test_refusal_parameters_changed(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    other = {name: "ab" * 32 for name in collect(current_product())}
+    await spend(wizard_center.url, kit.regnum, kit.single_pins[0], params=other)
+    async with wizard_run(wizard_center.url) as d:
+        await recovery(d, kit.regnum, kit.single_pins[0])
+        await expect_refusal(d, "parameters_changed")
+
+
+async def test_refusal_pin_set_conflict(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=5)
+    await spend(wizard_center.url, kit.regnum, kit.single_pins[0])
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, kit.regnum, kit.multi_pins[0])
+        await expect_refusal(d, "pin_set_conflict")
+
+
+async def test_refusal_kit_locked(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+
+    async def guess() -> None:
+        async with CenterClient(wizard_center.url) as client:
+            for _ in range(5):
+                req = ActivationRequest(current_product(), kit.regnum, new_pin(), "first", WIZ_OWNER, {})
+                try:
+                    await client.check(req)
+                except Exception:  # each wrong guess is refused: that is the point
+                    pass
+    await guess()
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, kit.regnum, kit.single_pins[0])
+        await expect_refusal(d, "kit_locked")
+
+
+async def test_unreachable_center_leads_to_the_method_choice(wizard_run: Any) -> None:
+    async with wizard_run(f"http://127.0.0.1:{free_port()}") as d:
+        from licwiz.core.identifiers import new_regnum
+
+        await first_time(d, new_regnum(), new_pin())
+        await expect_refusal(d, "unreachable")
+        assert d.state.center_unreachable
+        assert "could not be reached" in d.text(".note")
+        offered = [c[0] for c in d.screen.query_one("#method")._choices]
+        assert offered == ["automatic", "file", "phone"]
+
+
+async def test_method_lock_phone_license_offers_only_the_phone(wizard_center: Any, wizard_run: Any) -> None:
+    """A license acquired by phone (written through the center's own service,
+    as the operator console does): the online method is refused, only By phone is offered."""
+    from licwiz.center.service import CenterService
+
+    kit = wizard_center.create_kit(users=1)
+    pin = kit.single_pins[0]
+
+    async def by_phone() -> None:
+        svc = CenterService.open(wizard_center.db_url, wizard_center.home)
+        await svc.start()
+        try:
+            req = ActivationRequest(current_product(), kit.regnum, pin, "first", WIZ_OWNER,
+                                    collect(current_product()), method="phone")
+            await svc.activate(req, method="phone", idempotency_key=None, request_id="test-phone")
+        finally:
+            await svc.close()
+    await by_phone()
+    async with wizard_run(wizard_center.url) as d:
+        await recovery(d, kit.regnum, pin)
+        await expect_refusal(d, "method_locked")
+        assert d.state.method_lock == "phone"
+        offered = [c[0] for c in d.screen.query_one("#method")._choices]
+        assert offered == ["phone"]
+        assert "only be re-acquired or updated by phone" in d.text("#lock-note")
+        await d.press("enter")
+        await d.at("phone_codes")
+        await d.press("escape")  # the placeholder is not a dead end
+        await d.at("method")
+
+
+async def test_method_lock_online_license_offers_automatic_and_file(
+        wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    await spend(wizard_center.url, kit.regnum, kit.single_pins[0])
+    async with wizard_run(wizard_center.url) as d:
+        await recovery(d, kit.regnum, kit.single_pins[0])
+        await d.at("automatic")
+        await d.wait(lambda: d.screen._checked, what="check")
+        assert d.state.method_lock == "online-or-file"
+        await d.press("m")
+        await d.at("method")
+        offered = [c[0] for c in d.screen.query_one("#method")._choices]
+        assert offered == ["automatic", "file"]
