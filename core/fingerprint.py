@@ -31,8 +31,9 @@ mac         the set of MAC addresses of physical NICs (sorted, so NIC    weak
 Match rule (``matches``), in order:
 
 1. A license that records no parameters is not bound to a computer: ok.
-2. A licensed digest matches when the current digest starts with it (phone
-   licenses carry prefixes of at least 4 hex digits; shorter never matches).
+2. Two digests match when the shorter is a prefix of the other (phone
+   licenses and phone requests carry prefixes of at least 4 hex digits;
+   shorter never matches).
 3. Any *identity* parameter present on both sides that differs -> rejected:
    this is another machine (or a reinstalled OS / cloned VM). It needs an
    update with an extra PIN.
@@ -329,9 +330,11 @@ class Match:
 
 
 def digest_matches(licensed: str, current: str) -> bool:
-    """True when ``licensed`` (possibly a prefix, >= 4 hex digits) matches ``current``."""
-    lic = licensed.strip().lower()
-    return len(lic) >= MIN_PREFIX and current.lower().startswith(lic)
+    """True when the shorter of the two digests (at least 4 hex digits) is a prefix
+    of the other: a phone license records prefixes, and a phone request sends them."""
+    a, b = licensed.strip().lower(), current.strip().lower()
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) >= MIN_PREFIX and long_.startswith(short)
 
 
 def _order(names: set[str] | list[str]) -> list[str]:

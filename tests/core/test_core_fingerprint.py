@@ -320,3 +320,13 @@ def test_py_cpuinfo_fallback_where_there_is_no_proc(tmp_path: Path, monkeypatch:
     cpu = fp.collect_raw(root=root)["cpu"]
     # The same CPU as /proc/cpuinfo describes (vendor/family/model/stepping).
     assert cpu == fp.collect_raw()["cpu"]
+
+
+def test_prefix_comparison_is_symmetric() -> None:
+    # A phone request (short digests) checked against a stored full-digest license.
+    p = full_params()
+    short = {n: d[:4] for n, d in p.items()}
+    assert fp.matches(p, short).ok and fp.matches(short, short).ok
+    assert not fp.matches(p, changed(short, "machine_id")).ok
+    assert fp.digest_matches("abcd", "ABCDEF") and fp.digest_matches("abcdef", "abcd")
+    assert not fp.digest_matches("abc", "abc") and not fp.digest_matches("abce", "abcdef")
