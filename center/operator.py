@@ -1,11 +1,251 @@
-"""Placeholder: the offline-channels work (issue 5) fills this module."""
+"""The phone-operator console: a web page at ``/operator``.
+
+Login with an operator token (``licwiz center operator add NAME`` prints it
+once). The session is a cookie (HttpOnly, SameSite=Strict, Path=/operator)
+holding the token, an expiry and an HMAC keyed by a secret derived from the
+center's signing key, so every worker process accepts it; the token is
+checked against the database on every request, so disabling an operator ends
+its sessions. Every form post carries a CSRF token (an HMAC of the session)
+and must come from this origin.
+
+The operator types the customer's request rows (each row is checked as it is
+typed by a small script, and again on the server, which names wrong rows by
+number without JavaScript) and the owner data the customer dictates. The
+owner data is checked against the owner digest inside the request code before
+anything is issued, so a typo is caught while the customer is on the line.
+Then the center activates with method ``phone`` and the page shows the
+response rows to read back.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import time
 from typing import Any
 
-from starlette.routing import BaseRoute
+from cryptography.hazmat.primitives import serialization
+from licwiz.core import phonecodes, phonemsg
+from licwiz.core.errors import LicwizError, PhoneCodeError
+from licwiz.core.license import parse as parse_license
+from licwiz.core.owner import KINDS, LABELS, OwnerData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .web import SECURITY_HEADERS, client_addr, error_status, error_view, render, request_id, too_large
+
+COOKIE = "licwiz_operator"
+SESSION_SECONDS = 8 * 3600
+MAX_ROWS = 6  # an update request is 5 rows; one spare for a stray extra row
+MAX_FORM = 16 * 1024
+OWNER_FIELDS = [(n, LABELS[n]) for n in OwnerData.field_names() if n != "kind"]
+
+
+class OperatorError(LicwizError):
+    code = "operator"
+
+
+def _secret(svc: Any) -> bytes:
+    raw = svc.keys.signing.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return hashlib.sha256(b"licwiz-operator-session-v1\n" + raw).digest()
+
+
+def _mac(secret: bytes, *parts: str) -> str:
+    return hmac.new(secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def make_session(secret: bytes, token: str, now: float | None = None) -> str:
+    expires = str(int((now or time.time()) + SESSION_SECONDS))
+    tok = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+    return f"{tok}.{expires}.{_mac(secret, 'session', tok, expires)}"
+
+
+def session_token(secret: bytes, cookie: str) -> str | None:
+    """The operator token inside a valid, unexpired session cookie."""
+    parts = cookie.split(".")
+    if len(parts) != 3 or len(cookie) > 600:
+        return None
+    tok, expires, mac = parts
+    if not expires.isdigit() or int(expires) < time.time():
+        return None
+    if not hmac.compare_digest(mac, _mac(secret, "session", tok, expires)):
+        return None
+    try:
+        return base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def csrf_token(secret: bytes, cookie: str) -> str:
+    return _mac(secret, "csrf", cookie)
+
+
+def _same_origin(request: Request) -> bool:
+    """Browsers send Origin on POST; when present it must be this site."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    host = request.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+def _rows_from_form(form: Any) -> list[str]:
+    rows = [str(form.get(f"row{i}", ""))[:200] for i in range(1, MAX_ROWS + 1)]
+    while rows and not rows[-1].strip():
+        rows.pop()
+    return rows
+
+
+def _owner_from_form(form: Any) -> OwnerData:
+    kind = str(form.get("kind", "organisation"))
+    values = {n: str(form.get(n, ""))[:400] for n, _ in OWNER_FIELDS}
+    return OwnerData(kind=kind if kind in KINDS else "organisation", **values)
 
 
 def operator_routes(ctx: Any) -> list[BaseRoute]:
-    return []
+    """``ctx`` is the center's ``CenterService``."""
+    svc = ctx
+    secret = _secret(svc)
+
+    async def current(request: Request) -> tuple[str, str] | None:
+        """(operator name, cookie) of a valid session."""
+        cookie = request.cookies.get(COOKIE, "")
+        token = session_token(secret, cookie) if cookie else None
+        if token is None:
+            return None
+        name = await svc.operator_for_token(token)
+        return (name, cookie) if name else None
+
+    def page(name: str, cookie: str, status: int = 200, **ctx: Any) -> Response:
+        defaults: dict[str, Any] = {
+            "operator": name, "csrf": csrf_token(secret, cookie), "error": None, "response": None,
+            "rows": [""] * MAX_ROWS, "bad_rows": [], "max_rows": MAX_ROWS, "owner": OwnerData().to_dict(),
+            "owner_errors": {}, "owner_fields": OWNER_FIELDS, "kinds": KINDS,
+        }
+        defaults.update(ctx)
+        rows = list(defaults["rows"]) + [""] * MAX_ROWS
+        defaults["rows"] = rows[:MAX_ROWS]
+        return render("operator.html", status=status, **defaults)
+
+    def login_page(status: int = 200, error: dict[str, str] | None = None) -> Response:
+        return render("operator_login.html", status=status, error=error)
+
+    async def console(request: Request) -> Response:
+        who = await current(request)
+        if who is None:
+            return login_page()
+        return page(*who)
+
+    async def login(request: Request) -> Response:
+        rid = request_id(request)
+        if too_large(request, MAX_FORM) or not _same_origin(request):
+            return login_page(400, error_view(OperatorError("The login form was not accepted"), rid))
+        async with request.form(max_files=0, max_fields=4) as form:
+            token = str(form.get("token", "")).strip()
+        name = await svc.operator_for_token(token)
+        if not name:
+            # Slow down token guessing a little; tokens are 256-bit random anyway.
+            await asyncio.sleep(0.2)
+            request.scope.setdefault("state", {})["error_code"] = "unauthorized"
+            err = OperatorError("Unknown or disabled operator token",
+                                "Check the token printed by 'licwiz center operator add'.")
+            return login_page(401, error_view(err, rid))
+        cookie = make_session(secret, token)
+        resp = RedirectResponse("/operator", status_code=303, headers=SECURITY_HEADERS)
+        resp.set_cookie(COOKIE, cookie, max_age=SESSION_SECONDS, path="/operator", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+        return resp
+
+    async def logout(request: Request) -> Response:
+        resp = RedirectResponse("/operator", status_code=303, headers=SECURITY_HEADERS)
+        who = await current(request)
+        if who is not None and _same_origin(request):
+            async with request.form(max_files=0, max_fields=4) as form:
+                ok = hmac.compare_digest(str(form.get("csrf", "")), csrf_token(secret, who[1]))
+            if ok:
+                resp.delete_cookie(COOKIE, path="/operator")
+        return resp
+
+    async def issue(request: Request) -> Response:
+        rid = request_id(request)
+        who = await current(request)
+        if who is None:
+            err = OperatorError("Your operator session has ended: log in again")
+            return login_page(401, error_view(err, rid))
+        name, cookie = who
+        if too_large(request, MAX_FORM) or not _same_origin(request):
+            return page(name, cookie, 400, error=error_view(OperatorError("The form was not accepted"), rid))
+        async with request.form(max_files=0, max_fields=MAX_ROWS + 16) as form:
+            if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(secret, cookie)):
+                err = OperatorError("The form was not accepted (stale page): reload and type again")
+                return page(name, cookie, 403, error=error_view(err, rid))
+            rows = _rows_from_form(form)
+            owner = _owner_from_form(form)
+        shown: dict[str, Any] = {"rows": rows, "owner": owner.to_dict()}
+        # 1. The rows: each checked, wrong ones named by number.
+        try:
+            preq = phonemsg.decode_request(rows)
+        except PhoneCodeError as exc:
+            bad = list(exc.rows) or [i + 1 for i, r in enumerate(rows) if not phonecodes.check_row(i + 1, r)]
+            return page(name, cookie, 400, error=error_view(exc, rid), bad_rows=bad, **shown)
+        # 2. The owner data: complete, and the same as the customer's computer sent.
+        errs = owner.errors()
+        if errs:
+            err = OperatorError("Some owner data is missing or malformed", "; ".join(errs.values()))
+            return page(name, cookie, 400, error=error_view(err, rid), owner_errors=errs, **shown)
+        if not preq.owner_matches(owner):
+            err = OperatorError(
+                "The owner data does not match what the customer's computer sent",
+                "Read every field back to the customer letter by letter (spelling, capitals, "
+                "punctuation); it must be exactly what was typed in the wizard.",
+            )
+            request.scope.setdefault("state", {})["error_code"] = "owner_mismatch"
+            return page(name, cookie, 400, error=error_view(err, rid), **shown)
+        # 3. Issue (or replay: the same request code and owner data give the same answer).
+        try:
+            product = (await svc.kit_info(preq.regnum)).product
+            if not preq.product_matches(product):
+                raise OperatorError(
+                    "The request code is for another product than this registration number",
+                    f"Kit {preq.regnum} licenses {product!r}; the customer's wizard is for another "
+                    "product. The customer must run the wizard of the product the kit was bought for.",
+                    code="wrong_product",
+                )
+            ident = hashlib.sha256(("|".join(phonecodes.normalise(r) for r in rows) + "|"
+                                    + owner.digest()).encode()).hexdigest()
+            act_req = preq.activation_request(product, owner)
+            day = dt.datetime.now(dt.UTC).date().isoformat()
+            # A deterministic nonce/created makes the same code the same request (idempotent).
+            act_req = dataclasses.replace(act_req, nonce=ident[:32], created=f"{day}T00:00:00+00:00")
+            act = await svc.activate(act_req, method="phone", idempotency_key=f"phone:{day}:{ident}",
+                                     request_id=rid, client_addr=client_addr(request),
+                                     actor=f"operator:{name}")
+            out_rows = phonemsg.response_rows(act.license, _signature(act.license_text))
+        except Exception as exc:
+            request.scope.setdefault("state", {})["error_code"] = getattr(exc, "code", "internal")
+            return page(name, cookie, error_status(exc), error=error_view(exc, rid), **shown)
+        response = {
+            "rows": [phonecodes.format_row(r) for r in out_rows], "license_id": act.license_id,
+            "users": act.users, "supersedes": act.supersedes, "replayed": act.replayed, "request_id": rid,
+        }
+        # A fresh, empty form for the next call: the rows and owner data are not kept on the page.
+        return page(name, cookie, response=response)
+
+    return [
+        Route("/operator", console, methods=["GET"]),
+        Route("/operator", issue, methods=["POST"]),
+        Route("/operator/login", login, methods=["POST"]),
+        Route("/operator/logout", logout, methods=["POST"]),
+    ]
+
+
+def _signature(text: str) -> bytes:
+    return parse_license(text, "issued license").signature
+
