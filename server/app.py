@@ -20,6 +20,7 @@ The admin token is accepted wherever the client token is.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -39,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import db
+from .seatstore import SeatStore
 
 MAX_BODY = 64 * 1024
 MAX_FIELD = 200
@@ -58,6 +60,19 @@ class ServerState:
     admin_hash: str = ""
     client_hash: str = ""
     params: dict[str, dict[str, str]] = field(default_factory=dict)
+    store: SeatStore | None = None
+    # SQLite: the seat store's synchronous statements must never wait for a
+    # write transaction that SQLAlchemy (aiosqlite) holds open across awaits
+    # in this same process, so every database use here takes this lock.
+    sqlite_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def db_lock(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return self.sqlite_lock if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+
+    def seats(self) -> SeatStore:
+        if self.store is None:
+            raise RuntimeError("seat store not started")
+        return self.store
 
     def server_params(self, product: str) -> dict[str, str]:
         # Collected once per product: the computer does not change under a running server.
@@ -146,18 +161,20 @@ async def post_license(request: Request, state: ServerState) -> Response:
     if not m.ok:
         raise ApiError(422, "wrong_computer", "the license is bound to another computer, not this server",
                        f"parameters that differ: {', '.join(m.changed) or m.reason}")
-    new = await db.store_license(state.engine, lic.license_id, lic.product, lic.users, lic.issued,
-                                 lic.not_after, lic.supersedes, text)
+    async with state.db_lock():
+        new = await db.store_license(state.engine, lic.license_id, lic.product, lic.users, lic.issued,
+                                     lic.not_after, lic.supersedes, text)
     return JSONResponse({"license_id": lic.license_id, "product": lic.product, "users": lic.users,
                          "not_after": lic.not_after, "new": new}, status_code=201)
 
 
 async def get_licenses(request: Request, state: ServerState) -> Response:
-    rows = await db.list_licenses(state.engine)
     cap: dict[str, int] = {}
-    async with state.engine.connect() as conn:
-        for product in sorted({r.product for r in rows}):
-            cap[product] = await db.capacity(conn, product)
+    async with state.db_lock():
+        rows = await db.list_licenses(state.engine)
+        async with state.engine.connect() as conn:
+            for product in sorted({r.product for r in rows}):
+                cap[product] = await db.capacity(conn, product)
     return JSONResponse({
         "licenses": [{"license_id": r.license_id, "product": r.product, "users": r.users, "issued": r.issued,
                       "not_after": r.not_after, "supersedes": r.supersedes} for r in rows],
@@ -169,7 +186,8 @@ async def get_seats(request: Request, state: ServerState) -> Response:
     import time
 
     now = time.time()
-    rows = await db.seats_in_use(state.engine, request.query_params.get("product") or None)
+    async with state.db_lock():
+        rows = await db.seats_in_use(state.engine, request.query_params.get("product") or None)
     return JSONResponse({"seats": [{"seat_id": s.seat_id, "product": s.product, **s.holder(),
                                     "expires_in": round(s.expires_at - now, 1)} for s in rows]})
 
@@ -180,7 +198,8 @@ async def acquire(request: Request, state: ServerState) -> Response:
     host = _text_field(doc, "host")
     user = _text_field(doc, "user")
     product = _text_field(doc, "product", current_product())
-    claim = await db.claim_seat(state.engine, product, session, host, user, state.lease)
+    async with state.db_lock():
+        claim = await state.seats().claim(product, session, host, user, state.lease)
     if claim.seat is None:
         if claim.capacity == 0:
             raise ApiError(409, "no_license", f"the server holds no valid license for {product}")
@@ -193,18 +212,21 @@ async def acquire(request: Request, state: ServerState) -> Response:
 
 async def heartbeat(request: Request, state: ServerState) -> Response:
     seat_id = request.path_params["seat_id"]
-    s = await db.heartbeat(state.engine, seat_id, state.lease)
+    async with state.db_lock():
+        s = await state.seats().heartbeat(seat_id, state.lease)
     if s is None:
         raise ApiError(404, "seat_lost", "this seat is not held any more (lease ran out, or released)")
     return JSONResponse({"seat_id": s.seat_id, "lease": state.lease})
 
 
 async def release(request: Request, state: ServerState) -> Response:
-    return JSONResponse({"released": await db.release(state.engine, request.path_params["seat_id"])})
+    async with state.db_lock():
+        released = await state.seats().release(request.path_params["seat_id"])
+    return JSONResponse({"released": released})
 
 
-def create_app(engine: AsyncEngine, *, lease: float = 120.0) -> Starlette:
-    state = ServerState(engine, lease)
+def create_app(engine: AsyncEngine, store: SeatStore, *, lease: float = 120.0) -> Starlette:
+    state = ServerState(engine, lease, store=store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -213,9 +235,11 @@ def create_app(engine: AsyncEngine, *, lease: float = 120.0) -> Starlette:
         state.client_hash = cfg.get("client_token_hash", "")
         if not state.admin_hash or not state.client_hash:
             raise RuntimeError("the server has no tokens yet: run 'licwiz server init' first")
+        await store.start()
         try:
             yield
         finally:
+            await store.close()
             await engine.dispose()
 
     routes = [

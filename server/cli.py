@@ -83,6 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from . import db
     from .app import create_app
+    from .seatstore import store_for
 
     if bool(args.tls_cert) != bool(args.tls_key):
         print("licwiz server: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -98,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"licwiz server: schema check: {exc.__class__.__name__}", file=sys.stderr)
     # create_schema ran in its own loop; a fresh engine belongs to the server's loop.
     engine = db.make_engine(args.db)
-    app = create_app(engine, lease=args.lease)
+    app = create_app(engine, store_for(args.db), lease=args.lease)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                             ssl_certfile=args.tls_cert or None, ssl_keyfile=args.tls_key or None,
                             lifespan="on")

@@ -1,5 +1,6 @@
 """The license server's database: SQLite embedded by default, PostgreSQL for
-sites that run several servers on one database.
+sites that run several servers on one database. Schema, tokens and licenses
+via SQLAlchemy; the seat hot path is in seatstore.py (raw drivers, for speed).
 
 Never more seats than users, by construction at the database level:
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +33,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
-    text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 metadata = MetaData()
@@ -127,17 +125,6 @@ async def get_config(engine: AsyncEngine) -> dict[str, str]:
     return {r.key: r.value for r in rows}
 
 
-def _product_lock_key(product: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"licwiz-seats:{product}".encode()).digest()[:8], "big", signed=True)
-
-
-async def lock_product(conn: AsyncConnection, product: str) -> None:
-    """Serialise seat claims of ``product`` until the transaction ends."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _product_lock_key(product)})
-    # SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.
-
-
 def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
@@ -181,54 +168,6 @@ class Claim:
     seat: SeatRow | None
     capacity: int
     holders: list[dict[str, Any]]
-
-
-async def claim_seat(engine: AsyncEngine, product: str, session: str, host: str, user: str,
-                     lease: float) -> Claim:
-    """Grant (or renew) the seat of (session, host), or report who holds them all."""
-    for _attempt in range(5):
-        now = time.time()
-        try:
-            async with engine.begin() as conn:
-                await lock_product(conn, product)
-                await conn.execute(seats.delete().where(seats.c.product == product, seats.c.expires_at < now))
-                rows = [_seat(r) for r in (await conn.execute(
-                    seats.select().where(seats.c.product == product))).all()]
-                for s in rows:
-                    if s.session == session and s.host == host:
-                        await conn.execute(seats.update().where(seats.c.seat_id == s.seat_id)
-                                           .values(expires_at=now + lease, user_name=user))
-                        return Claim(s, len(rows), [])
-                cap = await capacity(conn, product)
-                used = {s.slot for s in rows}
-                free = next((i for i in range(cap) if i not in used), None)
-                if free is None:
-                    return Claim(None, cap, [s.holder() for s in sorted(rows, key=lambda s: s.slot)])
-                row = SeatRow(uuid.uuid4().hex, product, free, session, host, user, now, now + lease)
-                await conn.execute(seats.insert().values(
-                    seat_id=row.seat_id, product=product, slot=free, session=session, host=host,
-                    user_name=user, granted_at=now, expires_at=now + lease))
-                return Claim(row, cap, [])
-        except IntegrityError:
-            continue  # a claimer outside the lock (should not happen); the constraint held: retry
-    raise RuntimeError("seat claim kept colliding")
-
-
-async def heartbeat(engine: AsyncEngine, seat_id: str, lease: float) -> SeatRow | None:
-    now = time.time()
-    async with engine.begin() as conn:
-        res = await conn.execute(seats.update().where(seats.c.seat_id == seat_id, seats.c.expires_at >= now)
-                                 .values(expires_at=now + lease))
-        if res.rowcount == 0:
-            return None
-        r = (await conn.execute(seats.select().where(seats.c.seat_id == seat_id))).first()
-    return _seat(r) if r is not None else None
-
-
-async def release(engine: AsyncEngine, seat_id: str) -> bool:
-    async with engine.begin() as conn:
-        res = await conn.execute(seats.delete().where(seats.c.seat_id == seat_id))
-        return bool(res.rowcount)
 
 
 async def seats_in_use(engine: AsyncEngine, product: str | None = None) -> list[SeatRow]:

@@ -1,0 +1,216 @@
+"""The seat hot path (claim, heartbeat, release) on the raw database drivers.
+
+Why not SQLAlchemy here: measured with bench/seats.py, SQLAlchemy's async
+layer (greenlets, plus aiosqlite's thread hop per statement) cost ~3 ms per
+acquire+release, over 90% of the server's time. The schema, tokens and
+licenses stay on SQLAlchemy (server/db.py); the seat calls use:
+
+- SQLite: the stdlib ``sqlite3`` driver, synchronously in the event loop.
+  A claim is a few statements of tens of microseconds (WAL, synchronous=NORMAL,
+  no fsync per commit), cheaper than any hand-off to a thread; one connection
+  per process, so the loop itself serialises this process's writers, and
+  ``BEGIN IMMEDIATE`` excludes the other processes.
+- PostgreSQL: an ``asyncpg`` pool; claims of a product are serialised across
+  every server process by ``pg_advisory_xact_lock`` (released at COMMIT), and
+  within a process by an asyncio lock so waiting claimers do not pin pool
+  connections.
+
+Both keep UNIQUE (product, slot) (created by server/db.py) as the last guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.engine import make_url
+
+from .db import Claim, SeatRow
+
+_COLS = "seat_id, product, slot, session, host, user_name, granted_at, expires_at"
+
+
+def _row(r: Sequence[Any]) -> SeatRow:
+    return SeatRow(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), str(r[5]), float(r[6]), float(r[7]))
+
+
+def capacity_of(rows: Iterable[Sequence[Any]], day: str) -> int:
+    """rows: (license_id, users, issued, not_after, supersedes)."""
+    rs = list(rows)
+    superseded = {r[4] for r in rs if r[4]}
+    return sum(int(r[1]) for r in rs
+               if r[0] not in superseded and r[2] <= day and (r[3] is None or r[3] >= day))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a claim does, decided from the product's seat rows (pure, shared by both drivers)."""
+
+    renew: SeatRow | None = None
+    slot: int | None = None
+    delete_expired: str | None = None
+    holders: tuple[SeatRow, ...] = ()
+
+
+def plan_claim(rows: list[SeatRow], cap: int, session: str, host: str, now: float) -> Plan:
+    for s in rows:
+        if s.session == session and s.host == host and s.expires_at >= now:
+            return Plan(renew=s)
+    live = sorted((s for s in rows if s.expires_at >= now), key=lambda s: s.slot)
+    used = {s.slot for s in live}
+    free = next((i for i in range(cap) if i not in used), None)
+    if free is None:
+        return Plan(holders=tuple(live))
+    expired = {s.slot: s.seat_id for s in rows if s.expires_at < now}  # a vanished client's slot
+    return Plan(slot=free, delete_expired=expired.get(free))
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def _lock_key(product: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"licwiz-seats:{product}".encode()).digest()[:8], "big", signed=True)
+
+
+class SeatStore(Protocol):
+    async def start(self) -> None: ...
+    async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim: ...
+    async def heartbeat(self, seat_id: str, lease: float) -> SeatRow | None: ...
+    async def release(self, seat_id: str) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class SqliteSeats:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.conn: sqlite3.Connection | None = None
+
+    async def start(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn = conn
+
+    def _c(self) -> sqlite3.Connection:
+        if self.conn is None:
+            raise RuntimeError("seat store not started")
+        return self.conn
+
+    async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim:
+        c = self._c()
+        now = time.time()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            rows = [_row(r) for r in c.execute(f"SELECT {_COLS} FROM licwiz_seats WHERE product = ?",
+                                               (product,))]
+            cap = capacity_of(c.execute("SELECT license_id, users, issued, not_after, supersedes "
+                                        "FROM licwiz_licenses WHERE product = ?", (product,)), _today())
+            plan = plan_claim(rows, cap, session, host, now)
+            if plan.renew is not None:
+                c.execute("UPDATE licwiz_seats SET expires_at = ?, user_name = ? WHERE seat_id = ?",
+                          (now + lease, user, plan.renew.seat_id))
+                claim = Claim(plan.renew, cap, [])
+            elif plan.slot is None:
+                claim = Claim(None, cap, [s.holder() for s in plan.holders])
+            else:
+                if plan.delete_expired:
+                    c.execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (plan.delete_expired,))
+                row = SeatRow(uuid.uuid4().hex, product, plan.slot, session, host, user, now, now + lease)
+                c.execute(f"INSERT INTO licwiz_seats ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          (row.seat_id, product, row.slot, session, host, user, now, now + lease))
+                claim = Claim(row, cap, [])
+            c.execute("COMMIT")
+            return claim
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    async def heartbeat(self, seat_id: str, lease: float) -> SeatRow | None:
+        c = self._c()
+        now = time.time()
+        cur = c.execute("UPDATE licwiz_seats SET expires_at = ? WHERE seat_id = ? AND expires_at >= ?",
+                        (now + lease, seat_id, now))
+        if cur.rowcount == 0:
+            return None
+        r = c.execute(f"SELECT {_COLS} FROM licwiz_seats WHERE seat_id = ?", (seat_id,)).fetchone()
+        return _row(r) if r is not None else None
+
+    async def release(self, seat_id: str) -> bool:
+        cur = self._c().execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (seat_id,))
+        return cur.rowcount > 0
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class PgSeats:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.pool: Any = None
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    async def start(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=20)
+
+    async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim:
+        lock = self.locks.setdefault(product, asyncio.Lock())
+        async with lock, self.pool.acquire() as c, c.transaction():
+            now = time.time()
+            await c.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(product))
+            rows = [_row(r) for r in await c.fetch(
+                f"SELECT {_COLS} FROM licwiz_seats WHERE product = $1", product)]
+            cap = capacity_of(await c.fetch("SELECT license_id, users, issued, not_after, supersedes "
+                                            "FROM licwiz_licenses WHERE product = $1", product), _today())
+            plan = plan_claim(rows, cap, session, host, now)
+            if plan.renew is not None:
+                await c.execute("UPDATE licwiz_seats SET expires_at = $1, user_name = $2 WHERE seat_id = $3",
+                                now + lease, user, plan.renew.seat_id)
+                return Claim(plan.renew, cap, [])
+            if plan.slot is None:
+                return Claim(None, cap, [s.holder() for s in plan.holders])
+            if plan.delete_expired:
+                await c.execute("DELETE FROM licwiz_seats WHERE seat_id = $1", plan.delete_expired)
+            row = SeatRow(uuid.uuid4().hex, product, plan.slot, session, host, user, now, now + lease)
+            await c.execute(f"INSERT INTO licwiz_seats ({_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            row.seat_id, product, row.slot, session, host, user, now, now + lease)
+            return Claim(row, cap, [])
+
+    async def heartbeat(self, seat_id: str, lease: float) -> SeatRow | None:
+        now = time.time()
+        async with self.pool.acquire() as c:
+            r = await c.fetchrow(f"UPDATE licwiz_seats SET expires_at = $1 WHERE seat_id = $2 "
+                                 f"AND expires_at >= $3 RETURNING {_COLS}", now + lease, seat_id, now)
+        return _row(r) if r is not None else None
+
+    async def release(self, seat_id: str) -> bool:
+        async with self.pool.acquire() as c:
+            status = await c.execute("DELETE FROM licwiz_seats WHERE seat_id = $1", seat_id)
+        return bool(status != "DELETE 0")
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+
+def store_for(url: str) -> SqliteSeats | PgSeats:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if not u.database or u.database == ":memory:":
+            raise ValueError("the license server needs a SQLite file, not an in-memory database")
+        return SqliteSeats(u.database)
+    if u.get_backend_name() == "postgresql":
+        return PgSeats(u.set(drivername="postgresql").render_as_string(hide_password=False))
+    raise ValueError(f"unsupported database {u.get_backend_name()!r}")
