@@ -110,7 +110,8 @@ def _run_wizard(center: Any, product: str, notes: str) -> int:
     from licwiz.app.config import WizardConfig
     from licwiz.app.wizard import LicwizApp
 
-    kw: dict[str, Any] = {"center_url": center.url, "product": product, "demo_notes": notes}
+    kw: dict[str, Any] = {"center_url": center.url, "product": product, "demo_notes": notes,
+                          "center_web_page": f"{center.url}/"}
     phone = getattr(center.service, "phone_number_cached", None) or DEMO_PHONE
     if isinstance(phone, str) and phone:
         kw["phone_number"] = phone

@@ -31,7 +31,7 @@ from .client import Availability, CenterClient, Issued
 from .errors import CenterError, LicenseInvalid, LicwizError, NotWritable, StorageError
 from .fingerprint import matches
 from .keys import Keyring
-from .license import License, parse, pin_digest, read_file, verify
+from .license import License, method_family, parse, pin_digest, read_file, verify
 from .request import ActivationRequest
 from .storage import (
     Scope,
@@ -205,7 +205,13 @@ def check_matches(lic: License, req: ActivationRequest, source: str = "license")
         wrong.append("owner data differs from the data entered")
     if lic.pin_digest != expected_pin_digest(req):
         wrong.append("it records another PIN code than the one used")
-    if lic.method != req.method:
+    # A recovery gives back the license in place, which may have been acquired by
+    # another method of the same family (file vs online); new licenses carry req.method.
+    same_method = (
+        method_family(lic.method) == method_family(req.method)
+        if req.operation == "recover" else lic.method == req.method
+    )
+    if not same_method:
         wrong.append(f"acquisition method {lic.method!r} instead of {req.method!r}")
     m = matches(lic.params, req.params)
     if not m.ok:
@@ -416,7 +422,8 @@ def installed_licenses(
     keyring: Keyring, product: str, params: Mapping[str, str], *, today: dt.date | None = None
 ) -> list[InstalledStatus]:
     """Every installed license (all users first) and whether it is valid here
-    today: signature and trusted key, product, dates, key parameters."""
+    today: signature and trusted key, product, dates, key parameters, and not
+    superseded by an update that is installed too."""
     out: list[InstalledStatus] = []
     for entry in installed_files():
         src = str(entry.path)
@@ -435,4 +442,10 @@ def installed_licenses(
         else:
             why = f"key computer parameters changed ({', '.join(m.changed or m.missing)})"
             out.append(InstalledStatus(entry.path, entry.scope, lic, False, why, "parameters_changed"))
-    return out
+    superseded = {r.license.supersedes: r.license.license_id for r in out if r.valid and r.license}
+    return [
+        replace(r, valid=False, reason=f"superseded by license {superseded[r.license.license_id]}",
+                code="superseded")
+        if r.valid and r.license and r.license.license_id in superseded else r
+        for r in out
+    ]

@@ -15,7 +15,6 @@ from licwiz.core.errors import (
     CenterError,
     InputError,
     LicenseInvalid,
-    LicwizError,
     NotWritable,
     SignatureError,
 )
@@ -163,11 +162,3 @@ def test_install_license_text_refuses_other_computer_and_writes_nothing(
         )
     assert info.value.code == "parameters_changed"
     assert installed_files() == []
-
-
-def test_server_scope_without_server_client_is_a_clear_error() -> None:
-    if acquire.server_available():
-        pytest.skip("this build has the license server client; covered by the server tests")
-    with pytest.raises(LicwizError) as info:
-        acquire._server_client(acquire.ServerTarget("127.0.0.1", 1))
-    assert str(info.value) == "server installation not available"
