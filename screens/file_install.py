@@ -1,30 +1,132 @@
-"""PLACEHOLDER for the "file_install" step, owned by the offline helper.
-
-Replace this module with the real step; keep the class name ``FileInstallStep``
-(app/wizard.py finds it by name). See screens/__init__.py for the contract.
-"""
+"""Manual method, step 2 (and "Specify license details file" of step 1):
+open the license data file, check it answers the pending request (same kit,
+PIN, owner digest, parameters), verify it and install it; then the final step."""
 
 from __future__ import annotations
 
+import glob
+import os
+from pathlib import Path
 from typing import ClassVar
 
+from licwiz.app import offline
 from licwiz.app.state import StepName
+from licwiz.core.errors import LicwizError
+from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.containers import Horizontal
+from textual.widgets import Input, Label, Static
 
-from .base import StepScreen
-
-PLACEHOLDER = "This method is handled in the offline channels (not available in this build yet)."
+from .file_request import OfflineFailure, OfflineStep, install_params, result_of
 
 
-class FileInstallStep(StepScreen):
+class FileInstallStep(OfflineStep):
     STEP: ClassVar[StepName] = "file_install"
-    HELP = "License data file: " + PLACEHOLDER + " Press Esc to go back and choose another way."
+    NEXT_LABEL = "Install (Enter)"
+    HELP = """\
+Type the path of the license data file the Licensing Center's web page gave
+you ("Save license data file", a file named <registration number>-NNN.lic).
+
+The file is checked before anything is installed: its signature, the
+product, that it answers a license request made on this computer (same kit,
+PIN code, owner data and key computer parameters). A changed, truncated or
+foreign file is refused and nothing is installed.
+
+If it fails: V shows the error description for support; M selects another
+license acquisition method."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._installing = False
+
+    def _suggestion(self) -> str:
+        if self.state.license_file:
+            return self.state.license_file
+        # A .lic file next to the request file, or in the current directory.
+        dirs = [os.path.dirname(self.state.request_file)] if self.state.request_file else []
+        dirs.append(os.getcwd())
+        for d in dirs:
+            found = sorted(glob.glob(os.path.join(glob.escape(d), "*.lic")), key=os.path.getmtime)
+            if found:
+                return found[-1]
+        return ""
 
     def compose_body(self) -> ComposeResult:
-        yield Static("License data file", classes="intro")
-        yield Static(PLACEHOLDER, id="placeholder")
-        yield Static("Press Esc (Back) to choose another method.", classes="hint")
+        pending = offline.load_pending(self.wizard.config.product)
+        files = [p for p in pending if p.method == "file"]
+        if files:
+            lines = ["Pending license request(s) of this computer:"]
+            lines += [f"  - {p.describe()}" for p in files[:4]]
+        else:
+            lines = ["No license request file was saved on this computer yet: a license data file",
+                     "is installed as the answer to a request made here."]
+        yield Static("\n".join(lines), classes="intro", id="pending", markup=False)
+        yield Static("Specify license details file:", markup=False)
+        with Horizontal(classes="row"):
+            yield Label("File: ", classes="field-label")
+            yield Input(self._suggestion(), id="license_path", placeholder="path of the .lic file")
+        yield Static("", id="err-license_path", classes="field-error", markup=False)
+        yield Static("", id="progress", markup=False)
+        yield OfflineFailure()
 
-    def can_go_next(self) -> bool:
-        return False
+    def save(self) -> None:
+        self.state.license_file = self.query_one("#license_path", Input).value.strip()
+
+    def errors(self) -> dict[str, str]:
+        path = self.state.license_file
+        if self._installing:
+            return {"license_path": "Installing..."}
+        if not path:
+            return {"license_path": "File: enter the path of the license data file"}
+        p = Path(path).expanduser()
+        if not p.exists():
+            return {"license_path": f"File: {p} does not exist"}
+        if p.is_dir():
+            return {"license_path": f"File: {p} is a folder, not a file"}
+        return {}
+
+    def action_next(self) -> None:
+        if self._installing:
+            return
+        self.save()
+        errors = self.errors()
+        if errors:
+            self.show_field_errors(errors)
+            self.set_status("! " + next(iter(errors.values())))
+            return
+        self._installing = True
+        self.clear_failure()
+        self.query_one("#progress", Static).update("Checking and installing the license...")
+        self.refresh_valid()
+        self._install_worker(str(Path(self.state.license_file).expanduser()))
+
+    @work(exclusive=True, group="offline")
+    async def _install_worker(self, path: str) -> None:
+        s = self.state
+        try:
+            outcome, _ = await offline.install_file_answer(
+                Path(path), keyring=await self.wizard.keyring(), product=self.wizard.config.product,
+                scope=s.scope, params=await install_params(self.wizard), server=self.wizard.server_target(),
+            )
+        except LicwizError as exc:
+            self._done_failed(exc)
+            return
+        except Exception as exc:  # no traceback for the person
+            self._done_failed(exc)
+            return
+        self._installing = False
+        s.result = result_of(outcome, s.scope)
+        s.error = None
+        self.wizard.go_next("final")
+
+    def _done_failed(self, exc: BaseException) -> None:
+        self._installing = False
+        self.query_one("#progress", Static).update("Nothing was installed.")
+        self.fail(exc)
+        self.refresh_valid()
+
+    @on(Input.Submitted, "#license_path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        event.prevent_default()
+        self.action_next()

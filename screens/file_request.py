@@ -1,30 +1,259 @@
-"""PLACEHOLDER for the "file_request" step, owned by the offline helper.
+"""Manual method, step 1: save the sealed request file.
 
-Replace this module with the real step; keep the class name ``FileRequestStep``
-(app/wizard.py finds it by name). See screens/__init__.py for the contract.
+Shows the sequence (save the request file, send it to the Licensing Center's
+web page or by e-mail, open the license data file that comes back), saves the
+request file to a path the person picks (default: the current directory; the
+full path is shown so it can be copied with scp) and records a pending
+request, so the wizard can be closed now and continued later with "Specify
+license details file".
+
+Also holds what the four offline steps share (``OfflineFailure`` and the
+request builder that binds a license-server install to the server's
+parameters).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
-from licwiz.app.state import StepName
+from licwiz.app import offline
+from licwiz.app.state import ErrorInfo, Result, StepName
+from licwiz.core import acquire
+from licwiz.core.errors import LicwizError
+from licwiz.core.request import ActivationRequest
+from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, Static
 
 from .base import StepScreen
+from .dialogs import ErrorDialog
 
-PLACEHOLDER = "This method is handled in the offline channels (not available in this build yet)."
+if TYPE_CHECKING:
+    from licwiz.app.wizard import LicwizApp
 
 
-class FileRequestStep(StepScreen):
+async def offline_request(wizard: LicwizApp, method: offline.OfflineMethod) -> ActivationRequest:
+    """The request for what was typed; a license for a license server binds
+    the server's parameters, not this computer's."""
+    req = await wizard.build_request(method=method)
+    target = wizard.server_target()
+    if target is not None:
+        params = await acquire.server_parameters(target, wizard.config.product)
+        req = ActivationRequest(
+            product=req.product, regnum=req.regnum, pin=req.pin, operation=req.operation, owner=req.owner,
+            params=params, method=method, extra_pin=req.extra_pin,
+        )
+    return req
+
+
+async def install_params(wizard: LicwizApp) -> dict[str, str]:
+    target = wizard.server_target()
+    if target is not None:
+        return await acquire.server_parameters(target, wizard.config.product)
+    return dict(await wizard.params())
+
+
+def result_of(outcome: acquire.Outcome, scope: str) -> Result:
+    lic = outcome.license
+    return Result(
+        license_id=lic.license_id, users=lic.users,
+        scope="server" if outcome.server else (outcome.scope or scope),  # type: ignore[arg-type]
+        path=str(outcome.path or ""), server=outcome.server or "", product=lic.product,
+        method=lic.method, supersedes=lic.supersedes,
+    )
+
+
+class OfflineFailure(Vertical):
+    """"! brief", View error description (V), Select another method (M)."""
+
+    DEFAULT_CSS = "OfflineFailure { height: auto; display: none; margin: 1 0 0 0; }"
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="error-brief", markup=False)
+        with Horizontal(classes="row-buttons"):
+            yield Button("View error description (V)", id="view-error", compact=True)
+            yield Button("Select another license acquisition method (M)", id="other-method", compact=True)
+
+    def show(self, error: ErrorInfo | None, prefix: str = "License not installed") -> None:
+        self.display = error is not None
+        if error is not None:
+            self.query_one("#error-brief", Static).update(f"! {prefix}: {error.brief} [{error.code}]")
+
+
+class OfflineStep(StepScreen):
+    """Common keys of the offline steps."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("v", "view_error", "View error description", show=False),
+        Binding("m", "other_method", "Select another method", show=False),
+    ]
+
+    def fail(self, exc: BaseException, prefix: str = "License not installed") -> None:
+        self.state.error = ErrorInfo.from_exception(exc, step=self.STEP)
+        self.query_one(OfflineFailure).show(self.state.error, prefix)
+        self.set_status(f"! {self.state.error.brief}")
+
+    def clear_failure(self) -> None:
+        self.state.error = None
+        self.query_one(OfflineFailure).show(None)
+
+    def action_view_error(self) -> None:
+        if self.state.error is not None:
+            self.app.push_screen(ErrorDialog(self.state.error))
+
+    def action_other_method(self) -> None:
+        if self.state.error is None:
+            return
+        if self.state.action == "license_file" and len(self.state.history) <= 2:
+            self.action_back()  # came from step 1: there is no method to choose
+            return
+        self.wizard.go_next("method")
+
+    @on(Button.Pressed, "#view-error")
+    def _view_pressed(self) -> None:
+        self.action_view_error()
+
+    @on(Button.Pressed, "#other-method")
+    def _other_pressed(self) -> None:
+        self.action_other_method()
+
+
+class FileRequestStep(OfflineStep):
     STEP: ClassVar[StepName] = "file_request"
-    HELP = "Request file (manual method): " + PLACEHOLDER + " Press Esc to go back and choose another way."
+    HELP = """\
+Manual license acquisition, using files:
+
+1. Save the license request file (here). It is sealed: only the Licensing
+   Center can open it. Copy it to a computer with a web browser, e.g.
+   scp this-host:<the full path shown> .
+2. Upload it on the Licensing Center's web page ("Browse for the license
+   request file"), or send it to the vendor by e-mail.
+3. Save the license data file the page gives you ("Save license data file"),
+   copy it back here and open it in the next step.
+
+You may close the wizard after step 1: start it again later and choose
+"Specify license details file" on the first step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._saving = False
+
+    def _default_path(self) -> str:
+        s = self.state
+        if s.request_file:
+            return s.request_file
+        regnum = "".join(ch for ch in s.regnum if ch.isdigit()) or "kit"
+        return os.path.join(os.getcwd(), f"licwiz-request-{regnum}.req")
 
     def compose_body(self) -> ComposeResult:
-        yield Static("Request file (manual method)", classes="intro")
-        yield Static(PLACEHOLDER, id="placeholder")
-        yield Static("Press Esc (Back) to choose another method.", classes="hint")
+        page = self.wizard.config.center_web_page or (self.wizard.config.center_url.rstrip("/") + "/")
+        yield Static(
+            "Manual acquisition takes three steps:\n"
+            "  1. Save the license request file (below).\n"
+            f"  2. Upload it on the Licensing Center's web page {page}\n"
+            "     (or send it by e-mail to the vendor).\n"
+            "  3. Open the license data file you get back (next step).",
+            classes="intro", markup=False, id="sequence",
+        )
+        with Horizontal(classes="row"):
+            yield Label("Save to: ", classes="field-label")
+            yield Input(self._default_path(), id="request_path", placeholder="path of the request file")
+        yield Static("", id="err-request_path", classes="field-error", markup=False)
+        with Horizontal(classes="row-buttons"):
+            yield Button("Save request file (Enter)", id="save-request", compact=True)
+        yield Static("", id="saved", markup=False)
+        yield OfflineFailure()
 
-    def can_go_next(self) -> bool:
-        return False
+    def after_mount(self) -> None:
+        self._show_saved()
+
+    def _pending(self) -> offline.PendingRequest | None:
+        if not self.state.request_file:
+            return None
+        for p in offline.load_pending(self.wizard.config.product):
+            if p.method == "file" and p.request_file == self.state.request_file:
+                return p
+        return None
+
+    def _show_saved(self) -> None:
+        saved = self.query_one("#saved", Static)
+        if self._pending() is None or not Path(self.state.request_file).exists():
+            saved.update("")
+            return
+        path = self.state.request_file
+        saved.update(
+            f"[saved] Request file saved:\n  {path}\n"
+            f"Copy it with e.g.: scp {os.uname().nodename}:{path} .\n"
+            "Next: open the license data file when it comes back. You may close the\n"
+            "wizard now and continue later with \"Specify license details file\"."
+        )
+        self.query_one("#next", Button).focus()
+
+    def errors(self) -> dict[str, str]:
+        if self._saving:
+            return {"request_path": "Saving..."}
+        if self._pending() is None:
+            return {"request_path": "Save the request file first"}
+        return {}
+
+    def _visible_errors(self, errors: dict[str, str]) -> dict[str, str]:
+        return {}  # the hint is the sequence text; a wrong path is reported when saving
+
+    def save(self) -> None:
+        pass  # the path counts only once the file is written (state.request_file)
+
+    def action_save_request(self) -> None:
+        if self._saving:
+            return
+        path = self.query_one("#request_path", Input).value.strip()
+        if not path:
+            self.show_field_errors({"request_path": "Save to: enter a file name"})
+            return
+        self._saving = True
+        self.clear_failure()
+        self.set_status("Saving the request file...")
+        self.refresh_valid()
+        self._save_worker(path)
+
+    @work(exclusive=True, group="offline")
+    async def _save_worker(self, path: str) -> None:
+        try:
+            req = await offline_request(self.wizard, "file")
+            keyring = await self.wizard.keyring()
+            pending = offline.write_request_file(req, Path(path), keyring=keyring, scope=self.state.scope)
+        except LicwizError as exc:
+            self._saving = False
+            self.fail(exc, "Request file not saved")
+            self.refresh_valid()
+            return
+        except Exception as exc:  # no traceback for the person; the type for support
+            self._saving = False
+            self.fail(exc, "Request file not saved")
+            self.refresh_valid()
+            return
+        self._saving = False
+        self.state.request_file = pending.request_file
+        self.query_one("#request_path", Input).value = pending.request_file
+        self.set_status("Request file saved.")
+        self.refresh_valid()
+        self._show_saved()
+
+    @on(Button.Pressed, "#save-request")
+    def _save_pressed(self) -> None:
+        self.action_save_request()
+
+    @on(Input.Submitted, "#request_path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        event.prevent_default()  # not the base step's "Enter = Next"
+        self.action_save_request()
+
+    def action_next(self) -> None:
+        if self._pending() is None:
+            self.action_save_request()
+            return
+        self.wizard.go_next()

@@ -1,30 +1,89 @@
-"""PLACEHOLDER for the "phone_codes" step, owned by the offline helper.
-
-Replace this module with the real step; keep the class name ``PhoneCodesStep``
-(app/wizard.py finds it by name). See screens/__init__.py for the contract.
-"""
+"""Phone method, step 1: the request code as a numbered table of digit groups
+(each row ends in its check digit), the Licensing Center's phone number and
+how to read the codes. A pending request is recorded, so reopening the wizard
+with the same data shows the same codes."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from licwiz.app import offline
 from licwiz.app.state import StepName
+from licwiz.core import phonecodes
+from licwiz.core.errors import LicwizError
+from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
-from .base import StepScreen
-
-PLACEHOLDER = "This method is handled in the offline channels (not available in this build yet)."
+from .file_request import OfflineFailure, OfflineStep, offline_request
 
 
-class PhoneCodesStep(StepScreen):
+def code_table(rows: list[str]) -> str:
+    """``Row  Digits`` lines, digits in groups of three (the last group ends
+    in the check digit)."""
+    lines = ["Row  Digits (groups of three; each row ends in its check digit)"]
+    lines += [f"{i:>3}  {phonecodes.format_row(r)}" for i, r in enumerate(rows, 1)]
+    return "\n".join(lines)
+
+
+class PhoneCodesStep(OfflineStep):
     STEP: ClassVar[StepName] = "phone_codes"
-    HELP = "Phone codes: " + PLACEHOLDER + " Press Esc to go back and choose another way."
+    HELP = """\
+Call the Licensing Center's activation desk and read the request code to the
+operator: say the row number, then the digits in groups of three. The last
+digit of each row is a check digit over the row and its number, so the
+operator's console notices a misheard digit, two swapped digits or a row read
+in the wrong place at once and asks for that row again.
+
+The operator will ask for your owner data too (first-time registration: as
+you typed it; recovery: exactly as it was registered) and then reads a
+response code back. Press Next to type it in; every row is checked as you
+type it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[str] = []
 
     def compose_body(self) -> ComposeResult:
-        yield Static("Phone codes", classes="intro")
-        yield Static(PLACEHOLDER, id="placeholder")
-        yield Static("Press Esc (Back) to choose another method.", classes="hint")
+        number = self.wizard.config.phone_number or "the activation desk number on your license certificate"
+        yield Static(f"Call the Licensing Center: {number}", id="phone-number", classes="intro", markup=False)
+        yield Static("Preparing the request code...", id="codes", markup=False)
+        yield Static(
+            "Read the row number, then each group of three digits. When the operator\n"
+            "has every row, press Next and type the operator's response code.",
+            id="how", classes="hint", markup=False,
+        )
+        yield OfflineFailure()
 
-    def can_go_next(self) -> bool:
-        return False
+    def after_mount(self) -> None:
+        self._prepare()
+
+    @work(exclusive=True, group="offline")
+    async def _prepare(self) -> None:
+        try:
+            req = await offline_request(self.wizard, "phone")
+            _, rows = offline.start_phone(req, scope=self.state.scope)
+        except LicwizError as exc:
+            self.query_one("#codes", Static).update("No request code.")
+            self.fail(exc, "No request code")
+            self.refresh_valid()
+            return
+        except Exception as exc:  # no traceback for the person
+            self.query_one("#codes", Static).update("No request code.")
+            self.fail(exc, "No request code")
+            self.refresh_valid()
+            return
+        self._rows = rows
+        digits = sum(len(r) for r in rows)
+        self.query_one("#codes", Static).update(
+            f"Request code: {len(rows)} rows, {digits} digits\n\n" + code_table(rows)
+        )
+        self.refresh_valid()
+        self.query_one("#next", Button).focus()
+
+    def errors(self) -> dict[str, str]:
+        return {} if self._rows else {"codes": "The request code is not ready"}
+
+    def action_next(self) -> None:
+        if self._rows:
+            self.wizard.go_next()

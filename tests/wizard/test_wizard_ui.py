@@ -1,0 +1,226 @@
+"""The wizard's keyboard behaviour: Back keeps what was typed on every step,
+errors at the field as typed, Save/Load data, dialogs, quitting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from licwiz.core.identifiers import new_pin, new_regnum
+from licwiz.core.owner import load_file
+from support.fixtures_center import free_port
+from support.fixtures_wizard import WIZ_OWNER, WizardDriver
+
+
+def dead_center() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def value(d: WizardDriver, selector: str) -> Any:
+    return d.screen.query_one(selector).value
+
+
+async def test_back_from_every_step_keeps_what_was_typed(wizard_run: Any) -> None:
+    regnum, pin, extra = new_regnum(), new_pin(), new_pin()
+    async with wizard_run(dead_center(), size=(100, 30)) as d:
+        await d.press("enter")
+        await d.at("kit")
+        await d.fill("#regnum", regnum)
+        await d.fill("#pin", pin)
+        await d.press("f4")  # Advanced settings
+        await d.tick("#automatic", False)
+        await d.next()
+        await d.at("operation")
+        await d.choose("#operation", "recover")
+        await d.press("enter")
+        await d.at("recovery")
+        await d.choose("#recover_choice", "update")
+        await d.fill("#extra_pin", extra)
+        await d.next()
+        await d.at("owner_verify")
+        await d.fill_owner("verify", WIZ_OWNER)
+        await d.next()
+        await d.at("method")  # automatic acquisition is off
+        await d.choose("#method", "file")
+
+        # Esc, step by step, back to the start: each step shows what was typed.
+        await d.press("escape")
+        await d.at("owner_verify")
+        assert value(d, "#verify-contact") == WIZ_OWNER.contact
+        assert value(d, "#verify-address") == WIZ_OWNER.address
+        await d.press("escape")
+        await d.at("recovery")
+        assert value(d, "#recover_choice") == "update" and value(d, "#extra_pin") == extra
+        await d.press("escape")
+        await d.at("operation")
+        assert value(d, "#operation") == "recover"
+        await d.press("escape")
+        await d.at("kit")
+        assert value(d, "#regnum") == regnum and value(d, "#pin") == pin
+        assert value(d, "#automatic") is False
+        await d.press("escape")
+        await d.at("action")
+        assert value(d, "#action") == "acquire"
+        assert d.screen.query_one("#back").disabled  # nothing before the first step
+
+        # Forward again: the method chosen earlier is still chosen.
+        await d.press("enter")
+        await d.at("kit")
+        await d.next()
+        await d.at("operation")
+        await d.press("enter")
+        await d.at("recovery")
+        await d.next()
+        await d.at("owner_verify")
+        await d.next()
+        await d.at("method")
+        assert value(d, "#method") == "file"
+        assert d.state.history == ["action", "kit", "operation", "recovery", "owner_verify", "method"]
+
+
+async def test_rail_jumps_back_to_any_step(wizard_run: Any) -> None:
+    regnum, pin = new_regnum(), new_pin()
+    async with wizard_run(dead_center()) as d:
+        await d.press("enter")
+        await d.at("kit")
+        await d.fill("#regnum", regnum)
+        await d.fill("#pin", pin)
+        await d.next()
+        await d.at("operation")
+        await d.press("enter")
+        await d.at("owner_first")
+        rail = d.screen.query_one("#rail")
+        labels = [str(rail.get_option_at_index(i).prompt) for i in range(rail.option_count)]
+        assert labels == ["+ 1 Action", "+ 2 Kit and PIN", "+ 3 Operation", "> 4 Owner data"]
+        rail.focus()
+        await d.press("up", "up", "enter")
+        await d.at("kit")
+        assert value(d, "#regnum") == regnum and d.state.history == ["action", "kit"]
+
+
+async def test_input_errors_are_shown_at_the_field_as_typed(wizard_run: Any) -> None:
+    regnum = new_regnum()
+    wrong = regnum[:-1] + str((int(regnum[-1]) + 1) % 10)
+    async with wizard_run(dead_center()) as d:
+        await d.press("enter")
+        await d.at("kit")
+        assert d.text("#err-regnum") == ""  # nothing typed, nothing shouted
+        await d.type("#regnum", wrong)
+        assert "check digit does not match" in d.text("#err-regnum")
+        assert d.screen.query_one("#err-regnum").display
+        assert not d.next_enabled()
+        await d.type("#regnum", regnum)
+        assert d.text("#err-regnum") == ""
+        await d.type("#pin", "123-45x")
+        assert "only digits" in d.text("#err-pin")
+        await d.type("#pin", new_pin()[:-3])
+        assert "expected 15 digits, got 12" in d.text("#err-pin")
+        # Advanced settings: server and port are checked only when installing on a server.
+        await d.press("f4")
+        await d.tick("#on_server")
+        await d.type("#port", "99999")
+        assert "Port: a number from 1 to 65535" in d.text("#err-port")
+
+
+async def test_accuracy_box_gates_next_and_save_load_data(wizard_run: Any, tmp_path: Path) -> None:
+    target = tmp_path / "owner.json"
+    async with wizard_run(dead_center()) as d:
+        await d.press("enter")
+        await d.at("kit")
+        await d.fill("#regnum", new_regnum())
+        await d.fill("#pin", new_pin())
+        await d.next()
+        await d.at("operation")
+        await d.press("enter")
+        await d.at("owner_first")
+        await d.fill_owner("owner", WIZ_OWNER)
+        assert not d.next_enabled()
+        await d.next()  # refused: says why
+        assert "Tick the box" in d.text("#status")
+        assert d.state.current == "owner_first"
+        # Save data (F5) -> a path dialog, keyboard only.
+        await d.press("f5")
+        await d.wait(lambda: type(d.screen).__name__ == "PathDialog", what="save dialog")
+        await d.fill("#path", str(target))
+        await d.press("enter")
+        await d.wait(lambda: target.exists(), what="owner file")
+        assert load_file(target) == WIZ_OWNER
+        assert oct(target.stat().st_mode & 0o777) == "0o600"
+        # Load data into an empty form.
+        for name in ("contact", "city"):
+            await d.fill(f"#owner-{name}", "")
+        await d.press("f6")
+        await d.wait(lambda: type(d.screen).__name__ == "PathDialog", what="load dialog")
+        await d.press("enter")  # the last path is offered
+        await d.wait(lambda: value(d, "#owner-contact") == WIZ_OWNER.contact, what="loaded")
+        assert value(d, "#owner-city") == WIZ_OWNER.city
+        # A broken file: the error is shown, nothing changes.
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"format": "something else"}))
+        await d.press("f6")
+        await d.wait(lambda: type(d.screen).__name__ == "PathDialog", what="load dialog")
+        await d.fill("#path", str(bad))
+        await d.press("enter")
+        await d.wait(lambda: "Load data" in d.text("#status"), what="load error")
+        assert "not an owner-data file" in d.text("#status")
+        assert value(d, "#owner-contact") == WIZ_OWNER.contact
+        await d.tick("#accuracy")
+        assert d.next_enabled()
+
+
+async def test_help_attention_and_quit(wizard_run: Any) -> None:
+    async with wizard_run(dead_center()) as d:
+        await d.press("f1")
+        await d.wait(lambda: type(d.screen).__name__ == "TextDialog", what="help")
+        assert "Specify license details file" in d.text(".dialog-text Static")
+        await d.press("escape")
+        await d.at("action")
+        await d.press("enter")
+        await d.at("kit")
+        await d.press("f3")
+        await d.wait(lambda: type(d.screen).__name__ == "PinSetDialog", what="attention")
+        assert "pin_set_conflict" in d.text(".dialog-text Static")
+        await d.press("enter")
+        await d.at("kit")
+        await d.type("#regnum", "12")
+        await d.press("ctrl+q")  # something typed: asks first
+        await d.wait(lambda: type(d.screen).__name__ == "ConfirmDialog", what="quit dialog")
+        await d.press("enter")  # the default is Stay
+        await d.at("kit")
+        assert d.app.return_code is None
+        await d.press("ctrl+q")
+        await d.wait(lambda: type(d.screen).__name__ == "ConfirmDialog", what="quit dialog")
+        await d.press("shift+tab", "enter")
+        await d.wait(lambda: d.app.return_code is not None, what="exit")
+    assert d.app.return_code == 130
+
+
+async def test_quit_without_input_does_not_ask(wizard_run: Any) -> None:
+    async with wizard_run(dead_center()) as d:
+        await d.press("ctrl+q")
+        await d.wait(lambda: d.app.return_code is not None, what="exit")
+    assert d.app.return_code == 130
+
+
+async def test_license_file_action_reaches_the_offline_step_and_back(wizard_run: Any) -> None:
+    async with wizard_run(dead_center()) as d:
+        await d.choose("#action", "license_file")
+        await d.press("enter")
+        await d.at("file_install")
+        await d.press("escape")
+        await d.at("action")
+        assert value(d, "#action") == "license_file"
+
+
+async def test_demo_notes_beside_the_wizard_when_wide(wizard_run: Any) -> None:
+    notes = "Kit 1234567890\nPIN 111-222-333-444-555"
+    async with wizard_run(dead_center(), size=(120, 30), demo_notes=notes) as d:
+        assert d.screen.query_one("#notes").display
+        assert "111-222-333-444-555" in d.text("#notes")
+        await d.pilot.resize_terminal(80, 24)
+        await d.pilot.pause()
+        assert not d.screen.query_one("#notes").display
+        await d.press("f2")  # narrow terminal: F2 shows the notes
+        await d.wait(lambda: type(d.screen).__name__ == "TextDialog", what="notes")
+        assert "111-222-333-444-555" in d.text(".dialog-text Static")
