@@ -103,9 +103,64 @@ def make_engine(url: str) -> AsyncEngine:
                      "(use sqlite+aiosqlite or postgresql+asyncpg)")
 
 
+# PostgreSQL: a claim in one round trip (the lock, the lookups and the insert
+# run inside the database); seatstore.PgSeats calls it. Same rules as
+# seatstore.plan_claim: renew a live seat of (session, host); else the lowest
+# slot below the capacity without a live seat (replacing an expired one);
+# else report the live holders ('full').
+PG_CLAIM_FUNCTION = """
+CREATE OR REPLACE FUNCTION licwiz_claim_seat(
+    p_product text, p_session text, p_host text, p_user text, p_now double precision,
+    p_lease double precision, p_seat_id text, p_day text, p_lock bigint)
+RETURNS TABLE(r_status text, r_seat_id text, r_slot integer, r_session text, r_host text,
+              r_user text, r_granted double precision, r_cap integer)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_cap integer;
+    v_slot integer;
+    v_id text;
+    v_old_slot integer;
+    v_granted double precision;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'on', true);  -- a granted seat survives a database crash
+    PERFORM pg_advisory_xact_lock(p_lock);
+    SELECT COALESCE(SUM(l.users), 0) INTO v_cap FROM licwiz_licenses l
+     WHERE l.product = p_product AND l.issued <= p_day AND (l.not_after IS NULL OR l.not_after >= p_day)
+       AND NOT EXISTS (SELECT 1 FROM licwiz_licenses n
+                        WHERE n.product = p_product AND n.supersedes = l.license_id);
+    SELECT s.seat_id, s.slot, s.granted_at INTO v_id, v_old_slot, v_granted FROM licwiz_seats s
+     WHERE s.product = p_product AND s.session = p_session AND s.host = p_host AND s.expires_at >= p_now
+     LIMIT 1;
+    IF v_id IS NOT NULL THEN
+        UPDATE licwiz_seats SET expires_at = p_now + p_lease, user_name = p_user WHERE seat_id = v_id;
+        RETURN QUERY SELECT 'renew'::text, v_id, v_old_slot, p_session, p_host, p_user, v_granted, v_cap;
+        RETURN;
+    END IF;
+    SELECT g.i INTO v_slot FROM generate_series(0, v_cap - 1) AS g(i)
+     WHERE NOT EXISTS (SELECT 1 FROM licwiz_seats s
+                        WHERE s.product = p_product AND s.slot = g.i AND s.expires_at >= p_now)
+     ORDER BY g.i LIMIT 1;
+    IF v_slot IS NULL THEN
+        RETURN QUERY SELECT 'full'::text, s.seat_id::text, s.slot, s.session::text, s.host::text,
+                            s.user_name::text, s.granted_at, v_cap
+                       FROM licwiz_seats s WHERE s.product = p_product AND s.expires_at >= p_now
+                      ORDER BY s.slot;
+        RETURN;
+    END IF;
+    DELETE FROM licwiz_seats s WHERE s.product = p_product AND s.slot = v_slot;  -- an expired seat
+    INSERT INTO licwiz_seats (seat_id, product, slot, session, host, user_name, granted_at, expires_at)
+         VALUES (p_seat_id, p_product, v_slot, p_session, p_host, p_user, p_now, p_now + p_lease);
+    RETURN QUERY SELECT 'granted'::text, p_seat_id, v_slot, p_session, p_host, p_user, p_now, v_cap;
+END
+$fn$
+"""
+
+
 async def create_schema(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+        if conn.dialect.name == "postgresql":
+            await conn.exec_driver_sql(PG_CLAIM_FUNCTION)
 
 
 def token_hash(token: str) -> str:

@@ -162,30 +162,27 @@ class PgSeats:
     async def start(self) -> None:
         import asyncpg  # type: ignore[import-untyped]
 
-        self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=20)
+        # A heartbeat or release lost in a database crash costs nothing a client
+        # cannot repair (its next heartbeat; the lease), so those skip the
+        # commit's fsync; a claim turns it back on (licwiz_claim_seat).
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=20,
+                                              server_settings={"synchronous_commit": "off"})
 
     async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim:
+        now = time.time()
         lock = self.locks.setdefault(product, asyncio.Lock())
-        async with lock, self.pool.acquire() as c, c.transaction():
-            now = time.time()
-            await c.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(product))
-            rows = [_row(r) for r in await c.fetch(
-                f"SELECT {_COLS} FROM licwiz_seats WHERE product = $1", product)]
-            cap = capacity_of(await c.fetch("SELECT license_id, users, issued, not_after, supersedes "
-                                            "FROM licwiz_licenses WHERE product = $1", product), _today())
-            plan = plan_claim(rows, cap, session, host, now)
-            if plan.renew is not None:
-                await c.execute("UPDATE licwiz_seats SET expires_at = $1, user_name = $2 WHERE seat_id = $3",
-                                now + lease, user, plan.renew.seat_id)
-                return Claim(plan.renew, cap, [])
-            if plan.slot is None:
-                return Claim(None, cap, [s.holder() for s in plan.holders])
-            if plan.delete_expired:
-                await c.execute("DELETE FROM licwiz_seats WHERE seat_id = $1", plan.delete_expired)
-            row = SeatRow(uuid.uuid4().hex, product, plan.slot, session, host, user, now, now + lease)
-            await c.execute(f"INSERT INTO licwiz_seats ({_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                            row.seat_id, product, row.slot, session, host, user, now, now + lease)
-            return Claim(row, cap, [])
+        async with lock, self.pool.acquire() as c:
+            rows = await c.fetch("SELECT * FROM licwiz_claim_seat($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                 product, session, host, user, now, lease, uuid.uuid4().hex, _today(),
+                                 _lock_key(product))
+        if not rows:
+            return Claim(None, 0, [])
+        cap = int(rows[0]["r_cap"])
+        seats = [SeatRow(r["r_seat_id"], product, r["r_slot"], r["r_session"], r["r_host"], r["r_user"],
+                         r["r_granted"], now + lease) for r in rows]
+        if rows[0]["r_status"] == "full":
+            return Claim(None, cap, [s.holder() for s in seats])
+        return Claim(seats[0], cap, [])
 
     async def heartbeat(self, seat_id: str, lease: float) -> SeatRow | None:
         now = time.time()
