@@ -41,6 +41,15 @@ def sqlite_server(license_server_factory: Factory, seat_licenses: SeatLicenses) 
     return license_server_factory(None)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_server(request: pytest.FixtureRequest, license_server_factory: Factory,
+               seat_licenses: SeatLicenses) -> LicenseServer:
+    """The seat tests run on both databases: their hot paths are separate code (seatstore.py)."""
+    if request.param == "sqlite":
+        return license_server_factory(None)
+    return license_server_factory(request.getfixturevalue("server_pg_url"))
+
+
 # --- install, parameters, auth ------------------------------------------------------------------
 
 async def test_parameters_install_and_list(sqlite_server: LicenseServer, seat_licenses: SeatLicenses) -> None:
@@ -138,11 +147,11 @@ def test_parse_address() -> None:
 
 # --- seats --------------------------------------------------------------------------------------
 
-async def test_seat_lifecycle_and_refusal_lists_holders(sqlite_server: LicenseServer,
+async def test_seat_lifecycle_and_refusal_lists_holders(any_server: LicenseServer,
                                                         seat_licenses: SeatLicenses) -> None:
-    sp = sqlite_server.start()
-    await _install(sp, sqlite_server, seat_licenses.make(2)[1])
-    async with client(sp, sqlite_server.client_token) as c:
+    sp = any_server.start()
+    await _install(sp, any_server, seat_licenses.make(2)[1])
+    async with client(sp, any_server.client_token) as c:
         a = await c.acquire_seat("unix:1", "pc1", "alice", PRODUCT)
         b = await c.acquire_seat("unix:2", "pc2", "bob", PRODUCT)
         assert {a.slot, b.slot} == {0, 1} and a.lease == 120
@@ -160,23 +169,23 @@ async def test_seat_lifecycle_and_refusal_lists_holders(sqlite_server: LicenseSe
             await c.heartbeat(a)
         assert ei2.value.code == "seat_lost"
         await c.acquire_seat("unix:3", "pc3", "carol", PRODUCT)
-    async with client(sp, sqlite_server.admin_token) as c:
+    async with client(sp, any_server.admin_token) as c:
         assert sorted(s["user"] for s in await c.seats(PRODUCT)) == ["bob", "carol"]
 
 
-async def test_vanished_client_loses_its_seat_after_the_lease(sqlite_server: LicenseServer,
+async def test_vanished_client_loses_its_seat_after_the_lease(any_server: LicenseServer,
                                                               seat_licenses: SeatLicenses) -> None:
-    sp = sqlite_server.start("--lease", "1")
-    await _install(sp, sqlite_server, seat_licenses.make(1)[1])
-    env = {**os.environ, "LICWIZ_SERVER_CLIENT_TOKEN": sqlite_server.client_token}
+    sp = any_server.start("--lease", "1")
+    await _install(sp, any_server, seat_licenses.make(1)[1])
+    env = {**os.environ, "LICWIZ_SERVER_CLIENT_TOKEN": any_server.client_token}
     # a real client: `licwiz run --server` heartbeating every lease/3, then killed with -9
     run = subprocess.Popen(licwiz_cmd("run", "--server", f"127.0.0.1:{sp.port}", "--", "sleep", "60"),
                            env=env, start_new_session=True)
     try:
-        async with client(sp, sqlite_server.client_token) as c:
+        async with client(sp, any_server.client_token) as c:
             deadline = time.monotonic() + 15
             while True:
-                async with client(sp, sqlite_server.admin_token) as adm:
+                async with client(sp, any_server.admin_token) as adm:
                     if await adm.seats(PRODUCT):
                         break
                 assert time.monotonic() < deadline
@@ -218,15 +227,15 @@ async def test_run_with_server_runs_and_releases(sqlite_server: LicenseServer, s
     assert r.returncode == 69 and "Traceback" not in r.stderr
 
 
-async def test_restarted_server_keeps_granted_seats(sqlite_server: LicenseServer,
+async def test_restarted_server_keeps_granted_seats(any_server: LicenseServer,
                                                     seat_licenses: SeatLicenses) -> None:
-    sp = sqlite_server.start()
-    await _install(sp, sqlite_server, seat_licenses.make(1)[1])
-    async with client(sp, sqlite_server.client_token) as c:
+    sp = any_server.start()
+    await _install(sp, any_server, seat_licenses.make(1)[1])
+    async with client(sp, any_server.client_token) as c:
         seat = await c.acquire_seat("unix:1", "pc1", "alice", PRODUCT)
     sp.kill(signal.SIGKILL)
-    sp2 = sqlite_server.start(port=sp.port)
-    async with client(sp2, sqlite_server.client_token) as c:
+    sp2 = any_server.start(port=sp.port)
+    async with client(sp2, any_server.client_token) as c:
         with pytest.raises(SeatError) as ei:
             await c.acquire_seat("unix:2", "pc2", "bob", PRODUCT)
         assert ei.value.holders[0]["user"] == "alice"
