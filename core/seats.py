@@ -48,6 +48,7 @@ from .errors import FileFormatError, LicenseInvalid, LicwizError, SeatError, Sig
 SYSTEM_SEAT_DIR = Path("/run/licwiz/seats")
 SHM_SEAT_DIR = Path("/dev/shm/licwiz-seats")
 _RECORD_MAX = 4096
+_RECORD_SIZE = 2048  # fits user[:64] and session[:200] even when JSON escapes every char
 
 
 def seat_dir() -> Path:
@@ -130,14 +131,18 @@ def entitlement(product: str, *, keyring: keys.Keyring | None = None,
 
 # --- the seat table ----------------------------------------------------------------------------
 
-def _open_shared_file(path: Path) -> int:
+def _open_shared_file(name: str, dir_fd: int) -> int:
     """Open (creating) a file in the shared folder, never following a symlink
     planted there, readable and writable by every user (sessions of different
     users claim the same slots)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except FileNotFoundError:
+        fd = os.open(name, flags | os.O_CREAT, 0o666, dir_fd=dir_fd)
     with contextlib.suppress(OSError):
         if os.fstat(fd).st_uid == os.geteuid():
-            os.fchmod(fd, 0o666)
+            os.fchmod(fd, 0o666)  # the umask cut the creation mode
     return fd
 
 
@@ -222,30 +227,40 @@ class SeatTable:
         return self.dir / f"slot-{i}.lock"
 
     @contextlib.contextmanager
-    def _registry(self) -> Iterator[None]:
+    def _registry(self) -> Iterator[int]:
+        """Hold the registry lock; yields the seat folder's descriptor."""
         try:
-            _ensure_dir(self.dir)
-            fd = _open_shared_file(self.dir / "registry.lock")
+            try:
+                dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                _ensure_dir(self.dir)
+                dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fd = _open_shared_file("registry.lock", dfd)
+            except OSError:
+                os.close(dfd)
+                raise
         except OSError as exc:
             raise StorageError(f"{self.dir}: cannot use the seat folder", str(exc), code="seat_dir") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            yield dfd
         finally:
             os.close(fd)
+            os.close(dfd)
 
     def acquire(self, session: str | None = None) -> LocalSeat:
         """Take (or join) the seat of ``session`` (default: this terminal session);
         raises SeatError listing the holders when all N are taken."""
-        sid = session or fingerprint.session_id()
+        sid = (session or fingerprint.session_id())[:200]  # records have a fixed size
         if self.users <= 0:
             raise LicenseInvalid(f"no valid license for {self.product} on this computer", code="no_license")
-        with self._registry():
+        with self._registry() as dfd:
             fds: dict[int, int] = {}
             try:
                 records = {}
                 for i in range(self.users):
-                    fds[i] = _open_shared_file(self._slot_path(i))
+                    fds[i] = _open_shared_file(f"slot-{i}.lock", dfd)
                     records[i] = _read_record(fds[i])
                 # 1. join my session's slot (held or just left: either way it is ours)
                 for i, rec in records.items():
@@ -262,10 +277,10 @@ class SeatTable:
                             raise
                         holders.append(_holder(records[i] or {}, i))
                         continue
-                    rec = {"user": _user(), "session": sid, "pid": os.getpid(),
+                    rec = {"user": _user()[:64], "session": sid[:200], "pid": os.getpid(),
                            "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-                    data = json.dumps(rec).encode()
-                    os.ftruncate(fd, 0)
+                    # fixed size, space-padded: no truncate needed (JSON ignores the padding)
+                    data = json.dumps(rec).encode()[:_RECORD_SIZE].ljust(_RECORD_SIZE)
                     os.pwrite(fd, data, 0)
                     fcntl.flock(fd, fcntl.LOCK_SH)  # safe: claimers are serialised by the registry
                     return LocalSeat(self.product, i, fds.pop(i), _holder(rec, i))
