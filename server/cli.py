@@ -6,6 +6,11 @@
   on a shared PostgreSQL database accepts the same tokens).
 - ``licwiz server serve [--host 127.0.0.1] [--port 8475] [--db URL] [--lease SECONDS]
   [--tls-cert F --tls-key F]``
+- admin side, from any computer (core/server_client.py settings: ``--server`` or
+  ``LICWIZ_SERVER``; admin token ``LICWIZ_SERVER_TOKEN`` or ~/.config/licwiz/server-token):
+  ``licwiz server params [--product P] [--json]`` (what to bind a license to),
+  ``licwiz server install FILE`` (upload a license), ``licwiz server status``
+  (licenses, capacity, seats in use).
 
 The default database is SQLite at ``$LICWIZ_SERVER_DIR/server.db`` (default
 ``/var/lib/licwiz-server``); ``LICWIZ_SERVER_DB`` overrides the URL.
@@ -110,6 +115,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
+async def _remote(args: argparse.Namespace) -> int:
+    import json
+
+    from licwiz.core import license as lic_mod
+    from licwiz.core.server_client import admin_token, client_from_config
+
+    if args.cmd == "params":
+        # parameters accept the client token too; prefer the admin one when set
+        async with client_from_config(args.server, admin=admin_token() is not None) as c:
+            params = await c.parameters(args.product or None)
+        if args.json:
+            print(json.dumps(params, indent=2, sort_keys=True))
+        else:
+            for name, digest in params.items():
+                print(f"{name:<12} {digest}")
+        return 0
+    async with client_from_config(args.server, admin=True) as c:
+        if args.cmd == "install":
+            text = lic_mod.read_file(Path(args.file))
+            got = await c.install(text)
+            print(f"installed {got['license_id']} on the server: {got['product']}, {got['users']} user(s)"
+                  + ("" if got.get("new") else " (it was already there)"))
+            return 0
+        listing = await c.licenses()
+        rows = await c.seats()
+    print("Licenses:" if listing["licenses"] else "No licenses on the server.")
+    for lic in listing["licenses"]:
+        until = lic["not_after"] or "-"
+        print(f"  {lic['license_id']}  {lic['product']}  {lic['users']} user(s)  until {until}")
+    for product, cap in listing.get("capacity", {}).items():
+        used = sum(1 for r in rows if r.get("product") == product)
+        print(f"Seats of {product}: {used} of {cap} in use")
+    for r in rows:
+        print(f"  slot {r['slot']}: {r['user']} on {r['host']}, session {r['session']}, since {r['since']}")
+    return 0
+
+
+def cmd_remote(args: argparse.Namespace) -> int:
+    from licwiz.core.errors import LicwizError
+
+    try:
+        return asyncio.run(_remote(args))
+    except LicwizError as exc:
+        print(f"licwiz server: {exc.brief}", file=sys.stderr)
+        if exc.detail != exc.brief:
+            print(f"  {exc.detail}", file=sys.stderr)
+        return 69 if exc.code in ("unreachable", "bad_response") else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="licwiz server", description="the site's license server")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -126,8 +180,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="seconds a seat lives without a heartbeat")
     ps.add_argument("--tls-cert", default="")
     ps.add_argument("--tls-key", default="")
+    for name, help_ in (("params", "show the server computer's parameters (to bind a license to)"),
+                        ("install", "upload a license file to the server (admin token)"),
+                        ("status", "list the server's licenses and seats in use (admin token)")):
+        pr = sub.add_parser(name, help=help_)
+        pr.add_argument("--server", default=None, help="HOST:PORT (default: LICWIZ_SERVER or server.json)")
+        if name == "params":
+            pr.add_argument("--product", default="")
+            pr.add_argument("--json", action="store_true")
+        if name == "install":
+            pr.add_argument("file")
     args = p.parse_args(list(argv or []))
     try:
+        if args.cmd in ("params", "install", "status"):
+            return cmd_remote(args)
         return cmd_init(args) if args.cmd == "init" else cmd_serve(args)
     except KeyboardInterrupt:
         return 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import json
 import os
 import signal
 import subprocess
@@ -326,3 +327,36 @@ async def test_tls(sqlite_server: LicenseServer, seat_licenses: SeatLicenses, tm
         async with client(sp, sqlite_server.client_token) as c:
             await c.health()
     assert ei.value.code in ("unreachable", "bad_response")
+
+
+# --- the admin commands: licwiz server params / install / status --------------------------------
+
+def test_admin_commands_install_a_license_file(sqlite_server: LicenseServer, seat_licenses: SeatLicenses,
+                                               tmp_path: Path) -> None:
+    sp = sqlite_server.start()
+    env = {**os.environ, "LICWIZ_SERVER": f"127.0.0.1:{sp.port}"}
+    # without the admin token: a clear refusal, no traceback
+    r = subprocess.run(licwiz_cmd("server", "status"), env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "token is required" in r.stderr and "Traceback" not in r.stderr
+    # the admin token from the config file (~/.config/licwiz/server-token)
+    cfg = Path(os.environ["XDG_CONFIG_HOME"]) / "licwiz"
+    cfg.mkdir(parents=True)
+    (cfg / "server-token").write_text(sqlite_server.admin_token + "\n")
+    r = subprocess.run(licwiz_cmd("server", "params", "--json"), env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    params = json.loads(r.stdout)
+    assert params == fingerprint.collect(PRODUCT)
+    lid, text = seat_licenses.make(7, params=params)
+    f = tmp_path / "bought.lic"
+    f.write_text(text)
+    r = subprocess.run(licwiz_cmd("server", "install", str(f)), env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"installed {lid}" in r.stdout and "7 user(s)" in r.stdout
+    r = subprocess.run(licwiz_cmd("server", "status"), env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert lid in r.stdout and "Seats of licwiz-demo: 0 of 7 in use" in r.stdout
+    r = subprocess.run(licwiz_cmd("server", "status", "--server", "127.0.0.1:1"), env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 69 and "cannot reach" in r.stderr
