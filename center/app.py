@@ -45,10 +45,11 @@ def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-def error_response(request_id: str, code: str, brief: str, detail: str, status: int) -> JSONResponse:
+def error_response(request_id: str, code: str, brief: str, detail: str, status: int,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": code, "brief": brief, "detail": detail, "request_id": request_id}},
-        status_code=status, headers={"X-Request-Id": request_id},
+        status_code=status, headers={**(headers or {}), "X-Request-Id": request_id},
     )
 
 
@@ -236,7 +237,8 @@ def create_app(service: CenterService, *, log_stream: Any = None) -> ASGIApp:
         code = "not_found" if status == 404 else "method_not_allowed" if status == 405 else "bad_request"
         request.scope.setdefault("state", {})["error_code"] = code
         return error_response(_request_id(request), code, "No such page or API call",
-                              f"{request.method} {request.url.path}: HTTP {status}", status)
+                              f"{request.method} {request.url.path}: HTTP {status}", status,
+                              getattr(exc, "headers", None))  # 405 keeps its Allow header
 
     a = api_errors
     routes: list[BaseRoute] = [

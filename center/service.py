@@ -330,9 +330,7 @@ class CenterService:
         return token
 
     async def check_admin_token(self, token: str) -> bool:
-        stored = self.settings.get("admin_token_hash") or (await self.get_settings()).get("admin_token_hash")
-        if stored:
-            self.settings["admin_token_hash"] = stored
+        stored = (await self.get_settings()).get("admin_token_hash")  # read each time: tokens get replaced
         return bool(stored) and secrets.compare_digest(stored or "", _hash_token(token))
 
     async def add_operator(self, name: str) -> str:
@@ -382,6 +380,8 @@ class CenterService:
             raise InputError("pins", f"PINs: a whole number from 1 to {MAX_PINS}")
         if not 1 <= count <= MAX_KITS:
             raise InputError("count", f"Count: a whole number from 1 to {MAX_KITS}")
+        if count * pins * (2 if users > 1 else 1) > 20_000:
+            raise InputError("count", "Too many PIN codes in one call: at most 20000 (count x pins x sets)")
         out: list[KitInfo] = []
         now = _utcnow()
         for _ in range(count):
@@ -571,10 +571,11 @@ class CenterService:
                               actor: str | None, event: str = "refuse") -> None:
         """Audit a refusal; count wrong guesses against the kit and the client address."""
         guess = ref.code in ("pin_unknown", "kit_unknown")
+        if not (regnum and len(regnum) == 10 and regnum.isdigit()) or ref.code == "kit_unknown":
+            regnum = None  # only a real kit's number goes to the audit
         async with self.w.begin() as conn:
-            await self._audit(conn, event, request_id=request_id, code=ref.code,
-                              regnum=regnum if ref.code != "kit_unknown" else None, actor=actor,
-                              client_addr=client_addr or None)
+            await self._audit(conn, event, request_id=request_id, code=ref.code, regnum=regnum,
+                              actor=actor, client_addr=(client_addr or "")[:64] or None)
             if not guess:
                 return
             if ref.code == "pin_unknown" and regnum:
@@ -663,13 +664,13 @@ class CenterService:
         empty (it is then not compared); every other rule is applied."""
         self._check_method(method)
         owner_given = any(v for k, v in req.owner.to_dict().items() if k != "kind")
-        self._validate(req, owner_required=False)
-        if owner_given and req.operation != "first":
-            try:
-                req.owner.validate()
-            except InputError as exc:
-                raise _bad(exc.detail, exc.brief) from None
         try:
+            self._validate(req, owner_required=False)
+            if owner_given and req.operation != "first":
+                try:
+                    req.owner.validate()
+                except InputError as exc:
+                    raise _bad(exc.detail, exc.brief) from None
             async with self.engine.connect() as conn:
                 await self._addr_blocked(conn, client_addr)
                 kit = await self._kit(conn, req)
@@ -711,10 +712,15 @@ class CenterService:
         """First-time registration, recovery or update. Returns the license;
         raises ``Refusal``. With ``idempotency_key`` a retry returns the first answer."""
         self._check_method(method)
-        self._validate(req, owner_required=True)
-        key = idempotency_key
-        if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
-            raise _bad("Idempotency-Key: 1 to 200 printable characters")
+        try:
+            self._validate(req, owner_required=True)
+            key = idempotency_key
+            if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
+                raise _bad("Idempotency-Key: 1 to 200 printable characters")
+        except Refusal as ref:
+            await self._record_refusal(ref, regnum=req.regnum, request_id=request_id,
+                                       client_addr=client_addr, actor=actor)
+            raise
         body_hash = hashlib.sha256(req.to_json() + f"|{method}".encode()).hexdigest()
         try:
             async with self.w.begin() as conn:
