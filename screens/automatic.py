@@ -69,15 +69,18 @@ license acquisition method."""
     # -- state of the screen ---------------------------------------------------
 
     def can_go_next(self) -> bool:
-        if self._running:
-            return False
-        return self._checked or self.state.error is not None
+        return not self._running
 
     def refresh_valid(self) -> None:
         super().refresh_valid()
         self.query_one("#cancel-row").display = self._running
-        self.query_one("#next", Button).label = (
-            "Next > (Enter)" if self.state.error is not None else self.NEXT_LABEL)
+
+    def next_label(self, enabled: bool) -> str:
+        if self._running:
+            return "Working... (C cancels)"
+        if self.state.error is not None:
+            return "Next > (Enter): another method"
+        return self.NEXT_LABEL if self._checked else "Check again (Enter)"
 
     def _set_running(self, running: bool) -> None:
         self._running = running

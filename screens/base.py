@@ -70,7 +70,9 @@ class StepScreen(Screen[None]):
                 yield panel
         yield Static("", id="status")
         with Horizontal(id="buttons"):
-            yield Button("< Back (Esc)", id="back", compact=True, disabled=n <= 1 or not self.ALLOW_BACK)
+            back = Button("< Back (Esc)", id="back", compact=True)
+            back.display = n > 1 and self.ALLOW_BACK
+            yield back
             yield Button(self.NEXT_LABEL, id="next", compact=True, variant="primary")
             yield Button("Help (F1)", id="help", compact=True)
             yield Button("Quit (^Q)", id="quit", compact=True)
@@ -136,7 +138,14 @@ class StepScreen(Screen[None]):
         self.save()
         errors = self.errors()
         self.show_field_errors(self._visible_errors(errors))
-        self.query_one("#next", Button).disabled = not self.can_go_next()
+        ok = self.can_go_next()
+        nxt = self.query_one("#next", Button)
+        nxt.disabled = not ok
+        # Said in words too: a dimmed button alone is invisible with NO_COLOR.
+        nxt.label = self.next_label(ok)
+
+    def next_label(self, enabled: bool) -> str:
+        return self.NEXT_LABEL if enabled else "Next (not yet: complete this step)"
 
     def _visible_errors(self, errors: dict[str, str]) -> dict[str, str]:
         """Errors to show now: only for fields that have something typed, so
@@ -145,9 +154,9 @@ class StepScreen(Screen[None]):
         for name, message in errors.items():
             found = self.query(f"#{name}")
             widget = found.first() if found else None
-            if isinstance(widget, Input) and not widget.value.strip():
-                continue
-            out[name] = message
+            # Boxes and choices are told only when Next is pressed (action_next).
+            if isinstance(widget, Input) and widget.value.strip():
+                out[name] = message
         return out
 
     def set_status(self, text: str) -> None:

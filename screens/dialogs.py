@@ -141,7 +141,7 @@ class PathDialog(_Dialog):
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
             yield Label("File path:")
-            yield Input(self._initial, id="path", compact=True)
+            yield Input(self._initial, id="path", compact=True, placeholder="e.g. ~/license-owner.json")
             yield Static("", id="path-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self._ok, id="ok", compact=True)

@@ -96,6 +96,8 @@ class OfflineStep(StepScreen):
         self.state.error = ErrorInfo.from_exception(exc, step=self.STEP)
         self.query_one(OfflineFailure).show(self.state.error, prefix)
         self.set_status(f"! {self.state.error.brief}")
+        # Out of the text fields, so V and M act at once (Shift+Tab goes back to the field).
+        self.query_one("#other-method", Button).focus()
 
     def clear_failure(self) -> None:
         self.state.error = None

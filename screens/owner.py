@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from licwiz.app.state import StepName
 from licwiz.core.errors import LicwizError
-from licwiz.core.owner import LABELS, OwnerData, load_file, save_file
+from licwiz.core.owner import LABELS, REQUIRED, OwnerData, load_file, save_file
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -23,7 +23,7 @@ from .widgets import ChoiceList, TickBox
 
 ACCURACY_LABEL = ("I am aware that license recovery procedure will require re-entering "
                   "this data with absolute accuracy")
-_PLACEHOLDERS = {"email": "name@example.com", "phone": "+31 15 123 4567"}
+_PLACEHOLDERS = {"email": "required: name@example.com", "phone": "optional: +31 15 123 4567"}
 
 
 class OwnerStepBase(StepScreen):
@@ -45,8 +45,10 @@ class OwnerStepBase(StepScreen):
                          o.kind, id=f"{self.PREFIX}-kind")
         for name in OwnerData.field_names():
             if name != "kind":
+                required = name in REQUIRED or (name == "organisation" and o.kind == "organisation")
+                hint = _PLACEHOLDERS.get(name, "") or ("required" if required else "optional")
                 yield from field_row(LABELS[name], f"{self.PREFIX}-{name}", getattr(o, name),
-                                     _PLACEHOLDERS.get(name, ""), max_length=200)
+                                     hint, max_length=200)
         yield from self.compose_extra()
 
     def compose_extra(self) -> ComposeResult:

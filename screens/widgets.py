@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 
 from rich.text import Text
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import Checkbox, OptionList
 from textual.widgets.option_list import Option
@@ -22,6 +23,10 @@ class TickBox(Checkbox):
     def _button(self) -> Content:
         style = self.get_visual_style("toggle--button")
         return Content.assemble(("[", ""), ("X" if self.value else " ", style), ("]", ""))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # Long labels (the absolute-accuracy sentence) wrap instead of being cut.
+        return max(1, len(self.render().wrap(max(1, width))))
 
 
 class ChoiceList(OptionList, Generic[T]):
