@@ -261,4 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err(exc.brief)
             return EXIT_NO_LICENSE
         _err(exc.brief)
+        if exc.code in ("unauthenticated", "forbidden"):
+            _err("the license server needs the site's client token: set LICWIZ_SERVER_CLIENT_TOKEN or "
+                 "\"client_token\" in ~/.config/licwiz/server.json or /etc/licwiz/server.json")
         return EXIT_SERVER if exc.__class__.__name__ == "ServerError" else 1

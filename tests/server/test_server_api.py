@@ -67,6 +67,9 @@ async def test_parameters_install_and_list(sqlite_server: LicenseServer, seat_li
         listing = await c.licenses()
     assert [x["license_id"] for x in listing["licenses"]] == [lid]
     assert listing["capacity"] == {PRODUCT: 3}
+    await _install(sp, sqlite_server, seat_licenses.make(2, params=params)[1])  # licenses add up
+    async with client(sp, sqlite_server.admin_token) as c:
+        assert (await c.licenses())["capacity"] == {PRODUCT: 5}
 
 
 async def test_install_refuses_bad_licenses(sqlite_server: LicenseServer,
@@ -272,8 +275,7 @@ async def _storm(servers: list[ServerProc], token: str, n: int) -> tuple[int, in
 async def _concurrency(srv: LicenseServer, seat_licenses: SeatLicenses) -> None:
     a = srv.start()
     b = srv.start()
-    await _install(a, srv, seat_licenses.make(12)[1])
-    await _install(b, srv, seat_licenses.make(8)[1])  # two licenses: 20 users
+    await _install(b, srv, seat_licenses.make(20)[1])
     granted, refused, ids = await _storm([a, b], srv.client_token, 200)
     assert (granted, refused) == (20, 180)
     assert len(set(ids)) == 20
