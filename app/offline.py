@@ -243,6 +243,36 @@ def install_license_data(
     return outcome, pending
 
 
+async def install_file_answer(
+    path: Path,
+    *,
+    keyring: Keyring,
+    product: str,
+    scope: Scope,
+    params: Mapping[str, str],
+    server: acquire.ServerTarget | None = None,
+) -> tuple[acquire.Outcome, PendingRequest]:
+    """The wizard's "Specify license details file": the file must answer a
+    pending request of this computer; then it is verified and installed."""
+    source = str(path)
+    text = read_file(Path(path))
+    lic = parse(text, source).license
+    if lic.product != product:
+        raise LicenseInvalid(
+            f"{source}: the license is for product {lic.product!r}, not {product!r}", code="wrong_product"
+        )
+    pending = find_pending(lic, product)
+    if pending is None:
+        raise NoPendingRequest(
+            f"{source}: no license request for kit {lic.regnum} was made on this computer",
+            "the wizard installs a license data file as the answer to a request file saved here; "
+            "'licwiz install --without-request FILE' installs a license checked only against this computer",
+        )
+    outcome = await install_answer(text, pending, keyring=keyring, product=product, scope=scope,
+                                   params=params, server=server, source=source)
+    return outcome, pending
+
+
 def install_license_data_file(path: Path, **kw: Any) -> tuple[acquire.Outcome, PendingRequest | None]:
     return install_license_data(read_file(Path(path)), source=str(path), **kw)
 
@@ -250,12 +280,64 @@ def install_license_data_file(path: Path, **kw: Any) -> tuple[acquire.Outcome, P
 # --- phone method -----------------------------------------------------------------
 
 
+def _same_request(a: ActivationRequest, b: ActivationRequest) -> bool:
+    return (a.product, a.regnum, a.pin, a.extra_pin, a.operation, a.owner.digest(), dict(a.params)) == (
+        b.product, b.regnum, b.pin, b.extra_pin, b.operation, b.owner.digest(), dict(b.params)
+    )
+
+
+def pending_for(req: ActivationRequest, method: OfflineMethod) -> PendingRequest | None:
+    """The newest pending request of ``method`` asking exactly what ``req`` asks."""
+    for p in load_pending(req.product):
+        if p.method == method and _same_request(p.request, req):
+            return p
+    return None
+
+
 def start_phone(req: ActivationRequest, *, scope: str = "all-users") -> tuple[PendingRequest, list[str]]:
-    """Record a pending phone request and return it with its request code rows."""
-    pending = new_pending(req, "phone", scope=scope)
-    rows = phonemsg.request_rows(pending.request)
-    save_pending(pending)
-    return pending, rows
+    """Record a pending phone request (or reuse the one already pending for the
+    same request: reopening the wizard shows the same codes) and return it
+    with its request code rows."""
+    pending = pending_for(req, "phone")
+    if pending is None:
+        pending = new_pending(req, "phone", scope=scope)
+        save_pending(pending)
+    return pending, phonemsg.request_rows(pending.request)
+
+
+async def install_answer(
+    text: str,
+    pending: PendingRequest | None,
+    *,
+    keyring: Keyring,
+    product: str,
+    scope: Scope,
+    params: Mapping[str, str],
+    server: acquire.ServerTarget | None = None,
+    source: str = "license data file",
+) -> acquire.Outcome:
+    """Install an answer (license text) locally or on a license server; the
+    pending request, when given, must be what it answers. Removes it after."""
+    if server is not None:
+        outcome = await acquire.install_on_server(
+            text, server, keyring=keyring, product=product,
+            expect=pending.request if pending is not None else None, source=source,
+        )
+        if pending is not None:
+            remove_pending(pending)
+        return outcome
+    if pending is None:
+        out, _ = install_license_data(text, product=product, scope=scope, keyring=keyring, params=params,
+                                      source=source, require_pending=False)
+        return out
+    lic = parse(text, source).license
+    check_this_computer(lic, params, source)
+    outcome = acquire.install_license_text(
+        text, keyring=keyring, product=product, params=params, scope=scope, expect=pending.request,
+        source=source,
+    )
+    remove_pending(pending)
+    return outcome
 
 
 def install_phone_response(

@@ -50,7 +50,9 @@ SECURITY_HEADERS = {
     "frame-ancestors 'none'; form-action 'self'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form posts,
+    # and the operator console checks Origin.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
