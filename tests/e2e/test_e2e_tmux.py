@@ -1,0 +1,171 @@
+"""End to end: the installed ``licwiz`` in a real terminal (tmux), keys only,
+from the first step to an installed license, against a real Licensing Center
+process; then the license file on disk is checked.
+
+The terminal is polled (capture-pane) for the text each step shows before
+the next keys go in: no fixed sleeps, so a slow machine only makes it slower.
+A private tmux server (-L) keeps this test away from anyone else's sessions.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from licwiz.core.fingerprint import collect
+from licwiz.core.identifiers import format_pin
+from licwiz.core.keys import load_keyring
+from licwiz.core.license import verify_file
+from licwiz.core.owner import OwnerData
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+OWNER = OwnerData(
+    kind="organisation", organisation="Acme Widgets", contact="Jane Roe", email="jane.roe@example.com",
+    phone="+31 30 123 4567", country="Netherlands", postcode="3511 AB", region="Utrecht Province",
+    city="Utrecht City", address="Oudegracht 1",
+)
+# The owner step's fields in Tab order after the owner type choice.
+OWNER_FIELDS = (
+    "organisation", "contact", "email", "phone", "country", "postcode", "region", "city", "address",
+)
+
+
+def licwiz_executable() -> str:
+    here = Path(sys.executable).parent / "licwiz"
+    if here.exists():
+        return str(here)
+    found = shutil.which("licwiz")
+    if found is None:
+        pytest.fail("the licwiz command is not installed next to the Python running the tests")
+    return found
+
+
+class Terminal:
+    def __init__(self, socket: str, session: str) -> None:
+        self.socket, self.session = socket, session
+
+    def tmux(self, *args: str) -> str:
+        res = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
+        if res.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)}: {res.stderr}")
+        return res.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.session)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        """Poll until ``text`` is on the screen and the screen has stopped
+        changing (a new step is mounted and focused before keys go to it)."""
+        deadline = time.monotonic() + timeout
+        last, stable_since = "", time.monotonic()
+        while True:
+            shown = self.screen()
+            now = time.monotonic()
+            if shown != last:
+                last, stable_since = shown, now
+            elif text in shown and now - stable_since >= 0.3:
+                return shown
+            if now > deadline:
+                raise AssertionError(f"{text!r} did not appear within {timeout}s; the screen:\n{shown}")
+            time.sleep(0.1)
+
+    def settle(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
+        """Wait until the screen has not changed for ``quiet`` seconds."""
+        deadline = time.monotonic() + timeout
+        last, since = self.screen(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            shown = self.screen()
+            if shown != last:
+                last, since = shown, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+
+    def keys(self, *keys: str) -> None:
+        """Send keys, then let the app take them in: a key that reaches the
+        terminal in the same read as the following text is taken as part of
+        a paste (a Tab would land in the field instead of moving focus)."""
+        self.tmux("send-keys", "-t", self.session, *keys)
+        self.settle()
+
+    def type(self, text: str, *, echo: str | None = None) -> None:
+        """Type ``text`` literally and wait until the screen shows it (``echo``)."""
+        self.tmux("send-keys", "-t", self.session, "-l", text)
+        self.wait_for(echo if echo is not None else text)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    socket = f"licwiz-e2e-{uuid.uuid4().hex[:8]}"
+    term = Terminal(socket, "wizard")
+    try:
+        yield term
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=20)
+
+
+def test_keyboard_only_first_time_registration(center: Any, terminal: Terminal, tmp_path: Path) -> None:
+    kit = center.create_kit(users=1, pins=2)
+    pin = format_pin(kit.single_pins[0])
+    env = {
+        "LICWIZ_TRUSTED_KEYS": str(center.trusted_keys),
+        "LICWIZ_ALL_USERS_DIR": str(tmp_path / "all-users"),
+        "LICWIZ_USER_DIR": str(tmp_path / "user"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "LICWIZ_PRODUCT": "licwiz-demo",
+        "TERM": "xterm-256color",
+    }
+    command = " ".join([
+        "env", *(f"{k}={shlex.quote(v)}" for k, v in env.items()),
+        shlex.quote(licwiz_executable()), "wizard", "--center", shlex.quote(center.url),
+        '; echo "licwiz exited with $?"; sleep 120',
+    ])
+    terminal.tmux("new-session", "-d", "-s", terminal.session, "-x", "100", "-y", "30", command)
+
+    # 1. Action: "Acquire a license" is the default choice
+    terminal.wait_for("Acquire a license")
+    terminal.keys("Enter")
+    # 2. Kit number and PIN code
+    terminal.wait_for("Kit number")
+    terminal.type(kit.regnum)
+    terminal.keys("Tab")
+    terminal.type(pin)
+    terminal.keys("Enter")
+    # 3. Operation: "First-time registration" is the default choice
+    terminal.wait_for("First-time registration")
+    terminal.keys("Enter")
+    # 4. Owner data, then the absolute-accuracy box that enables Next
+    terminal.wait_for("Contact person")
+    for name in OWNER_FIELDS:
+        terminal.keys("Tab")
+        terminal.type(getattr(OWNER, name))
+    terminal.keys("Tab")
+    terminal.keys("Space")
+    terminal.wait_for("[X] I am aware")
+    terminal.keys("C-n")
+    # 5. Availability check, then Acquire
+    terminal.wait_for("A license can be acquired")
+    terminal.keys("Enter")
+    # 6. Final step: what was installed where
+    shown = terminal.wait_for("License id:")
+    license_id = f"{kit.regnum}-001"
+    assert license_id in shown
+
+    path = tmp_path / "all-users" / "licenses" / f"{license_id}.lic"
+    assert path.is_file()
+    lic = verify_file(path, load_keyring([center.trusted_keys]), product="licwiz-demo")
+    assert lic.regnum == kit.regnum and lic.users == 1 and lic.method == "online"
+    assert lic.owner_digest == OWNER.digest()
+    assert dict(lic.params) == collect("licwiz-demo")
+
+    terminal.keys("Enter")  # Finish
+    terminal.wait_for("licwiz exited with 0")
