@@ -145,7 +145,7 @@ class StepScreen(Screen[None]):
         nxt.label = self.next_label(ok)
 
     def next_label(self, enabled: bool) -> str:
-        return self.NEXT_LABEL if enabled else "Next (not yet: complete this step)"
+        return self.NEXT_LABEL if enabled else "Next (incomplete)"
 
     def _visible_errors(self, errors: dict[str, str]) -> dict[str, str]:
         """Errors to show now: only for fields that have something typed, so

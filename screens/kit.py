@@ -55,8 +55,9 @@ Advanced settings (F4):
         yield from field_row(pin_label, "pin", s.pin, "15 digits: 123-456-789-012-345", max_length=64)
         yield Static(f"  ({hint})", classes="hint")
         yield Button("Attention!... (F3) PIN sets of 5/10/20-user kits", id="attention", compact=True)
+        symbols = {"collapsed_symbol": ">", "expanded_symbol": "v"} if self.wizard.config.ascii else {}
         with Collapsible(title="Advanced settings (F4)", id="advanced",
-                         collapsed=not (s.install_on_server or not s.automatic)):
+                         collapsed=not (s.install_on_server or not s.automatic), **symbols):
             yield TickBox("Install the license on the server", s.install_on_server, id="on_server",
                           compact=True)
             yield from field_row("Server", "server", s.server, "host name",
