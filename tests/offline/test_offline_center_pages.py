@@ -127,7 +127,7 @@ def _csrf(page: str) -> str:
 
 def test_offline_operator_console_without_js(trust_center: CenterProcess, tmp_path: Path) -> None:
     center = trust_center
-    kit = center.create_kit(users=10)
+    kit = center.create_kit(users=10, pins=4)
     assert httpx.get(f"{center.url}/operator", timeout=10).text.count("Operator token") == 1
     anon = httpx.post(f"{center.url}/operator", data={"row1": "1"}, timeout=10)
     assert anon.status_code == 401
@@ -162,8 +162,33 @@ def test_offline_operator_console_without_js(trust_center: CenterProcess, tmp_pa
     # Reading the same code again (a dropped call): the same answer, no new PIN.
     r2 = c.post("/operator", data={**form, "csrf": _csrf(r.text)})
     assert re.findall(r'<td class="digits">([0-9 ]+)</td>', r2.text) == got
+    # Recovery by phone (a new computer disk, the same parameters): the same license again.
+    first_text = (license_dir("user") / f"{kit.regnum}-001.lic").read_text()
+    pending, rows = offline.start_phone(_req(kit.regnum, kit.multi_pins[0], "recover"))
+    form = {"csrf": _csrf(r2.text), **owner, **{f"row{i}": x for i, x in enumerate(rows, 1)}}
+    r3 = c.post("/operator", data=form)
+    assert r3.status_code == 200, r3.text
+    got = re.findall(r'<td class="digits">([0-9 ]+)</td>', r3.text)
+    (license_dir("user") / f"{kit.regnum}-001.lic").unlink()
+    outcome = offline.install_phone_response(got, pending, scope="user")
+    assert outcome.text == first_text
+    # Update by phone with an extra PIN: a new license that replaces the old one.
+    pending, rows = offline.start_phone(_req(kit.regnum, kit.multi_pins[0], "update", kit.multi_pins[1]))
+    assert sum(map(len, rows)) <= 120
+    form = {"csrf": _csrf(r3.text), **owner, **{f"row{i}": x for i, x in enumerate(rows, 1)}}
+    r4 = c.post("/operator", data=form)
+    assert r4.status_code == 200, r4.text
+    got = re.findall(r'<td class="digits">([0-9 ]+)</td>', r4.text)
+    outcome = offline.install_phone_response(got, pending, scope="user")
+    assert outcome.license.license_id == f"{kit.regnum}-002"
+    assert outcome.license.supersedes == f"{kit.regnum}-001" and outcome.license.method == "phone"
+    # The phone license may not be updated by file (method lock), in words on the page.
+    text = _request_text(_req(kit.regnum, kit.multi_pins[1], "update", kit.multi_pins[2]), tmp_path)
+    locked = _upload(center, text)
+    assert locked.status_code >= 400 and "phone" in html.unescape(locked.text).lower()
+    assert "Save license data file" not in locked.text
     # Logging out ends the session.
-    c.post("/operator/logout", data={"csrf": _csrf(r2.text)})
+    c.post("/operator/logout", data={"csrf": _csrf(r4.text)})
     assert "Operator token" in c.get("/operator").text
 
 
