@@ -77,12 +77,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db: str, tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, str, str]:
+def init_server(db: str, env: dict[str, str]) -> tuple[str, str]:
     py = str(REPO / ".venv" / "bin" / "python")
     out = subprocess.run([py, "-m", "licwiz.app.cli", "server", "init", "--db", db], env=env, check=True,
                          capture_output=True, text=True).stdout
     admin = next(x.split(":", 1)[1].strip() for x in out.splitlines() if x.startswith("admin token:"))
     client = next(x.split(":", 1)[1].strip() for x in out.splitlines() if x.startswith("client token:"))
+    return admin, client
+
+
+def start_server(db: str, tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    py = str(REPO / ".venv" / "bin" / "python")
     port = free_port()
     proc = subprocess.Popen([py, "-m", "licwiz.app.cli", "server", "serve", "--port", str(port), "--db", db],
                             env=env, stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("wb"))
@@ -90,7 +95,7 @@ def start_server(db: str, tmp: Path, env: dict[str, str]) -> tuple[subprocess.Po
     for _ in range(300):
         try:
             if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return proc, url, admin, client
+                return proc, url
         except httpx.HTTPError:
             time.sleep(0.1)
     raise SystemExit(f"server did not start: {(tmp / 'server.log').read_text()}")
@@ -125,16 +130,17 @@ class RawHttp:
             self.w.close()
 
 
-async def load(url: str, token: str, clients: int, seconds: float, kind: str) -> tuple[int, list[float]]:
+async def load(urls: list[str], token: str, clients: int, seconds: float,
+               kind: str) -> tuple[int, list[float]]:
     import json
 
-    host, port = url.removeprefix("http://").rsplit(":", 1)
     lat: list[float] = []
     count = 0
     stop = time.perf_counter() + seconds
 
     async def worker(w: int) -> None:
         nonlocal count
+        host, port = urls[w % len(urls)].removeprefix("http://").rsplit(":", 1)
         h = RawHttp(host, int(port), token)
         i = 0
         try:
@@ -160,7 +166,7 @@ async def load(url: str, token: str, clients: int, seconds: float, kind: str) ->
     return count, lat
 
 
-def bench_server(tmp: Path, db: str, label: str, clients: int, seconds: float) -> None:
+def bench_server(tmp: Path, db: str, label: str, clients: int, seconds: float, servers: int) -> None:
     from support.fixtures_server import SeatLicenses
 
     key = Ed25519PrivateKey.generate()
@@ -169,20 +175,25 @@ def bench_server(tmp: Path, db: str, label: str, clients: int, seconds: float) -
     (kd / "k.pem").write_text(public_pem(key.public_key()))
     env = {**os.environ, "LICWIZ_TRUSTED_KEYS": str(kd), "LICWIZ_PRODUCT": "licwiz-demo"}
     os.environ["LICWIZ_PRODUCT"] = "licwiz-demo"
-    proc, url, admin, client = start_server(db, tmp, env)
+    admin, client = init_server(db, env)
+    started = [start_server(db, tmp, env) for _ in range(servers)]
+    urls = [u for _, u in started]
+    url = urls[0]
     try:
         text = SeatLicenses(key, kd).make(1000)[1]
         r = httpx.post(f"{url}/api/v1/licenses", json={"license": text},
                        headers={"Authorization": f"Bearer {admin}"})
         assert r.status_code == 201, r.text
-        asyncio.run(load(url, client, clients, 1.0, "health"))  # warm up
-        hn, hl = asyncio.run(load(url, client, clients, seconds, "health"))
-        sn, sl = asyncio.run(load(url, client, clients, seconds, "seat"))
+        asyncio.run(load(urls, client, clients, 1.0, "health"))  # warm up
+        hn, hl = asyncio.run(load(urls, client, clients, seconds, "health"))
+        sn, sl = asyncio.run(load(urls, client, clients, seconds, "seat"))
     finally:
-        proc.terminate()
-        proc.wait(10)
+        for proc, _ in started:
+            proc.terminate()
+            proc.wait(10)
     hr, sr = hn / seconds, sn / seconds
-    print(f"License server, {label}, {clients} concurrent clients, one server process, {seconds:g} s each")
+    print(f"License server, {label}, {clients} concurrent clients, {servers} server process(es), "
+          f"{seconds:g} s each")
     print(f"  ceiling GET /health              {hr:8.0f} /s   p99 {pct(hl, .99) * 1e3:6.1f} ms")
     print(f"  seat acquire+release             {sr:8.0f} /s   p99 {pct(sl, .99) * 1e3:6.1f} ms   "
           f"({sr / hr:4.2f}x ceiling; targets >= 2000/s, p99 < 20 ms: "
@@ -194,11 +205,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--pg", action="store_true", help="also PostgreSQL at 127.0.0.1:5432 (user postgres)")
+    ap.add_argument("--servers", type=int, default=1, help="server processes sharing the database")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         bench_local(tmp)
-        bench_server(tmp, f"sqlite+aiosqlite:///{tmp / 'bench.db'}", "SQLite", args.clients, args.seconds)
+        bench_server(tmp, f"sqlite+aiosqlite:///{tmp / 'bench.db'}", "SQLite", args.clients, args.seconds,
+                     args.servers)
         if args.pg:
             import asyncpg  # type: ignore[import-untyped]
 
@@ -214,7 +227,7 @@ def main() -> None:
             asyncio.run(admin(f'CREATE DATABASE "{name}"'))
             try:
                 bench_server(tmp, f"postgresql+asyncpg://postgres@127.0.0.1/{name}", "PostgreSQL",
-                             args.clients, args.seconds)
+                             args.clients, args.seconds, args.servers)
             finally:
                 asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

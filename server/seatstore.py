@@ -15,7 +15,10 @@ licenses stay on SQLAlchemy (server/db.py); the seat calls use:
   within a process by an asyncio lock so waiting claimers do not pin pool
   connections.
 
-Both keep UNIQUE (product, slot) (created by server/db.py) as the last guard.
+The rule, in both: renew a live seat of (session, host); else take the
+lowest slot below the capacity without a live seat (replacing an expired
+one); else report the live holders. Both keep UNIQUE (product, slot)
+(created by server/db.py) as the last guard.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
@@ -49,29 +51,6 @@ def capacity_of(rows: Iterable[Sequence[Any]], day: str) -> int:
                if r[0] not in superseded and r[2] <= day and (r[3] is None or r[3] >= day))
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What a claim does, decided from the product's seat rows (pure, shared by both drivers)."""
-
-    renew: SeatRow | None = None
-    slot: int | None = None
-    delete_expired: str | None = None
-    holders: tuple[SeatRow, ...] = ()
-
-
-def plan_claim(rows: list[SeatRow], cap: int, session: str, host: str, now: float) -> Plan:
-    for s in rows:
-        if s.session == session and s.host == host and s.expires_at >= now:
-            return Plan(renew=s)
-    live = sorted((s for s in rows if s.expires_at >= now), key=lambda s: s.slot)
-    used = {s.slot for s in live}
-    free = next((i for i in range(cap) if i not in used), None)
-    if free is None:
-        return Plan(holders=tuple(live))
-    expired = {s.slot: s.seat_id for s in rows if s.expires_at < now}  # a vanished client's slot
-    return Plan(slot=free, delete_expired=expired.get(free))
-
-
 def _today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 
@@ -89,9 +68,15 @@ class SeatStore(Protocol):
 
 
 class SqliteSeats:
+    # Licenses only ever add seats (there is no removal), so reading the
+    # capacity at most this old never grants a seat too many; it saves a
+    # query per claim. Another process's upload counts within this delay.
+    CAPACITY_TTL = 1.0
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.conn: sqlite3.Connection | None = None
+        self._cap: dict[str, tuple[float, str, int]] = {}
 
     async def start(self) -> None:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -104,31 +89,48 @@ class SqliteSeats:
             raise RuntimeError("seat store not started")
         return self.conn
 
+    def _capacity(self, c: sqlite3.Connection, product: str, now: float) -> int:
+        day = _today()
+        hit = self._cap.get(product)
+        if hit is not None and now - hit[0] < self.CAPACITY_TTL and hit[1] == day:
+            return hit[2]
+        cap = capacity_of(c.execute("SELECT license_id, users, issued, not_after, supersedes "
+                                    "FROM licwiz_licenses WHERE product = ?", (product,)), day)
+        self._cap[product] = (now, day, cap)
+        return cap
+
     async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim:
         c = self._c()
         now = time.time()
         c.execute("BEGIN IMMEDIATE")
         try:
-            rows = [_row(r) for r in c.execute(f"SELECT {_COLS} FROM licwiz_seats WHERE product = ?",
-                                               (product,))]
-            cap = capacity_of(c.execute("SELECT license_id, users, issued, not_after, supersedes "
-                                        "FROM licwiz_licenses WHERE product = ?", (product,)), _today())
-            plan = plan_claim(rows, cap, session, host, now)
-            if plan.renew is not None:
+            mine = c.execute(f"SELECT {_COLS} FROM licwiz_seats WHERE product = ? AND session = ? "
+                             "AND host = ? AND expires_at >= ?", (product, session, host, now)).fetchone()
+            if mine is not None:
+                row = _row(mine)
                 c.execute("UPDATE licwiz_seats SET expires_at = ?, user_name = ? WHERE seat_id = ?",
-                          (now + lease, user, plan.renew.seat_id))
-                claim = Claim(plan.renew, cap, [])
-            elif plan.slot is None:
-                claim = Claim(None, cap, [s.holder() for s in plan.holders])
-            else:
-                if plan.delete_expired:
-                    c.execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (plan.delete_expired,))
-                row = SeatRow(uuid.uuid4().hex, product, plan.slot, session, host, user, now, now + lease)
-                c.execute(f"INSERT INTO licwiz_seats ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                          (row.seat_id, product, row.slot, session, host, user, now, now + lease))
-                claim = Claim(row, cap, [])
+                          (now + lease, user, row.seat_id))
+                c.execute("COMMIT")
+                return Claim(row, 0, [])
+            cap = self._capacity(c, product, now)
+            taken = c.execute("SELECT slot, seat_id, expires_at FROM licwiz_seats WHERE product = ?",
+                              (product,)).fetchall()
+            live = {slot for slot, _, exp in taken if exp >= now}
+            free = next((i for i in range(cap) if i not in live), None)
+            if free is None:
+                holders = [_row(r).holder() for r in c.execute(
+                    f"SELECT {_COLS} FROM licwiz_seats WHERE product = ? AND expires_at >= ? ORDER BY slot",
+                    (product, now))]
+                c.execute("COMMIT")
+                return Claim(None, cap, holders)
+            expired = next((sid for slot, sid, exp in taken if slot == free), None)
+            if expired is not None:  # a vanished client's slot: its lease ran out
+                c.execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (expired,))
+            row = SeatRow(uuid.uuid4().hex, product, free, session, host, user, now, now + lease)
+            c.execute(f"INSERT INTO licwiz_seats ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      (row.seat_id, product, free, session, host, user, now, now + lease))
             c.execute("COMMIT")
-            return claim
+            return Claim(row, cap, [])
         except BaseException:
             c.execute("ROLLBACK")
             raise
