@@ -1,0 +1,148 @@
+"""``licwiz center`` commands on a real database and key folder."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from licwiz.center.keystore import ENV_SEALING, ENV_SIGNING
+from licwiz.center.service import CenterService
+from licwiz.core.client import new_idempotency_key
+from licwiz.core.keys import load_keyring, private_pem
+from licwiz.core.license import verify
+
+from .test_center_api import req
+
+
+def licwiz(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "licwiz.app.cli", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_init_creates_private_keys_0600_and_is_idempotent(center_factory: Any) -> None:
+    c = center_factory(start=False)
+    keydir = c.home / "keys"
+    assert stat.S_IMODE(keydir.stat().st_mode) == 0o700
+    privates = sorted(keydir.glob("*.pem"))
+    assert len(privates) == 2
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in privates)
+    assert stat.S_IMODE((c.home / "admin-token").stat().st_mode) == 0o600
+    before = {p.name: p.read_bytes() for p in privates}
+    again = json.loads(c.cli("init", "--json").stdout)
+    assert again["admin_token"] is None and again["keys_created"] is False
+    assert {p.name: p.read_bytes() for p in keydir.glob("*.pem")} == before
+    # Public halves only in the trusted-keys folder.
+    assert all(b"PRIVATE" not in p.read_bytes() for p in c.trusted_keys.glob("*.pem"))
+
+
+def test_fresh_clone_flow_init_kit_create_serve(tmp_path: Path) -> None:
+    """licwiz center init && kit create --users 5 --pins 3 --json && serve, via the environment."""
+    env = {"LICWIZ_CENTER_HOME": str(tmp_path / "home"),
+           "LICWIZ_CENTER_DB": f"sqlite:///{tmp_path / 'c.db'}"}
+    assert licwiz("center", "init", env=env).returncode == 0
+    out = licwiz("center", "kit", "create", "--product", "licwiz-demo", "--users", "5", "--pins", "3",
+                 "--json", env=env)
+    kits = json.loads(out.stdout)
+    assert len(kits) == 1 and len(kits[0]["single_pins"]) == 3 and len(kits[0]["multi_pins"]) == 3
+    text = licwiz("center", "kit", "show", kits[0]["regnum"], env=env).stdout
+    assert text.count("unused") == 6
+    listed = licwiz("center", "kit", "list", env=env).stdout
+    assert kits[0]["regnum"] in listed
+    bad = licwiz("center", "kit", "create", "--product", "p", "--users", "0", env=env)
+    assert bad.returncode == 1 and "Users" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_commands_on_an_uninitialised_database_say_what_to_do(tmp_path: Path) -> None:
+    env = {"LICWIZ_CENTER_HOME": str(tmp_path / "h"), "LICWIZ_CENTER_DB": f"sqlite:///{tmp_path / 'x.db'}"}
+    for args in (("center", "kit", "list"), ("center", "serve", "--port", "1")):
+        res = licwiz(*args, env=env)
+        assert res.returncode == 1 and "licwiz center init" in res.stderr and "Traceback" not in res.stderr
+    res = licwiz("center", "kit", "list", "--db", "postgresql://nobody@127.0.0.1:1/none", env=env)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+
+
+def test_keys_rotate_keeps_old_licenses_verifiable(
+    center_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = center_factory()
+    kit = c.create_kit(pins=2)
+    old = httpx.post(f"{c.url}/api/v1/activate", json=req(kit, kit.single_pins[0]).to_dict()).json()
+    old_kid = httpx.get(f"{c.url}/api/v1/keys").json()["signing"][0]["key_id"]
+    out = c.cli("keys", "rotate").stdout
+    assert "new signing key" in out
+    c.restart()
+    signing = httpx.get(f"{c.url}/api/v1/keys").json()["signing"]
+    status = {k["key_id"]: k["status"] for k in signing}
+    assert status[old_kid] == "retired" and list(status.values()).count("current") == 1
+    new = httpx.post(f"{c.url}/api/v1/activate", json=req(kit, kit.single_pins[1]).to_dict()).json()
+    monkeypatch.setenv("LICWIZ_TRUSTED_KEYS", str(c.trusted_keys))
+    ring = load_keyring()
+    assert verify(old["license"], ring).key_id == old_kid
+    assert verify(new["license"], ring).key_id != old_kid
+    # Recovery of the old license still returns it unchanged (signed by the retired key).
+    again = httpx.post(f"{c.url}/api/v1/activate", json=req(kit, kit.single_pins[0], "recover").to_dict(),
+                       headers={"Idempotency-Key": new_idempotency_key()}).json()
+    assert again["license"] == old["license"]
+
+
+def test_keys_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from licwiz.core.keys import key_id
+
+    sk, xk = Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
+    monkeypatch.setenv(ENV_SIGNING, private_pem(sk))
+    monkeypatch.setenv(ENV_SEALING, private_pem(xk))
+    svc = CenterService.open(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", tmp_path / "empty-home")
+    assert svc.keys.signing_id == key_id(sk.public_key())
+    assert svc.keys.sealing_id == key_id(xk.public_key())
+    asyncio.run(svc.close())
+    monkeypatch.delenv(ENV_SIGNING)
+    res = licwiz("center", "serve", "--home", str(tmp_path / "empty-home"), "--db", f"sqlite:///{tmp_path}/c.db")
+    assert res.returncode == 1 and "keys are missing" in res.stderr
+
+
+def test_operators_and_their_tokens(center_factory: Any) -> None:
+    c = center_factory(start=False)
+    out = c.cli("operator", "add", "alice").stdout
+    token = out.strip().rsplit(" ", 1)[1]
+    dup = c.cli("operator", "add", "alice", check=False)
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    assert json.loads(c.cli("operator", "list", "--json").stdout)[0]["name"] == "alice"
+
+    async def who(t: str) -> str | None:
+        svc = CenterService.open(c.db_url, c.home)
+        try:
+            return await svc.operator_for_token(t)
+        finally:
+            await svc.close()
+
+    assert asyncio.run(who(token)) == "alice"
+    assert asyncio.run(who(token + "x")) is None
+    assert asyncio.run(who("")) is None
+    c.cli("operator", "disable", "alice")
+    assert asyncio.run(who(token)) is None
+    assert token not in (c.home / "center.db").read_bytes().decode("latin-1")  # only its hash is stored
+
+
+def test_license_commands(center_factory: Any) -> None:
+    c = center_factory()
+    kit = c.create_kit()
+    issued = httpx.post(f"{c.url}/api/v1/activate", json=req(kit, kit.single_pins[0]).to_dict()).json()
+    listed = json.loads(c.cli("license", "list", "--regnum", kit.regnum, "--json").stdout)
+    assert [x["license_id"] for x in listed] == [issued["license_id"]]
+    shown = json.loads(c.cli("license", "show", issued["license_id"], "--json").stdout)
+    assert shown["license"] == issued["license"] and shown["status"] == "active"
+    assert "revoked" in c.cli("license", "revoke", issued["license_id"]).stdout
+    missing = c.cli("license", "show", "0000000000-001", check=False)
+    assert missing.returncode == 1 and "No license" in missing.stderr
+    text = c.cli("audit").stdout
+    assert "revoke" in text and "issue" in text
