@@ -24,6 +24,8 @@ import asyncio
 import contextlib
 import hmac
 import json
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -135,6 +137,11 @@ def _endpoint(fn: Handler, *, auth: str | None) -> Callable[[Request], Awaitable
             return _error(exc, rid)
         except LicwizError as exc:
             return _error(ApiError(422, exc.code, exc.brief, exc.detail), rid)
+        except Exception as exc:  # a database failure: a JSON answer, the cause in the server's log
+            print(f"licwiz server: request {rid} failed: {exc.__class__.__name__}: {exc}",
+                  file=sys.stderr, flush=True)
+            return _error(ApiError(503, "server_error", "the license server could not complete the request",
+                                   f"see the server log, request {rid}"), rid)
 
     return run
 
@@ -183,8 +190,6 @@ async def get_licenses(request: Request, state: ServerState) -> Response:
 
 
 async def get_seats(request: Request, state: ServerState) -> Response:
-    import time
-
     now = time.time()
     async with state.db_lock():
         rows = await db.seats_in_use(state.engine, request.query_params.get("product") or None)

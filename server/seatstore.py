@@ -68,9 +68,9 @@ class SeatStore(Protocol):
 
 
 class SqliteSeats:
-    # Licenses only ever add seats (there is no removal), so reading the
-    # capacity at most this old never grants a seat too many; it saves a
-    # query per claim. Another process's upload counts within this delay.
+    # Saves a query per claim: a license upload (in any process) or an update
+    # that supersedes a license takes effect on new claims within this delay.
+    # Seats granted before a capacity drop are kept until released anyway.
     CAPACITY_TTL = 1.0
 
     def __init__(self, path: str) -> None:
