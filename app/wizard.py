@@ -159,7 +159,11 @@ class LicwizApp(App[int]):
         s = self.state
         if not s.install_on_server:
             return None
-        return acquire.ServerTarget(s.server.strip(), int(s.port.strip()))
+        token: str | None = None
+        if acquire.server_available():
+            # The license server's admin token: LICWIZ_SERVER_TOKEN or ~/.config/licwiz/server-token.
+            token = import_module(acquire.SERVER_CLIENT_MODULE).admin_token()
+        return acquire.ServerTarget(s.server.strip(), int(s.port.strip()), token=token)
 
     # -- moving between steps ------------------------------------------------------
 

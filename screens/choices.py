@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from licwiz.app import flow
 from licwiz.app.state import StepName
-from textual import on
+from licwiz.core.errors import CenterError, LicwizError
+from textual import on, work
 from textual.app import ComposeResult
 from textual.widgets import Static
 
@@ -121,6 +122,42 @@ updated using those methods; one first acquired by phone only by phone."""
     def current_value(self) -> str | None:
         allowed = flow.allowed_methods(self.state)
         return self.state.method if self.state.method in allowed else allowed[0]
+
+    def after_mount(self) -> None:
+        s = self.state
+        if s.operation == "recover" and s.method_lock is None and not s.center_unreachable:
+            # A recovery may re-acquire only by the method family of the first
+            # license: ask the center which, so only allowed methods are offered.
+            self.set_status("Asking the Licensing Center which methods this license allows...")
+            self._lock_worker()
+
+    @work(exclusive=True, group="center")
+    async def _lock_worker(self) -> None:
+        from licwiz.core.acquire import check_available
+
+        s = self.state
+        try:
+            req = await self.wizard.build_request()
+            async with self.wizard.center_client() as client:
+                avail = await check_available(client, req)
+            lock = flow.lock_from_family(avail.method_family)
+        except CenterError as exc:
+            if exc.code == "method_locked":
+                lock = "phone"  # the online method was refused for this license
+            else:
+                s.center_unreachable = exc.code == "unreachable"
+                self.set_status("" if not s.center_unreachable else
+                                "The Licensing Center cannot be reached; every method is offered.")
+                return
+        except LicwizError:
+            self.set_status("")
+            return
+        s.method_lock = lock
+        if lock is not None:
+            self.save()
+            self.wizard.show_current()  # rebuilt with only the allowed methods
+        else:
+            self.set_status("")
 
     def compose_notes(self) -> ComposeResult:
         if self.state.center_unreachable:

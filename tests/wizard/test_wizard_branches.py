@@ -294,3 +294,85 @@ async def test_method_lock_online_license_offers_automatic_and_file(
         await d.at("method")
         offered = [c[0] for c in d.screen.query_one("#method")._choices]
         assert offered == ["automatic", "file"]
+
+
+async def test_method_choice_with_automatic_off_asks_the_center_for_the_lock(
+        wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    await spend(wizard_center.url, kit.regnum, kit.single_pins[0])
+    async with wizard_run(wizard_center.url) as d:
+        await d.press("enter")
+        await d.at("kit")
+        await d.fill("#regnum", kit.regnum)
+        await d.fill("#pin", kit.single_pins[0])
+        await d.press("f4")
+        await d.tick("#automatic", False)
+        await d.next()
+        await d.at("operation")
+        await d.choose("#operation", "recover")
+        await d.press("enter")
+        await d.at("recovery")
+        await d.choose("#recover_choice", "same")
+        await d.tick("#same_params")
+        await d.next()
+        await d.at("owner_verify")
+        await d.fill_owner("verify", WIZ_OWNER)
+        await d.next()
+        await d.at("method")
+        await d.wait(lambda: d.state.method_lock is not None, what="lock from /check")
+        await d.at("method")
+        assert [c[0] for c in d.screen.query_one("#method")._choices] == ["automatic", "file"]
+
+
+async def test_cancel_a_hanging_availability_check(wizard_run: Any) -> None:
+    """A center that accepts connections but never answers: progress is shown,
+    C cancels, and the check can be started again."""
+    import socket
+
+    from licwiz.core.identifiers import new_regnum
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        async with wizard_run(f"http://127.0.0.1:{silent.getsockname()[1]}") as d:
+            await first_time(d, new_regnum(), new_pin())
+            await d.at("automatic")
+            assert "Checking availability" in d.text("#availability")
+            assert d.screen.query_one("#cancel-row").display
+            assert "Working" in str(d.screen.query_one("#next").label)
+            await d.press("c")
+            await d.wait(lambda: not d.screen._running, what="cancelled")
+            assert "Cancelled" in d.text("#progress")
+            assert not d.screen.query_one("#next").disabled
+            assert "Check again" in str(d.screen.query_one("#next").label)
+
+
+async def test_install_on_a_license_server(wizard_center: Any, wizard_run: Any,
+                                           license_server_factory: Any,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    srv = license_server_factory(None)
+    proc = srv.start()
+    monkeypatch.setenv("LICWIZ_SERVER_TOKEN", srv.admin_token)
+    kit = wizard_center.create_kit(users=5)
+    async with wizard_run(wizard_center.url) as d:
+        await d.press("enter")
+        await d.at("kit")
+        await d.fill("#regnum", kit.regnum)
+        await d.fill("#pin", kit.multi_pins[0])
+        await d.press("f4")
+        await d.tick("#on_server")
+        await d.fill("#server", "127.0.0.1")
+        await d.fill("#port", str(proc.port))
+        await d.next()
+        await d.at("operation")
+        await d.press("enter")
+        await d.at("owner_first")
+        await d.fill_owner("owner", WIZ_OWNER)
+        await d.tick("#accuracy")
+        await d.next()
+        await d.at("automatic")
+        assert f"on the license server 127.0.0.1:{proc.port}" in d.text("#where")
+        await acquire_now(d)
+        assert f"on the license server 127.0.0.1:{proc.port}" in d.text("#summary")
+        assert "Users: 5" in d.text("#summary")
+        assert installed() == [] and installed("user") == []
