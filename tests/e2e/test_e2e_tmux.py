@@ -9,6 +9,7 @@ A private tmux server (-L) keeps this test away from anyone else's sessions.
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -52,6 +53,17 @@ def licwiz_executable() -> str:
 class Terminal:
     def __init__(self, socket: str, session: str) -> None:
         self.socket, self.session = socket, session
+
+    def start(self, env: dict[str, str], *args: str, width: int = 100, height: int = 30) -> None:
+        """Run the installed ``licwiz ARGS`` in a new session; the pane stays
+        after it exits and shows its exit code."""
+        command = " ".join([
+            # COLUMNS/LINES (set by some runners) would override the terminal's real size
+            "env", "-u", "COLUMNS", "-u", "LINES", *(f"{k}={shlex.quote(v)}" for k, v in env.items()),
+            shlex.quote(licwiz_executable()), *(shlex.quote(a) for a in args),
+            '; echo "licwiz exited with $?"; sleep 120',
+        ])
+        self.tmux("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command)
 
     def tmux(self, *args: str) -> str:
         res = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
@@ -113,30 +125,14 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=20)
 
 
-def test_keyboard_only_first_time_registration(center: Any, terminal: Terminal, tmp_path: Path) -> None:
-    kit = center.create_kit(users=1, pins=2)
-    pin = format_pin(kit.single_pins[0])
-    env = {
-        "LICWIZ_TRUSTED_KEYS": str(center.trusted_keys),
-        "LICWIZ_ALL_USERS_DIR": str(tmp_path / "all-users"),
-        "LICWIZ_USER_DIR": str(tmp_path / "user"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "LICWIZ_PRODUCT": "licwiz-demo",
-        "TERM": "xterm-256color",
-    }
-    command = " ".join([
-        "env", *(f"{k}={shlex.quote(v)}" for k, v in env.items()),
-        shlex.quote(licwiz_executable()), "wizard", "--center", shlex.quote(center.url),
-        '; echo "licwiz exited with $?"; sleep 120',
-    ])
-    terminal.tmux("new-session", "-d", "-s", terminal.session, "-x", "100", "-y", "30", command)
-
+def first_time_registration(terminal: Terminal, regnum: str, pin: str) -> str:
+    """Drive the wizard from step 1 to the final step; returns the final screen."""
     # 1. Action: "Acquire a license" is the default choice
     terminal.wait_for("Acquire a license")
     terminal.keys("Enter")
     # 2. Kit number and PIN code
     terminal.wait_for("Kit number")
-    terminal.type(kit.regnum)
+    terminal.type(regnum)
     terminal.keys("Tab")
     terminal.type(pin)
     terminal.keys("Enter")
@@ -156,7 +152,21 @@ def test_keyboard_only_first_time_registration(center: Any, terminal: Terminal, 
     terminal.wait_for("A license can be acquired")
     terminal.keys("Enter")
     # 6. Final step: what was installed where
-    shown = terminal.wait_for("License id:")
+    return terminal.wait_for("License id:")
+
+
+def test_keyboard_only_first_time_registration(center: Any, terminal: Terminal, tmp_path: Path) -> None:
+    kit = center.create_kit(users=1, pins=2)
+    env = {
+        "LICWIZ_TRUSTED_KEYS": str(center.trusted_keys),
+        "LICWIZ_ALL_USERS_DIR": str(tmp_path / "all-users"),
+        "LICWIZ_USER_DIR": str(tmp_path / "user"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "LICWIZ_PRODUCT": "licwiz-demo",
+        "TERM": "xterm-256color",
+    }
+    terminal.start(env, "wizard", "--center", center.url)
+    shown = first_time_registration(terminal, kit.regnum, format_pin(kit.single_pins[0]))
     license_id = f"{kit.regnum}-001"
     assert license_id in shown
 
@@ -169,3 +179,24 @@ def test_keyboard_only_first_time_registration(center: Any, terminal: Terminal, 
 
     terminal.keys("Enter")  # Finish
     terminal.wait_for("licwiz exited with 0")
+
+
+def test_demo_from_its_own_notes(terminal: Terminal, tmp_path: Path) -> None:
+    """``licwiz demo`` (what ``make demo`` runs): the kit number and PIN are read
+    off the demo panel beside the wizard, as a new user would."""
+    folder = tmp_path / "demo"
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color",
+           "LICWIZ_PRODUCT": "licwiz-demo"}
+    terminal.start(env, "demo", "--folder", str(folder), width=110, height=32)
+    notes = terminal.wait_for("1 user, PIN codes:", timeout=60)
+    regnum = re.search(r"Kit (\d{10})", notes)
+    pin = re.search(r"1 user, PIN codes:.*?\n.*?(\d{3}-\d{3}-\d{3}-\d{3}-\d{3})", notes)
+    assert regnum and pin, notes
+    first_time_registration(terminal, regnum.group(1), pin.group(1))
+    terminal.keys("Enter")  # Finish
+    shown = terminal.wait_for("licwiz exited with 0", timeout=60)
+    path = folder / "all-users" / "licenses" / f"{regnum.group(1)}-001.lic"
+    assert f"License installed for all users: {path}" in shown.replace("\n", "")
+    assert path.is_file()
+    lic = verify_file(path, load_keyring([folder / "center" / "public"]), product="licwiz-demo")
+    assert lic.regnum == regnum.group(1)
