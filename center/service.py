@@ -81,6 +81,38 @@ DEFAULT_SETTINGS: dict[str, str] = {
 }
 _MAX_LOCK = 24 * 3600
 
+# The hot path's statements, built once (building them per call costs more than running them).
+_P = sa.bindparam
+_ADDR_COUNT = (
+    sa.select(db.addr_failures.c.count)
+    .where(db.addr_failures.c.addr == _P("b_addr"), db.addr_failures.c.window_start > _P("b_cutoff"))
+    .scalar_subquery()
+)
+_IDEM_HASH = (
+    sa.select(db.idempotency.c.body_hash).where(db.idempotency.c.key == _P("b_key")).scalar_subquery()
+)
+# One round trip: the kit, the PIN, the address's recent failures, a stored idempotent answer.
+_LOOKUP = (
+    sa.select(db.kits, db.pins.c.pin.label("p_pin"), db.pins.c.pin_set.label("p_set"),
+              db.pins.c.used_at.label("p_used"), _ADDR_COUNT.label("addr_count"),
+              _IDEM_HASH.label("idem_hash"))
+    .select_from(db.kits.outerjoin(db.pins, sa.and_(db.pins.c.regnum == db.kits.c.regnum,
+                                                    db.pins.c.pin == _P("b_pin"))))
+    .where(db.kits.c.regnum == _P("b_regnum"))
+)
+_SPEND_PIN = (db.pins.update().where(db.pins.c.pin == _P("b_pin"), db.pins.c.used_at.is_(None))
+              .values(used_at=_P("b_now")))
+_TAKE_SERIAL = (
+    db.kits.update()
+    .where(db.kits.c.regnum == _P("b_regnum"),
+           sa.or_(db.kits.c.pin_set.is_(None), db.kits.c.pin_set == _P("b_set")))
+    .values(issued=db.kits.c.issued + 1, pin_set=_P("b_set"), failed_pins=0, lock_level=0)
+    .returning(db.kits.c.issued)
+)
+_INSERT_LICENSE = db.licenses.insert()
+_INSERT_AUDIT = db.audit.insert()
+_INSERT_IDEM = db.idempotency.insert()
+
 
 class Refusal(LicwizError):
     """A refusal of the center: stable ``code``, HTTP ``status``, texts for people."""
@@ -475,9 +507,9 @@ class CenterService:
     async def _audit(self, conn: AsyncConnection, event: str, *, request_id: str, code: str | None = None,
                      regnum: str | None = None, license_id: str | None = None, actor: str | None = None,
                      client_addr: str | None = None) -> None:
-        await conn.execute(db.audit.insert().values(
-            at=_utcnow(), request_id=request_id[:40], event=event, code=code, regnum=regnum,
-            license_id=license_id, actor=actor, client_addr=client_addr))
+        await conn.execute(_INSERT_AUDIT, {
+            "at": _utcnow(), "request_id": request_id[:40], "event": event, "code": code, "regnum": regnum,
+            "license_id": license_id, "actor": actor, "client_addr": client_addr})
 
     # ---- request files
 
@@ -614,6 +646,9 @@ class CenterService:
 
     async def _kit(self, conn: AsyncConnection, req: ActivationRequest) -> Any:
         kit = (await conn.execute(sa.select(db.kits).where(db.kits.c.regnum == req.regnum))).first()
+        return self._kit_checks(kit, req)
+
+    def _kit_checks(self, kit: Any, req: ActivationRequest) -> Any:
         if kit is None:
             raise kit_unknown(req.regnum)
         self._kit_lock(kit)
@@ -724,12 +759,17 @@ class CenterService:
         body_hash = hashlib.sha256(req.to_json() + f"|{method}".encode()).hexdigest()
         try:
             async with self.w.begin() as conn:
-                if idempotency_key:
+                cutoff = _utcnow() - dt.timedelta(seconds=self._int("addr_window_seconds"))
+                kit = (await conn.execute(_LOOKUP, {
+                    "b_regnum": req.regnum, "b_pin": req.pin, "b_addr": client_addr, "b_cutoff": cutoff,
+                    "b_key": idempotency_key or ""})).first()
+                if idempotency_key and (kit is None or kit.idem_hash is not None):
                     replay = await self._replay(conn, idempotency_key, body_hash)
                     if replay is not None:
                         return replay
-                await self._addr_blocked(conn, client_addr)
-                kit = await self._kit(conn, req)
+                if kit is None or (kit.addr_count or 0) >= self._int("addr_max_failures"):
+                    await self._addr_blocked(conn, client_addr)
+                self._kit_checks(kit, req)
                 if req.operation == "first":
                     act = await self._first(conn, kit, req, method, request_id)
                     event = "issue"
@@ -742,9 +782,9 @@ class CenterService:
                 await self._audit(conn, event, request_id=request_id, regnum=kit.regnum,
                                   license_id=act.license_id, actor=actor, client_addr=client_addr or None)
                 if idempotency_key:
-                    await conn.execute(db.idempotency.insert().values(
-                        key=idempotency_key, body_hash=body_hash, status=200,
-                        response=json.dumps(act.to_dict()), created=_utcnow()))
+                    await conn.execute(_INSERT_IDEM, {
+                        "key": idempotency_key, "body_hash": body_hash, "status": 200,
+                        "response": json.dumps(act.to_dict()), "created": _utcnow()})
             return act
         except Refusal as ref:
             if idempotency_key and ref.code in ("pin_used", "pin_mismatch"):
@@ -791,42 +831,38 @@ class CenterService:
 
     async def _spend(self, conn: AsyncConnection, kit: Any, pin: str, pin_set: str) -> int:
         """Spend ``pin`` and take the kit's next serial; Refusal if another request won."""
-        res = await conn.execute(db.pins.update().where(db.pins.c.pin == pin, db.pins.c.used_at.is_(None))
-                                 .values(used_at=_utcnow()))
+        res = await conn.execute(_SPEND_PIN, {"b_pin": pin, "b_now": _utcnow()})
         if res.rowcount != 1:
             raise _pin_used()
-        row = (await conn.execute(
-            db.kits.update()
-            .where(db.kits.c.regnum == kit.regnum,
-                   sa.or_(db.kits.c.pin_set.is_(None), db.kits.c.pin_set == pin_set))
-            .values(issued=db.kits.c.issued + 1, pin_set=pin_set, failed_pins=0, lock_level=0)
-            .returning(db.kits.c.issued)
-        )).first()
+        row = (await conn.execute(_TAKE_SERIAL, {"b_regnum": kit.regnum, "b_set": pin_set})).first()
         if row is None:
             raise _set_conflict(MULTI if pin_set == SINGLE else SINGLE, kit.users)
         return int(row[0])
 
     async def _store(self, conn: AsyncConnection, lic: License, text: str, pin: str, pin_set: str,
                      req: ActivationRequest, request_id: str, serial: int) -> None:
-        await conn.execute(db.licenses.insert().values(
-            license_id=lic.license_id, regnum=lic.regnum, serial=serial, pin=pin, product=lic.product,
-            users=lic.users, pin_set=pin_set, method=lic.method,
-            owner_json=req.owner.canonical_json().decode("utf-8"), owner_digest=lic.owner_digest,
-            params_json=json.dumps(dict(lic.params), sort_keys=True), text=text,
-            issued_at=_utcnow(), status="active", supersedes=lic.supersedes, request_id=request_id[:40],
-        ))
+        await conn.execute(_INSERT_LICENSE, {
+            "license_id": lic.license_id, "regnum": lic.regnum, "serial": serial, "pin": pin,
+            "product": lic.product, "users": lic.users, "pin_set": pin_set, "method": lic.method,
+            "owner_json": req.owner.canonical_json().decode("utf-8"), "owner_digest": lic.owner_digest,
+            "params_json": json.dumps(dict(lic.params), sort_keys=True), "text": text,
+            "issued_at": _utcnow(), "status": "active", "supersedes": lic.supersedes,
+            "superseded_by": None, "request_id": request_id[:40],
+        })
 
     async def _first(self, conn: AsyncConnection, kit: Any, req: ActivationRequest, method: str,
                      request_id: str) -> Activation:
-        pin = await self._pin(conn, kit.regnum, req.pin)
-        if pin.used_at is not None:
+        # ``kit`` is the _LOOKUP row: it carries the PIN's set and use (p_*).
+        if kit.p_pin is None:
+            raise pin_unknown()
+        if kit.p_used is not None:
             raise _pin_used()
-        if kit.pin_set and kit.pin_set != pin.pin_set:
+        if kit.pin_set and kit.pin_set != kit.p_set:
             raise _set_conflict(kit.pin_set, kit.users)
-        serial = await self._spend(conn, kit, req.pin, pin.pin_set)
-        users = 1 if pin.pin_set == SINGLE else kit.users
+        serial = await self._spend(conn, kit, req.pin, kit.p_set)
+        users = 1 if kit.p_set == SINGLE else kit.users
         lic, text = self._issue(kit, serial, req, users, method, req.pin, None)
-        await self._store(conn, lic, text, req.pin, pin.pin_set, req, request_id, serial)
+        await self._store(conn, lic, text, req.pin, kit.p_set, req, request_id, serial)
         return Activation(text, lic, lic.license_id, users, None, request_id, "first")
 
     async def _recover(self, conn: AsyncConnection, kit: Any, req: ActivationRequest, method: str,
