@@ -10,22 +10,19 @@ licenses stay on SQLAlchemy (server/db.py); the seat calls use:
   no fsync per commit), cheaper than any hand-off to a thread; one connection
   per process, so the loop itself serialises this process's writers, and
   ``BEGIN IMMEDIATE`` excludes the other processes.
-- PostgreSQL: an ``asyncpg`` pool; claims of a product are serialised across
-  every server process by ``pg_advisory_xact_lock`` (released at COMMIT), and
-  within a process by an asyncio lock so waiting claimers do not pin pool
-  connections.
+- PostgreSQL: an ``asyncpg`` pool; a claim is one call of the
+  ``licwiz_claim_seat`` function (server/db.py), which relies on the unique
+  constraints instead of a lock.
 
-The rule, in both: renew a live seat of (session, host); else take the
-lowest slot below the capacity without a live seat (replacing an expired
-one); else report the live holders. Both keep UNIQUE (product, slot)
-(created by server/db.py) as the last guard.
+The rule, in both: renew a live seat of (session, host); else take a slot
+below the capacity without a live seat (replacing an expired one); else
+report the live holders. UNIQUE (product, slot) and UNIQUE (product,
+session, host) (created by server/db.py) hold in every case.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import hashlib
 import sqlite3
 import time
 import uuid
@@ -53,10 +50,6 @@ def capacity_of(rows: Iterable[Sequence[Any]], day: str) -> int:
 
 def _today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
-
-
-def _lock_key(product: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"licwiz-seats:{product}".encode()).digest()[:8], "big", signed=True)
 
 
 class SeatStore(Protocol):
@@ -105,7 +98,10 @@ class SqliteSeats:
         c.execute("BEGIN IMMEDIATE")
         try:
             mine = c.execute(f"SELECT {_COLS} FROM licwiz_seats WHERE product = ? AND session = ? "
-                             "AND host = ? AND expires_at >= ?", (product, session, host, now)).fetchone()
+                             "AND host = ?", (product, session, host)).fetchone()
+            if mine is not None and mine[7] < now:  # this session's own expired seat
+                c.execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (mine[0],))
+                mine = None
             if mine is not None:
                 row = _row(mine)
                 c.execute("UPDATE licwiz_seats SET expires_at = ?, user_name = ? WHERE seat_id = ?",
@@ -159,7 +155,6 @@ class PgSeats:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.pool: Any = None
-        self.locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         import asyncpg  # type: ignore[import-untyped]
@@ -172,11 +167,9 @@ class PgSeats:
 
     async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim:
         now = time.time()
-        lock = self.locks.setdefault(product, asyncio.Lock())
-        async with lock, self.pool.acquire() as c:
-            rows = await c.fetch("SELECT * FROM licwiz_claim_seat($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                                 product, session, host, user, now, lease, uuid.uuid4().hex, _today(),
-                                 _lock_key(product))
+        async with self.pool.acquire() as c:
+            rows = await c.fetch("SELECT * FROM licwiz_claim_seat($1, $2, $3, $4, $5, $6, $7, $8)",
+                                 product, session, host, user, now, lease, uuid.uuid4().hex, _today())
         if not rows:
             return Claim(None, 0, [])
         cap = int(rows[0]["r_cap"])

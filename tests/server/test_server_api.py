@@ -362,3 +362,18 @@ def test_admin_commands_install_a_license_file(sqlite_server: LicenseServer, sea
     r = subprocess.run(licwiz_cmd("server", "status", "--server", "127.0.0.1:1"), env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 69 and "cannot reach" in r.stderr
+
+
+async def test_concurrent_claims_of_one_session_share_one_seat(any_server: LicenseServer,
+                                                              seat_licenses: SeatLicenses) -> None:
+    a, b = any_server.start(), any_server.start()
+    await _install(a, any_server, seat_licenses.make(5)[1])
+    auth = {"Authorization": f"Bearer {any_server.client_token}"}
+    body = {"session": "unix:42", "host": "pc42", "user": "ann", "product": PRODUCT}
+    async with httpx.AsyncClient(base_url=a.url, headers=auth, timeout=60) as ha, \
+            httpx.AsyncClient(base_url=b.url, headers=auth, timeout=60) as hb:
+        answers = await asyncio.gather(*(h.post("/api/v1/seats", json=body) for h in [ha, hb] * 15))
+    assert {r.status_code for r in answers} == {201}
+    assert len({r.json()["seat_id"] for r in answers}) == 1
+    async with client(a, any_server.admin_token) as c:
+        assert len(await c.seats(PRODUCT)) == 1
