@@ -8,6 +8,7 @@ this module imports Textual: the flow (app/flow.py) and its tests use it bare.
 from __future__ import annotations
 
 import datetime as dt
+import platform
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ class ErrorInfo:
     time: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat())
     version: str = __version__
     step: str = ""
+    center: str = ""  # the Licensing Center URL asked
+    runtime: str = field(default_factory=lambda: f"Python {platform.python_version()}, {platform.system()}")
 
     @classmethod
     def from_exception(cls, exc: BaseException, step: str = "") -> ErrorInfo:
@@ -61,8 +64,9 @@ class ErrorInfo:
             f"Request id: {self.request_id or '-'}",
             f"HTTP status: {self.status or '-'}",
             f"Time (UTC): {self.time}",
-            f"licwiz version: {__version__}",
+            f"licwiz version: {self.version} ({self.runtime})",
             f"Step: {self.step or '-'}",
+            f"Licensing Center: {self.center or '-'}",
             "",
             "Detail:",
             self.detail or self.brief,

@@ -55,10 +55,9 @@ license acquisition method."""
         yield Static("", id="progress", markup=False)
         with Vertical(id="failure"):
             yield Static("", id="error-brief", markup=False)
-            with Horizontal(classes="row-buttons"):
-                yield Button("View error description (V)", id="view-error", compact=True)
-                yield Button("Select another license acquisition method (M)", id="other-method",
-                             compact=True)
+            yield Button("View error description (V)", id="view-error", compact=True)
+            yield Button("Select another license acquisition method (M)", id="other-method",
+                         compact=True)
         with Horizontal(classes="row-buttons", id="cancel-row"):
             yield Button("Cancel (C)", id="cancel", compact=True)
 
@@ -79,7 +78,7 @@ license acquisition method."""
         if self._running:
             return "Working... (C cancels)"
         if self.state.error is not None:
-            return "Next > (Enter): another method"
+            return "Next > (Enter)"
         return self.NEXT_LABEL if self._checked else "Check again (Enter)"
 
     def _set_running(self, running: bool) -> None:
@@ -118,7 +117,9 @@ license acquisition method."""
             elif exc.code == "method_locked":
                 # The center refused the online method for this kit: only the phone is left.
                 s.method_lock = "phone"
-        self._show_error(ErrorInfo.from_exception(exc, step="automatic"))
+        info = ErrorInfo.from_exception(exc, step="automatic")
+        info.center = self.wizard.config.center_url
+        self._show_error(info)
 
     # -- workers -------------------------------------------------------------------
 

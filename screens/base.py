@@ -66,7 +66,7 @@ class StepScreen(Screen[None]):
             notes = self.wizard.config.demo_notes
             if notes:
                 panel = Static(notes, id="notes")
-                panel.border_title = "Demo kits (F2)"
+                panel.border_title = "Demo kits (F2: all)"
                 yield panel
         yield Static("", id="status")
         with Horizontal(id="buttons"):
@@ -102,7 +102,10 @@ class StepScreen(Screen[None]):
     def on_resize(self) -> None:
         notes = self.query("#notes")
         if notes:
-            notes.first().display = self.size.width >= NOTES_MIN_WIDTH
+            wide = self.size.width >= NOTES_MIN_WIDTH
+            notes.first().display = wide
+            title = f" License acquisition - step {len(self.state.history)}: {flow.TITLES[self.STEP]}"
+            self.query_one("#title", Static).update(title if wide else f"{title}   [F2: demo kits]")
 
     def _focus_first(self) -> None:
         body = self.query_one("#body")

@@ -63,7 +63,8 @@ def test_snapshot_error_description(snap_compare: Any) -> None:
     error = ErrorInfo("owner_mismatch", "The owner data does not match the data of the license",
                       "Compare the owner data with the file saved at first registration.",
                       request_id="req-0123456789abcdef", status=409, time="2026-11-28T10:00:00+00:00",
-                      step="automatic")
+                      step="automatic", version="0.1.0", runtime="Python 3.11, Linux",
+                      center="https://center.licwiz.example")
 
     async def run_before(pilot: Any) -> None:
         from licwiz.screens.dialogs import ErrorDialog

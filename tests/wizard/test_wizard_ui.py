@@ -221,6 +221,7 @@ async def test_demo_notes_beside_the_wizard_when_wide(wizard_run: Any) -> None:
         await d.pilot.resize_terminal(80, 24)
         await d.pilot.pause()
         assert not d.screen.query_one("#notes").display
+        assert "F2: demo kits" in d.text("#title")
         await d.press("f2")  # narrow terminal: F2 shows the notes
         await d.wait(lambda: type(d.screen).__name__ == "TextDialog", what="notes")
         assert "111-222-333-444-555" in d.text(".dialog-text Static")
