@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from licwiz.core import fingerprint
 from licwiz.core.errors import SeatError
-from licwiz.core.server_client import ServerClient, ServerError, parse_address
+from licwiz.core.server_client import Seat, ServerClient, ServerError, parse_address
 from support.fixtures_server import LicenseServer, SeatLicenses, ServerProc, licwiz_cmd
 
 PRODUCT = "licwiz-demo"
@@ -377,3 +377,58 @@ async def test_concurrent_claims_of_one_session_share_one_seat(any_server: Licen
     assert len({r.json()["seat_id"] for r in answers}) == 1
     async with client(a, any_server.admin_token) as c:
         assert len(await c.seats(PRODUCT)) == 1
+
+
+async def test_run_takes_its_seat_again_when_it_was_lost(sqlite_server: LicenseServer,
+                                                         seat_licenses: SeatLicenses) -> None:
+    sp = sqlite_server.start("--lease", "0.9")
+    await _install(sp, sqlite_server, seat_licenses.make(1)[1])
+    env = {**os.environ, "LICWIZ_SERVER_CLIENT_TOKEN": sqlite_server.client_token}
+    run = subprocess.Popen(licwiz_cmd("run", "--server", f"127.0.0.1:{sp.port}", "--", "sleep", "30"),
+                           env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        async with client(sp, sqlite_server.admin_token) as adm:
+            deadline = time.monotonic() + 15
+            while not (first := await adm.seats(PRODUCT)):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            # the seat vanishes under the running command (an operator, a database restore...)
+            assert await adm.release(Seat(first[0]["seat_id"], 0, PRODUCT, 0.9, ""))
+            deadline = time.monotonic() + 10
+            while True:
+                now = await adm.seats(PRODUCT)
+                if now and now[0]["seat_id"] != first[0]["seat_id"]:
+                    break
+                assert time.monotonic() < deadline, "the wrapper did not take its seat again"
+                await asyncio.sleep(0.1)
+        assert now[0]["session"] == first[0]["session"]
+    finally:
+        os.killpg(run.pid, signal.SIGTERM)
+        run.wait(15)
+
+
+def test_client_settings_from_config_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    from licwiz.core import server_client as sc
+
+    monkeypatch.delenv("LICWIZ_SERVER", raising=False)
+    monkeypatch.delenv("LICWIZ_SERVER_CLIENT_TOKEN", raising=False)
+    monkeypatch.delenv("LICWIZ_SERVER_TOKEN", raising=False)
+    monkeypatch.setattr(sc, "SITE_CONFIG", Path(os.environ["XDG_CONFIG_HOME"]) / "site-server.json")
+    with pytest.raises(Exception) as ei:
+        sc.client_from_config()
+    assert getattr(ei.value, "field", "") == "server"
+    cfg = Path(os.environ["XDG_CONFIG_HOME"]) / "licwiz"
+    cfg.mkdir(parents=True)
+    sc.SITE_CONFIG.write_text(json.dumps({"server": "site-srv:9000", "client_token": "site-token"}))
+    (cfg / "server.json").write_text(json.dumps({"server": "my-srv:9100"}))
+    assert sc.configured_server() == "my-srv:9100"  # the user's file over the site's
+    assert sc.client_token() == "site-token"
+    monkeypatch.setenv("LICWIZ_SERVER", "env-srv")
+    assert sc.configured_server() == "env-srv"
+    assert sc.admin_token() is None
+    (cfg / "server-token").write_text("adm1n\n")
+    assert sc.admin_token() == "adm1n"
+    (cfg / "server.json").write_text("{broken")
+    with pytest.raises(Exception) as ei:
+        sc.load_config()
+    assert getattr(ei.value, "code", "") == "bad_config"
