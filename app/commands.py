@@ -330,8 +330,11 @@ def cmd_status(argv: list[str]) -> int:
         return exit_code_for(exc)
     holders = seat_holders(product)
     valid = any(r.valid for r in rows)
+    # seats of this computer = users of the valid, not superseded licenses (core.seats counts the same)
+    users = sum(r.license.users for r in rows if r.valid and r.license)
     if args.json:
-        doc: dict[str, Any] = {"product": product, "valid": valid, "licenses": [r.to_dict() for r in rows]}
+        doc: dict[str, Any] = {"product": product, "valid": valid, "users": users,
+                               "licenses": [r.to_dict() for r in rows]}
         if holders is not None:
             doc["seats"] = holders
         print(json.dumps(doc, indent=2, default=str))
@@ -345,7 +348,8 @@ def cmd_status(argv: list[str]) -> int:
         state = "valid here" if r.valid else f"NOT valid: {r.reason}"
         print(f"[{r.scope}] {what}\n    {r.path}\n    {state}")
     if holders is not None:
-        print(f"Seats in use: {len(holders)}")
+        print(f"Seats in use: {len(holders)} of {users}")
         for h in holders:
-            print("    " + ", ".join(f"{k}={v}" for k, v in h.items()))
+            print(f"    {h.get('user', '?')}: session {h.get('session', '?')}, pid {h.get('pid', '?')}, "
+                  f"since {h.get('since', '?')}")
     return EXIT_OK if valid else 1

@@ -11,7 +11,6 @@ the folder.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -119,13 +118,19 @@ def _run_wizard(center: Any, product: str, notes: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    from licwiz.app.commands import UsageError, _Parser
+
+    p = _Parser(
         prog="licwiz demo",
         description="Run the wizard against an embedded demo Licensing Center (no network needed).",
     )
     p.add_argument("--keep", action="store_true", help="keep the demo folder (center, licenses) at exit")
     p.add_argument("--folder", type=Path, help="use this folder instead of a new temporary one (kept)")
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except UsageError as exc:
+        print(f"licwiz: {exc.brief} [{exc.code}]", file=sys.stderr)
+        return 2
     product = current_product()
     folder = args.folder.resolve() if args.folder else Path(tempfile.mkdtemp(prefix="licwiz-demo-"))
     keep = args.keep or args.folder is not None

@@ -6,6 +6,7 @@ refusals are covered in test_acquire_center.py."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,28 @@ def test_not_writable_exit_5(acq_fake_center: Any, acq_owner_file: Path) -> None
     assert r.returncode == 5
     one_line(r.stderr, "not_writable")
     assert acq_fake_center.activations == 0
+
+
+def test_status_lists_seat_holders(acq_fake_center: Any, acq_owner_file: Path, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from licwiz.core.seats import hold_seat
+
+    monkeypatch.setenv("LICWIZ_SEAT_DIR", str(tmp_path / "seats"))
+    assert licwiz(*acquire_args(acq_fake_center.url, acq_owner_file)).returncode == 0
+    with hold_seat("licwiz-demo", session="test-session-1"):
+        st = licwiz("status", "--json")
+        plain = licwiz("status")
+    doc = json.loads(st.stdout)
+    assert doc["users"] == 1
+    assert [(h["session"], h["pid"]) for h in doc["seats"]] == [("test-session-1", os.getpid())]
+    assert "Seats in use: 1 of 1" in plain.stdout and "session test-session-1" in plain.stdout
+    after = json.loads(licwiz("status", "--json").stdout)
+    assert after["seats"] == []
+
+
+def test_wizard_and_status_bad_option_one_line() -> None:
+    for cmd in ("wizard", "status", "demo"):
+        r = licwiz(cmd, "--no-such-option")
+        assert r.returncode == 2, (cmd, r.stderr)
+        one_line(r.stderr, "usage")
+        assert "--no-such-option" in r.stderr
