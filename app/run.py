@@ -247,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if address:
             return run_server(cmd, address, product, ns.wait)
         return run_local(cmd, product, ns.wait)
+    except KeyboardInterrupt:  # Ctrl-C while waiting for a seat
+        return 130
     except SeatError as exc:
         _err(refusal_text(exc))
         return EXIT_NO_SEAT
