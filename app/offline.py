@@ -97,7 +97,8 @@ class PendingRequest:
         r = self.request
         what = {"first": "first-time registration", "recover": "license recovery", "update": "update"}
         how = f"request file {self.request_file}" if self.method == "file" else "phone codes"
-        return f"kit {r.regnum}, {what.get(r.operation, r.operation)} by {how} ({self.created[:16]})"
+        when = self.created[:16].replace("T", " ")
+        return f"kit {r.regnum}, {what.get(r.operation, r.operation)} by {how} ({when} UTC)"
 
 
 def pending_dir() -> Path:

@@ -156,14 +156,16 @@ You may close the wizard after step 1: start it again later and choose
         yield Static(
             "Manual acquisition takes three steps:\n"
             "  1. Save the license request file (below).\n"
-            f"  2. Upload it on the Licensing Center's web page {page}\n"
+            "  2. Upload it on the Licensing Center's web page\n"
+            f"     {page}\n"
             "     (or send it by e-mail to the vendor).\n"
             "  3. Open the license data file you get back (next step).",
             classes="intro", markup=False, id="sequence",
         )
         with Horizontal(classes="row"):
             yield Label("Save to: ", classes="field-label")
-            yield Input(self._default_path(), id="request_path", placeholder="path of the request file")
+            yield Input(self._default_path(), id="request_path", placeholder="path of the request file",
+                        compact=True)
         yield Static("", id="err-request_path", classes="field-error", markup=False)
         with Horizontal(classes="row-buttons"):
             yield Button("Save request file (Enter)", id="save-request", compact=True)
@@ -189,9 +191,9 @@ You may close the wizard after step 1: start it again later and choose
         path = self.state.request_file
         saved.update(
             f"[saved] Request file saved:\n  {path}\n"
-            f"Copy it with e.g.: scp {os.uname().nodename}:{path} .\n"
-            "Next: open the license data file when it comes back. You may close the\n"
-            "wizard now and continue later with \"Specify license details file\"."
+            f"Copy it, e.g.:\n  scp {os.uname().nodename}:{path} .\n\n"
+            "You may close the wizard now and continue later with \"Specify license details "
+            "file\", or press Next when the license data file has come back."
         )
         self.query_one("#next", Button).focus()
 

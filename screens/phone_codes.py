@@ -21,7 +21,7 @@ from .file_request import OfflineFailure, OfflineStep, offline_request
 def code_table(rows: list[str]) -> str:
     """``Row  Digits`` lines, digits in groups of three (the last group ends
     in the check digit)."""
-    lines = ["Row  Digits (groups of three; each row ends in its check digit)"]
+    lines = ["Row  Digits (the last digit of a row is its check digit)"]
     lines += [f"{i:>3}  {phonecodes.format_row(r)}" for i, r in enumerate(rows, 1)]
     return "\n".join(lines)
 
@@ -49,8 +49,8 @@ type it."""
         yield Static(f"Call the Licensing Center: {number}", id="phone-number", classes="intro", markup=False)
         yield Static("Preparing the request code...", id="codes", markup=False)
         yield Static(
-            "Read the row number, then each group of three digits. When the operator\n"
-            "has every row, press Next and type the operator's response code.",
+            "Read the row number, then each group of three digits. When the operator has every "
+            "row, press Next and type the operator's response code.",
             id="how", classes="hint", markup=False,
         )
         yield OfflineFailure()
