@@ -140,6 +140,37 @@ def is_sqlite(url: str) -> bool:
     return normalise_url(url).startswith("sqlite")
 
 
+def _sqlite_events(engine: sa.engine.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE is ours to emit.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_sync_sqlite_engine(url: str) -> sa.engine.Engine:
+    """The stdlib-driver twin of an aiosqlite engine (same file, same pragmas)."""
+    sync_url = sa.engine.make_url(normalise_url(url)).set(drivername="sqlite")
+    engine = sa.create_engine(sync_url, pool_size=8, max_overflow=8, pool_timeout=60, hide_parameters=True,
+                              connect_args={"timeout": 30, "check_same_thread": False})
+    _sqlite_events(engine)
+    return engine
+
+
+def writer_sync(engine: sa.engine.Engine) -> sa.engine.Engine:
+    return engine.execution_options(sqlite_begin="IMMEDIATE")
+
+
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -150,23 +181,7 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
             url, pool_size=kw.pop("pool_size", 4), max_overflow=kw.pop("max_overflow", 4),
             pool_timeout=60, connect_args={"timeout": 30}, **kw,
         )
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
-            # Take transaction control from the driver so BEGIN IMMEDIATE is ours to emit.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
-
+        _sqlite_events(engine.sync_engine)
         return engine
     return create_async_engine(
         url, pool_size=kw.pop("pool_size", 10), max_overflow=kw.pop("max_overflow", 10),

@@ -41,14 +41,16 @@ never logged.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from licwiz.core import fingerprint
@@ -59,12 +61,14 @@ from licwiz.core.license import License, method_family, pin_digest, sign
 from licwiz.core.license import parse as parse_license
 from licwiz.core.owner import OwnerData
 from licwiz.core.request import OPERATIONS, ActivationRequest, open_sealed
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import db
 from .keystore import CenterKeys, load_keys
 
+T = TypeVar("T")
 SINGLE, MULTI = "single", "multi"
 MAX_USERS = 10_000
 MAX_PINS = 1_000
@@ -109,6 +113,7 @@ _TAKE_SERIAL = (
     .values(issued=db.kits.c.issued + 1, pin_set=_P("b_set"), failed_pins=0, lock_level=0)
     .returning(db.kits.c.issued)
 )
+_ADDR_COUNT_Q = sa.select(_ADDR_COUNT)
 _INSERT_LICENSE = db.licenses.insert()
 _INSERT_AUDIT = db.audit.insert()
 _INSERT_IDEM = db.idempotency.insert()
@@ -298,6 +303,14 @@ class CenterService:
         self.home = home
         self.db_url = db_url
         self.settings: dict[str, str] = dict(DEFAULT_SETTINGS)
+        # SQLite: the rules run on a stdlib-driver engine in threads (see _run).
+        self._sync: Engine | None = None
+        self._sync_w: Engine | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        if engine.dialect.name == "sqlite":
+            self._sync = db.make_sync_sqlite_engine(str(engine.url.render_as_string(hide_password=False)))
+            self._sync_w = db.writer_sync(self._sync)
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="center-sqlite-writer")
 
     @classmethod
     def open(cls, db_url: str, home: Path, **engine_kw: Any) -> CenterService:
@@ -308,6 +321,10 @@ class CenterService:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+        if self._sync is not None:
+            self._sync.dispose()
 
     # ---- settings
 
@@ -374,7 +391,7 @@ class CenterService:
             async with self.w.begin() as conn:
                 await conn.execute(db.operators.insert().values(
                     name=name, token_hash=_hash_token(token), created=_utcnow(), disabled=False))
-                await self._audit(conn, "operator_add", request_id="cli", actor=name)
+                await self._aaudit(conn, "operator_add", request_id="cli", actor=name)
         except IntegrityError:
             raise InputError("name", f"Operator {name!r} already exists") from None
         return token
@@ -429,7 +446,7 @@ class CenterService:
                             {"pin": p, "regnum": kit.regnum, "pin_set": s}
                             for s, ps in ((SINGLE, kit.single_pins), (MULTI, kit.multi_pins)) for p in ps
                         ])
-                        await self._audit(conn, "kit_create", request_id=request_id, regnum=kit.regnum,
+                        await self._aaudit(conn, "kit_create", request_id=request_id, regnum=kit.regnum,
                                           actor=actor)
                     out.append(kit)
                     break
@@ -493,7 +510,7 @@ class CenterService:
                                      .values(status="revoked"))
             if res.rowcount != 1:
                 raise Refusal("not_found", f"No license {license_id}", status=404)
-            await self._audit(conn, "revoke", request_id=request_id, license_id=license_id,
+            await self._aaudit(conn, "revoke", request_id=request_id, license_id=license_id,
                               regnum=license_id.split("-")[0], actor=actor)
         return await self.license_info(license_id)
 
@@ -504,12 +521,23 @@ class CenterService:
                  "event": r.event, "code": r.code, "regnum": r.regnum, "license_id": r.license_id,
                  "actor": r.actor} for r in rows]
 
-    async def _audit(self, conn: AsyncConnection, event: str, *, request_id: str, code: str | None = None,
-                     regnum: str | None = None, license_id: str | None = None, actor: str | None = None,
-                     client_addr: str | None = None) -> None:
-        await conn.execute(_INSERT_AUDIT, {
-            "at": _utcnow(), "request_id": request_id[:40], "event": event, "code": code, "regnum": regnum,
-            "license_id": license_id, "actor": actor, "client_addr": client_addr})
+    @staticmethod
+    def _audit_row(event: str, request_id: str, code: str | None, regnum: str | None, license_id: str | None,
+                   actor: str | None, client_addr: str | None) -> dict[str, Any]:
+        return {"at": _utcnow(), "request_id": request_id[:40], "event": event, "code": code,
+                "regnum": regnum, "license_id": license_id, "actor": actor, "client_addr": client_addr}
+
+    def _audit(self, conn: Connection, event: str, *, request_id: str, code: str | None = None,
+               regnum: str | None = None, license_id: str | None = None, actor: str | None = None,
+               client_addr: str | None = None) -> None:
+        conn.execute(_INSERT_AUDIT, self._audit_row(event, request_id, code, regnum, license_id, actor,
+                                                    client_addr))
+
+    async def _aaudit(self, conn: AsyncConnection, event: str, *, request_id: str, code: str | None = None,
+                      regnum: str | None = None, license_id: str | None = None, actor: str | None = None,
+                      client_addr: str | None = None) -> None:
+        await conn.execute(_INSERT_AUDIT, self._audit_row(event, request_id, code, regnum, license_id, actor,
+                                                          client_addr))
 
     # ---- request files
 
@@ -567,24 +595,48 @@ class CenterService:
         if method not in ("online", "file", "phone"):
             raise _bad(f"method {method!r}: expected online, file or phone")
 
+    # ---- transactions
+    #
+    # The rules run as plain synchronous functions on one SQLAlchemy Connection
+    # (``_*_txn``), so a whole activation is one unit of work. On SQLite it runs
+    # in one dedicated thread with the stdlib driver: one thread hop per
+    # activation instead of one per statement, and this process's writers queue
+    # here instead of spinning on SQLite's busy handler. On PostgreSQL it runs
+    # through ``AsyncConnection.run_sync`` on asyncpg.
+
+    async def _run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
+        if self._sync is not None:
+            sync = self._sync_w if write else self._sync
+
+            def work() -> T:
+                with sync.begin() as conn:
+                    return fn(conn, *args)
+
+            executor = self._writer if write else None
+            return await asyncio.get_running_loop().run_in_executor(executor, work)
+        engine = self.w if write else self.engine
+        async with engine.begin() as aconn:
+            return await aconn.run_sync(fn, *args)
+
     # ---- throttling (in the database: every process sees the same counts)
 
-    async def _addr_blocked(self, conn: AsyncConnection, addr: str) -> None:
+    def _rate_limited(self) -> Refusal:
+        minutes = max(1, self._int("addr_window_seconds") // 60)
+        return Refusal(
+            "rate_limited", "Too many wrong attempts from this network address",
+            f"The Licensing Center received too many wrong registration numbers or PIN codes from this "
+            f"address. Wait up to {minutes} minute(s) and try again.", status=429,
+        )
+
+    def _addr_cutoff(self) -> dt.datetime:
+        return _utcnow() - dt.timedelta(seconds=self._int("addr_window_seconds"))
+
+    def _addr_blocked(self, conn: Connection, addr: str) -> None:
         if not addr:
             return
-        row = (await conn.execute(sa.select(db.addr_failures).where(db.addr_failures.c.addr == addr))).first()
-        if row is None:
-            return
-        window = dt.timedelta(seconds=self._int("addr_window_seconds"))
-        start = _aware(row.window_start)
-        assert start is not None
-        if row.count >= self._int("addr_max_failures") and start + window > _utcnow():
-            minutes = max(1, int((start + window - _utcnow()).total_seconds() // 60) + 1)
-            raise Refusal(
-                "rate_limited", "Too many wrong attempts from this network address",
-                f"The Licensing Center received too many wrong registration numbers or PIN codes "
-                f"from this address. Wait about {minutes} minute(s) and try again.", status=429,
-            )
+        count = conn.execute(_ADDR_COUNT_Q, {"b_addr": addr, "b_cutoff": self._addr_cutoff()}).scalar()
+        if count is not None and count >= self._int("addr_max_failures"):
+            raise self._rate_limited()
 
     @staticmethod
     def _kit_lock(kit: Any) -> None:
@@ -601,51 +653,51 @@ class CenterService:
 
     async def _record_refusal(self, ref: Refusal, *, regnum: str | None, request_id: str, client_addr: str,
                               actor: str | None, event: str = "refuse") -> None:
-        """Audit a refusal; count wrong guesses against the kit and the client address."""
-        guess = ref.code in ("pin_unknown", "kit_unknown")
         if not (regnum and len(regnum) == 10 and regnum.isdigit()) or ref.code == "kit_unknown":
             regnum = None  # only a real kit's number goes to the audit
-        async with self.w.begin() as conn:
-            await self._audit(conn, event, request_id=request_id, code=ref.code, regnum=regnum,
-                              actor=actor, client_addr=(client_addr or "")[:64] or None)
-            if not guess:
-                return
-            if ref.code == "pin_unknown" and regnum:
-                kit = (await conn.execute(sa.select(db.kits.c.failed_pins, db.kits.c.lock_level)
-                                          .where(db.kits.c.regnum == regnum))).first()
-                if kit is not None:
-                    failed = kit.failed_pins + 1
-                    values: dict[str, Any] = {"failed_pins": failed}
-                    if failed >= self._int("kit_max_failures"):
-                        secs = min(_MAX_LOCK, self._int("lock_seconds") * 2 ** min(kit.lock_level, 20))
-                        values = {"failed_pins": 0, "lock_level": kit.lock_level + 1,
-                                  "locked_until": _utcnow() + dt.timedelta(seconds=secs)}
-                    await conn.execute(db.kits.update().where(db.kits.c.regnum == regnum).values(**values))
-            if client_addr:
-                now = _utcnow()
-                row = (await conn.execute(sa.select(db.addr_failures)
-                                          .where(db.addr_failures.c.addr == client_addr))).first()
-                window = dt.timedelta(seconds=self._int("addr_window_seconds"))
-                if row is None:
-                    try:
-                        async with conn.begin_nested():
-                            await conn.execute(db.addr_failures.insert().values(
-                                addr=client_addr, window_start=now, count=1))
-                    except IntegrityError:
-                        await conn.execute(
-                            db.addr_failures.update().where(db.addr_failures.c.addr == client_addr)
-                            .values(count=db.addr_failures.c.count + 1))
-                elif _aware(row.window_start) + window <= now:  # type: ignore[operator]
-                    await conn.execute(db.addr_failures.update().where(db.addr_failures.c.addr == client_addr)
-                                       .values(window_start=now, count=1))
-                else:
-                    await conn.execute(db.addr_failures.update().where(db.addr_failures.c.addr == client_addr)
-                                       .values(count=db.addr_failures.c.count + 1))
+        await self._run(self._refusal_txn, ref.code, regnum, request_id, (client_addr or "")[:64], actor,
+                        event)
+
+    def _refusal_txn(self, conn: Connection, code: str, regnum: str | None, request_id: str,
+                     client_addr: str, actor: str | None, event: str) -> None:
+        """Audit a refusal; count wrong guesses against the kit and the client address."""
+        self._audit(conn, event, request_id=request_id, code=code, regnum=regnum, actor=actor,
+                    client_addr=client_addr or None)
+        if code not in ("pin_unknown", "kit_unknown"):
+            return
+        if code == "pin_unknown" and regnum:
+            kit = conn.execute(sa.select(db.kits.c.failed_pins, db.kits.c.lock_level)
+                               .where(db.kits.c.regnum == regnum)).first()
+            if kit is not None:
+                failed = kit.failed_pins + 1
+                values: dict[str, Any] = {"failed_pins": failed}
+                if failed >= self._int("kit_max_failures"):
+                    secs = min(_MAX_LOCK, self._int("lock_seconds") * 2 ** min(kit.lock_level, 20))
+                    values = {"failed_pins": 0, "lock_level": kit.lock_level + 1,
+                              "locked_until": _utcnow() + dt.timedelta(seconds=secs)}
+                conn.execute(db.kits.update().where(db.kits.c.regnum == regnum).values(**values))
+        if client_addr:
+            now = _utcnow()
+            row = conn.execute(
+                sa.select(db.addr_failures).where(db.addr_failures.c.addr == client_addr)).first()
+            where = db.addr_failures.update().where(db.addr_failures.c.addr == client_addr)
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(db.addr_failures.insert().values(addr=client_addr, window_start=now,
+                                                                      count=1))
+                except IntegrityError:  # another process inserted it first
+                    conn.execute(where.values(count=db.addr_failures.c.count + 1))
+            elif _aware(row.window_start) + dt.timedelta(  # type: ignore[operator]
+                    seconds=self._int("addr_window_seconds")) <= now:
+                conn.execute(where.values(window_start=now, count=1))
+            else:
+                conn.execute(where.values(count=db.addr_failures.c.count + 1))
 
     # ---- lookups shared by check and activate
 
-    async def _kit(self, conn: AsyncConnection, req: ActivationRequest) -> Any:
-        kit = (await conn.execute(sa.select(db.kits).where(db.kits.c.regnum == req.regnum))).first()
+    def _kit(self, conn: Connection, req: ActivationRequest) -> Any:
+        kit = conn.execute(sa.select(db.kits).where(db.kits.c.regnum == req.regnum)).first()
         return self._kit_checks(kit, req)
 
     def _kit_checks(self, kit: Any, req: ActivationRequest) -> Any:
@@ -660,21 +712,20 @@ class CenterService:
             )
         return kit
 
-    async def _pin(self, conn: AsyncConnection, regnum: str, pin: str, field_name: str = "PIN code") -> Any:
-        row = (await conn.execute(sa.select(db.pins).where(db.pins.c.pin == pin,
-                                                           db.pins.c.regnum == regnum))).first()
+    @staticmethod
+    def _pin(conn: Connection, regnum: str, pin: str, field_name: str = "PIN code") -> Any:
+        row = conn.execute(
+            sa.select(db.pins).where(db.pins.c.pin == pin, db.pins.c.regnum == regnum)).first()
         if row is None:
             raise pin_unknown(field_name)
         return row
 
-    async def _current_license(self, conn: AsyncConnection, kit: Any, req: ActivationRequest,
-                               method: str) -> Any:
+    def _current_license(self, conn: Connection, kit: Any, req: ActivationRequest, method: str) -> Any:
         """The active license paid by ``req.pin`` (recover/update), checked against the request."""
-        lic = (await conn.execute(sa.select(db.licenses).where(db.licenses.c.pin == req.pin,
-                                                               db.licenses.c.regnum == kit.regnum))).first()
+        lic = conn.execute(sa.select(db.licenses).where(db.licenses.c.pin == req.pin,
+                                                        db.licenses.c.regnum == kit.regnum)).first()
         if lic is None:
-            pin = await self._pin(conn, kit.regnum, req.pin, "Last used PIN code")
-            assert pin.used_at is None
+            self._pin(conn, kit.regnum, req.pin, "Last used PIN code")
             raise _not_last_pin(
                 "This PIN code has not been used yet, so there is no license to recover or update. "
                 "For a new license choose First-time registration with it.")
@@ -688,7 +739,8 @@ class CenterService:
             raise _method_locked(lic.method)
         return lic
 
-    def _owner_matches(self, lic: Any, owner: OwnerData) -> bool:
+    @staticmethod
+    def _owner_matches(lic: Any, owner: OwnerData) -> bool:
         return secrets.compare_digest(lic.owner_digest, owner.digest())
 
     # ---- check
@@ -706,37 +758,39 @@ class CenterService:
                     req.owner.validate()
                 except InputError as exc:
                     raise _bad(exc.detail, exc.brief) from None
-            async with self.engine.connect() as conn:
-                await self._addr_blocked(conn, client_addr)
-                kit = await self._kit(conn, req)
-                users = kit.users
-                if req.operation == "first":
-                    pin = await self._pin(conn, kit.regnum, req.pin)
-                    if pin.used_at is not None:
-                        raise _pin_used()
-                    if kit.pin_set and kit.pin_set != pin.pin_set:
-                        raise _set_conflict(kit.pin_set, kit.users)
-                    pin_set, family = pin.pin_set, method_family(method)
-                else:
-                    lic = await self._current_license(conn, kit, req, method)
-                    if owner_given and not self._owner_matches(lic, req.owner):
-                        raise _owner_mismatch()
-                    if req.operation == "recover" and req.params:
-                        m = fingerprint.matches(json.loads(lic.params_json), req.params)
-                        if not m.ok:
-                            raise _parameters_changed(m)
-                    if req.operation == "update":
-                        extra = await self._pin(conn, kit.regnum, req.extra_pin or "", "Extra PIN code")
-                        if extra.used_at is not None:
-                            raise _extra_used()
-                        if extra.pin_set != lic.pin_set:
-                            raise _set_conflict(lic.pin_set, kit.users)
-                    pin_set, family = lic.pin_set, method_family(lic.method)
+            return await self._run(self._check_txn, req, method, client_addr, owner_given, write=False)
         except Refusal as ref:
             await self._record_refusal(ref, regnum=req.regnum, request_id=request_id,
                                        client_addr=client_addr, actor=actor, event="check_refuse")
             raise
-        return {"available": True, "product": kit.product, "users": 1 if pin_set == SINGLE else users,
+
+    def _check_txn(self, conn: Connection, req: ActivationRequest, method: str, client_addr: str,
+                   owner_given: bool) -> dict[str, Any]:
+        self._addr_blocked(conn, client_addr)
+        kit = self._kit(conn, req)
+        if req.operation == "first":
+            pin = self._pin(conn, kit.regnum, req.pin)
+            if pin.used_at is not None:
+                raise _pin_used()
+            if kit.pin_set and kit.pin_set != pin.pin_set:
+                raise _set_conflict(kit.pin_set, kit.users)
+            pin_set, family = pin.pin_set, method_family(method)
+        else:
+            lic = self._current_license(conn, kit, req, method)
+            if owner_given and not self._owner_matches(lic, req.owner):
+                raise _owner_mismatch()
+            if req.operation == "recover" and req.params:
+                m = fingerprint.matches(json.loads(lic.params_json), req.params)
+                if not m.ok:
+                    raise _parameters_changed(m)
+            if req.operation == "update":
+                extra = self._pin(conn, kit.regnum, req.extra_pin or "", "Extra PIN code")
+                if extra.used_at is not None:
+                    raise _extra_used()
+                if extra.pin_set != lic.pin_set:
+                    raise _set_conflict(lic.pin_set, kit.users)
+            pin_set, family = lic.pin_set, method_family(lic.method)
+        return {"available": True, "product": kit.product, "users": 1 if pin_set == SINGLE else kit.users,
                 "pin_set": pin_set, "method_family": family}
 
     # ---- activate
@@ -758,39 +812,12 @@ class CenterService:
             raise
         body_hash = hashlib.sha256(req.to_json() + f"|{method}".encode()).hexdigest()
         try:
-            async with self.w.begin() as conn:
-                cutoff = _utcnow() - dt.timedelta(seconds=self._int("addr_window_seconds"))
-                kit = (await conn.execute(_LOOKUP, {
-                    "b_regnum": req.regnum, "b_pin": req.pin, "b_addr": client_addr, "b_cutoff": cutoff,
-                    "b_key": idempotency_key or ""})).first()
-                if idempotency_key and (kit is None or kit.idem_hash is not None):
-                    replay = await self._replay(conn, idempotency_key, body_hash)
-                    if replay is not None:
-                        return replay
-                if kit is None or (kit.addr_count or 0) >= self._int("addr_max_failures"):
-                    await self._addr_blocked(conn, client_addr)
-                self._kit_checks(kit, req)
-                if req.operation == "first":
-                    act = await self._first(conn, kit, req, method, request_id)
-                    event = "issue"
-                elif req.operation == "recover":
-                    act = await self._recover(conn, kit, req, method, request_id)
-                    event = "recover"
-                else:
-                    act = await self._update(conn, kit, req, method, request_id)
-                    event = "update"
-                await self._audit(conn, event, request_id=request_id, regnum=kit.regnum,
-                                  license_id=act.license_id, actor=actor, client_addr=client_addr or None)
-                if idempotency_key:
-                    await conn.execute(_INSERT_IDEM, {
-                        "key": idempotency_key, "body_hash": body_hash, "status": 200,
-                        "response": json.dumps(act.to_dict()), "created": _utcnow()})
-            return act
+            return await self._run(self._activate_txn, req, method, idempotency_key, body_hash, request_id,
+                                   client_addr, actor)
         except Refusal as ref:
             if idempotency_key and ref.code in ("pin_used", "pin_mismatch"):
                 # A concurrent twin with the same key may have won: answer as it did.
-                async with self.engine.connect() as conn:
-                    replay = await self._replay(conn, idempotency_key, body_hash)
+                replay = await self._run(self._replay, idempotency_key, body_hash, write=False)
                 if replay is not None:
                     return replay
             await self._record_refusal(ref, regnum=req.regnum, request_id=request_id,
@@ -799,14 +826,41 @@ class CenterService:
         except IntegrityError:
             # Only a concurrent twin (same Idempotency-Key, same PIN) gets here.
             if idempotency_key:
-                async with self.engine.connect() as conn:
-                    replay = await self._replay(conn, idempotency_key, body_hash)
+                replay = await self._run(self._replay, idempotency_key, body_hash, write=False)
                 if replay is not None:
                     return replay
             raise _pin_used() from None
 
-    async def _replay(self, conn: AsyncConnection, key: str, body_hash: str) -> Activation | None:
-        row = (await conn.execute(sa.select(db.idempotency).where(db.idempotency.c.key == key))).first()
+    def _activate_txn(self, conn: Connection, req: ActivationRequest, method: str,
+                      idempotency_key: str | None, body_hash: str, request_id: str, client_addr: str,
+                      actor: str | None) -> Activation:
+        kit = conn.execute(_LOOKUP, {
+            "b_regnum": req.regnum, "b_pin": req.pin, "b_addr": client_addr, "b_cutoff": self._addr_cutoff(),
+            "b_key": idempotency_key or ""}).first()
+        if idempotency_key and (kit is None or kit.idem_hash is not None):
+            replay = self._replay(conn, idempotency_key, body_hash)
+            if replay is not None:
+                return replay
+        if kit is None or (kit.addr_count or 0) >= self._int("addr_max_failures"):
+            self._addr_blocked(conn, client_addr)
+        self._kit_checks(kit, req)
+        if req.operation == "first":
+            act, event = self._first(conn, kit, req, method, request_id), "issue"
+        elif req.operation == "recover":
+            act, event = self._recover(conn, kit, req, method, request_id), "recover"
+        else:
+            act, event = self._update(conn, kit, req, method, request_id), "update"
+        self._audit(conn, event, request_id=request_id, regnum=kit.regnum, license_id=act.license_id,
+                    actor=actor, client_addr=client_addr or None)
+        if idempotency_key:
+            conn.execute(_INSERT_IDEM, {
+                "key": idempotency_key, "body_hash": body_hash, "status": 200,
+                "response": json.dumps(act.to_dict()), "created": _utcnow()})
+        return act
+
+    @staticmethod
+    def _replay(conn: Connection, key: str, body_hash: str) -> Activation | None:
+        row = conn.execute(sa.select(db.idempotency).where(db.idempotency.c.key == key)).first()
         if row is None:
             return None
         if row.body_hash != body_hash:
@@ -829,19 +883,22 @@ class CenterService:
         )
         return lic, sign(lic, self.keys.signing).text
 
-    async def _spend(self, conn: AsyncConnection, kit: Any, pin: str, pin_set: str) -> int:
-        """Spend ``pin`` and take the kit's next serial; Refusal if another request won."""
-        res = await conn.execute(_SPEND_PIN, {"b_pin": pin, "b_now": _utcnow()})
+    @staticmethod
+    def _spend(conn: Connection, kit: Any, pin: str, pin_set: str) -> int:
+        """Spend ``pin`` and take the kit's next serial; Refusal if another request won.
+        The conditional UPDATE is the guard: of two concurrent spends one matches no row."""
+        res = conn.execute(_SPEND_PIN, {"b_pin": pin, "b_now": _utcnow()})
         if res.rowcount != 1:
             raise _pin_used()
-        row = (await conn.execute(_TAKE_SERIAL, {"b_regnum": kit.regnum, "b_set": pin_set})).first()
+        row = conn.execute(_TAKE_SERIAL, {"b_regnum": kit.regnum, "b_set": pin_set}).first()
         if row is None:
             raise _set_conflict(MULTI if pin_set == SINGLE else SINGLE, kit.users)
         return int(row[0])
 
-    async def _store(self, conn: AsyncConnection, lic: License, text: str, pin: str, pin_set: str,
-                     req: ActivationRequest, request_id: str, serial: int) -> None:
-        await conn.execute(_INSERT_LICENSE, {
+    @staticmethod
+    def _store(conn: Connection, lic: License, text: str, pin: str, pin_set: str, req: ActivationRequest,
+               request_id: str, serial: int) -> None:
+        conn.execute(_INSERT_LICENSE, {
             "license_id": lic.license_id, "regnum": lic.regnum, "serial": serial, "pin": pin,
             "product": lic.product, "users": lic.users, "pin_set": pin_set, "method": lic.method,
             "owner_json": req.owner.canonical_json().decode("utf-8"), "owner_digest": lic.owner_digest,
@@ -850,8 +907,8 @@ class CenterService:
             "superseded_by": None, "request_id": request_id[:40],
         })
 
-    async def _first(self, conn: AsyncConnection, kit: Any, req: ActivationRequest, method: str,
-                     request_id: str) -> Activation:
+    def _first(self, conn: Connection, kit: Any, req: ActivationRequest, method: str,
+               request_id: str) -> Activation:
         # ``kit`` is the _LOOKUP row: it carries the PIN's set and use (p_*).
         if kit.p_pin is None:
             raise pin_unknown()
@@ -859,15 +916,15 @@ class CenterService:
             raise _pin_used()
         if kit.pin_set and kit.pin_set != kit.p_set:
             raise _set_conflict(kit.pin_set, kit.users)
-        serial = await self._spend(conn, kit, req.pin, kit.p_set)
+        serial = self._spend(conn, kit, req.pin, kit.p_set)
         users = 1 if kit.p_set == SINGLE else kit.users
         lic, text = self._issue(kit, serial, req, users, method, req.pin, None)
-        await self._store(conn, lic, text, req.pin, kit.p_set, req, request_id, serial)
+        self._store(conn, lic, text, req.pin, kit.p_set, req, request_id, serial)
         return Activation(text, lic, lic.license_id, users, None, request_id, "first")
 
-    async def _recover(self, conn: AsyncConnection, kit: Any, req: ActivationRequest, method: str,
-                       request_id: str) -> Activation:
-        row = await self._current_license(conn, kit, req, method)
+    def _recover(self, conn: Connection, kit: Any, req: ActivationRequest, method: str,
+                 request_id: str) -> Activation:
+        row = self._current_license(conn, kit, req, method)
         if not self._owner_matches(row, req.owner):
             raise _owner_mismatch()
         m = fingerprint.matches(json.loads(row.params_json), req.params)
@@ -877,26 +934,26 @@ class CenterService:
         return Activation(row.text, signed.license, row.license_id, row.users, row.supersedes, request_id,
                           "recover")
 
-    async def _update(self, conn: AsyncConnection, kit: Any, req: ActivationRequest, method: str,
-                      request_id: str) -> Activation:
-        old = await self._current_license(conn, kit, req, method)
+    def _update(self, conn: Connection, kit: Any, req: ActivationRequest, method: str,
+                request_id: str) -> Activation:
+        old = self._current_license(conn, kit, req, method)
         if not self._owner_matches(old, req.owner):
             raise _owner_mismatch()
         extra_pin = req.extra_pin or ""
-        extra = await self._pin(conn, kit.regnum, extra_pin, "Extra PIN code")
+        extra = self._pin(conn, kit.regnum, extra_pin, "Extra PIN code")
         if extra.used_at is not None:
             raise _extra_used()
         if extra.pin_set != old.pin_set:
             raise _set_conflict(old.pin_set, kit.users)
-        serial = await self._spend(conn, kit, extra_pin, extra.pin_set)
+        serial = self._spend(conn, kit, extra_pin, extra.pin_set)
         lic, text = self._issue(kit, serial, req, old.users, method, extra_pin, old.license_id)
-        res = await conn.execute(
+        res = conn.execute(
             db.licenses.update().where(db.licenses.c.license_id == old.license_id,
                                        db.licenses.c.status == "active")
             .values(status="superseded", superseded_by=lic.license_id))
         if res.rowcount != 1:
             raise _not_last_pin("The license was updated by another request at the same moment.")
-        await self._store(conn, lic, text, extra_pin, extra.pin_set, req, request_id, serial)
+        self._store(conn, lic, text, extra_pin, extra.pin_set, req, request_id, serial)
         return Activation(text, lic, lic.license_id, lic.users, old.license_id, request_id, "update")
 
 
