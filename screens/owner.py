@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Button, Checkbox, Input, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from .base import StepScreen
 from .dialogs import PathDialog
@@ -41,8 +41,10 @@ class OwnerStepBase(StepScreen):
     def compose_body(self) -> ComposeResult:
         o = self.owner
         yield Static(self.INTRO, classes="intro")
-        yield ChoiceList([("organisation", "Organisation", ""), ("person", "Person", "")],
-                         o.kind, id=f"{self.PREFIX}-kind")
+        with Horizontal(classes="kind-row"):
+            yield Label(LABELS["kind"], classes="field-label")
+            yield ChoiceList([("organisation", "Organisation", ""), ("person", "Person", "")],
+                             o.kind, id=f"{self.PREFIX}-kind")
         for name in OwnerData.field_names():
             if name != "kind":
                 required = name in REQUIRED or (name == "organisation" and o.kind == "organisation")

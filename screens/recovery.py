@@ -34,6 +34,7 @@ At the next step the owner data entered for the previous license is verified."""
             in_use = format_pin(parse_pin(s.pin))
         except InputError:
             in_use = s.pin
+        yield Static("License recovery: acquire the same license again, or update it.", classes="intro")
         yield ChoiceList([
             ("same", "Acquire the same license", "the key computer parameters did not change"),
             ("update", "Update the license", "parameters changed; spends an extra PIN code"),
