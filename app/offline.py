@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from licwiz.core import acquire, phonecodes, phonemsg
-from licwiz.core.errors import FileFormatError, LicenseInvalid, LicwizError, PhoneCodeError, StorageError
+from licwiz.core.errors import (
+    FileFormatError,
+    LicenseInvalid,
+    LicwizError,
+    PhoneCodeError,
+    SignatureError,
+    StorageError,
+)
 from licwiz.core.fingerprint import collect, matches
 from licwiz.core.keys import Keyring, load_keyring
 from licwiz.core.license import License, parse, read_file
@@ -365,6 +372,22 @@ def install_phone_response(
     return outcome
 
 
+def install_phone_response_any(
+    rows: list[str], pending: list[PendingRequest], *, scope: Scope, keyring: Keyring | None = None
+) -> acquire.Outcome:
+    """``install_phone_response`` for whichever pending phone request the rows answer
+    (several may be pending: the signature tells which)."""
+    ring = keyring or load_keyring()
+    phonemsg.decode_response(rows)  # wrong rows are named before anything else
+    last: LicwizError = NoPendingRequest("no phone request is pending on this computer")
+    for p in pending:
+        try:
+            return install_phone_response(rows, p, scope=scope, keyring=ring)
+        except SignatureError as exc:
+            last = exc
+    raise last
+
+
 # --- licwiz request / licwiz install ------------------------------------------------
 
 
@@ -479,7 +502,7 @@ def cmd_install(argv: list[str]) -> int:
             rows = [ln for ln in sys.stdin.read(64 * 1024).splitlines() if ln.strip()]
             # "3: 123 456 ..." as printed by licwiz request --phone is accepted too.
             rows = [ln.split(":", 1)[1] if ":" in ln else ln for ln in rows]
-            outcome = install_phone_response(rows, phone[0], scope=scope)
+            outcome = install_phone_response_any(rows, phone, scope=scope)
         else:
             if args.file is None:
                 raise UsageError("FILE", "FILE: the license data file to install is required")
