@@ -239,3 +239,36 @@ def test_run_missing_command_is_127(seat_licenses: SeatLicenses, seat_dir: Path)
     assert run.main(["--", "/nonexistent/cmd-xyz"]) == 127
     assert run.main(["--", sys.executable, "-c", "raise SystemExit(5)"]) == 5
     assert seats.seat_holders(PRODUCT) == []
+
+
+CLAIMER = (
+    "import sys\n"
+    "from licwiz.core.seats import SeatTable\n"
+    "from licwiz.core.errors import SeatError\n"
+    "sys.stdin.readline()\n"  # start together
+    "try:\n"
+    "    s = SeatTable('licwiz-demo', 5).acquire(sys.argv[1])\n"
+    "    print('ok', s.slot, flush=True)\n"
+    "except SeatError:\n"
+    "    print('refused', flush=True)\n"
+    "sys.stdin.readline()\n"  # hold until told to stop
+)
+
+
+def test_concurrent_claimers_never_exceed_n(seat_dir: Path) -> None:
+    procs = [subprocess.Popen([PYTHON, "-c", CLAIMER, f"unix:{i}"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) for i in range(12)]
+    try:
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        answers = [p.stdout.readline().split() for p in procs if p.stdout is not None]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
+    granted = [a for a in answers if a[0] == "ok"]
+    assert len(granted) == 5
+    assert sorted(int(a[1]) for a in granted) == [0, 1, 2, 3, 4]
+    assert sum(a == ["refused"] for a in answers) == 7
