@@ -44,7 +44,6 @@ import asyncio
 import json
 import os
 import sys
-from dataclasses import fields
 from importlib import import_module
 from pathlib import Path
 from typing import Any, NoReturn
@@ -93,17 +92,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_center_url() -> str:
+    """$LICWIZ_CENTER_URL, else the wizard's default (app/config.py)."""
     env = os.environ.get("LICWIZ_CENTER_URL")
     if env:
         return env
     try:
-        cfg = import_module("licwiz.app.config")
-        for f in fields(cfg.WizardConfig):
-            if f.name == "center_url" and isinstance(f.default, str) and f.default:
-                return f.default
-    except (ImportError, AttributeError, TypeError):
-        pass
-    return FALLBACK_CENTER_URL
+        return str(import_module("licwiz.app.config").DEFAULT_CENTER_URL)
+    except (ImportError, AttributeError):
+        return FALLBACK_CENTER_URL
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -155,10 +151,12 @@ def cmd_wizard(argv: list[str]) -> int:
     except ImportError as exc:
         print(f"licwiz: the wizard is not available in this build ({exc}) [unavailable]", file=sys.stderr)
         return EXIT_INTERNAL
-    config = config_mod.WizardConfig(
-        center_url=args.center or default_center_url(),
-        product=args.product or current_product(),
-    )
+    kw: dict[str, Any] = {}  # unset options keep WizardConfig's defaults (env, config files)
+    if args.center:
+        kw["center_url"] = args.center
+    if args.product:
+        kw["product"] = args.product
+    config = config_mod.WizardConfig(**kw)
     return run_app(wizard_mod.LicwizApp(config))
 
 

@@ -25,14 +25,12 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .client import Availability, CenterClient, Issued
 from .errors import CenterError, LicenseInvalid, LicwizError, NotWritable, StorageError
 from .fingerprint import matches
 from .keys import Keyring
 from .license import License, method_family, parse, pin_digest, read_file, verify
-from .request import ActivationRequest
 from .storage import (
     Scope,
     atomic_write,
@@ -42,6 +40,12 @@ from .storage import (
     license_dir,
     state_dir,
 )
+
+if TYPE_CHECKING:
+    # Types only: the HTTP client (httpx) and request sealing (HPKE) cost ~100 ms to
+    # import, which the wizard should not pay before its first screen.
+    from .client import Availability, CenterClient, Issued
+    from .request import ActivationRequest
 
 Progress = Callable[[str], None]
 
@@ -235,6 +239,13 @@ def _check_here(lic: License, params: Mapping[str, str], source: str) -> None:
         )
 
 
+def _issued_locally(text: str, lic: License) -> Issued:
+    """The Issued record of a license that came as a file or by phone (no center answer)."""
+    from .client import Issued
+
+    return Issued(text, lic.license_id, lic.users, lic.supersedes, "")
+
+
 def _keep_text(text: str, license_id: str, *, verified: bool) -> Path | None:
     """Save an issued license text where the user can find it again."""
     sub = "issued" if verified else "rejected"
@@ -275,8 +286,7 @@ def install_license_text(
     atomically in ``scope``. Nothing is written unless every check passes."""
     lic = _verify_for(text, keyring=keyring, product=product, params=params, expect=expect, source=source)
     path = install_license(text, lic.license_id, scope)
-    issued = Issued(text, lic.license_id, lic.users, lic.supersedes, "")
-    return Outcome(lic, text, path, scope, None, issued)
+    return Outcome(lic, text, path, scope, None, _issued_locally(text, lic))
 
 
 def install_license_file(
@@ -346,8 +356,7 @@ async def install_on_server(
     )
     async with _server_client(target) as sc:
         await sc.install(text)
-    issued = Issued(text, lic.license_id, lic.users, lic.supersedes, "")
-    return Outcome(lic, text, None, None, str(target), issued)
+    return Outcome(lic, text, None, None, str(target), _issued_locally(text, lic))
 
 
 # --- online ----------------------------------------------------------------
