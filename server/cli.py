@@ -96,12 +96,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.lease <= 0:
         print("licwiz server: --lease must be positive", file=sys.stderr)
         return 2
+    for f in (args.tls_cert, args.tls_key):
+        if f and not os.access(f, os.R_OK):
+            print(f"licwiz server: cannot read {f}", file=sys.stderr)
+            return 2
     _prepare_sqlite_dir(args.db)
-    engine = db.make_engine(args.db)
-    try:
-        asyncio.run(db.create_schema(engine))
-    except Exception as exc:  # another server process on the same database may create it first
-        print(f"licwiz server: schema check: {exc.__class__.__name__}", file=sys.stderr)
+
+    async def preflight() -> dict[str, str]:
+        engine = db.make_engine(args.db)
+        try:
+            try:
+                await db.create_schema(engine)
+            except Exception as exc:  # another server process on the database may be creating it now
+                print(f"licwiz server: schema check: {exc.__class__.__name__}", file=sys.stderr)
+            return await db.get_config(engine)
+        finally:
+            await engine.dispose()
+
+    cfg = asyncio.run(preflight())
+    if not cfg.get("admin_token_hash") or not cfg.get("client_token_hash"):
+        print("licwiz server: this database has no tokens yet: run 'licwiz server init' first",
+              file=sys.stderr)
+        return 1
     # create_schema ran in its own loop; a fresh engine belongs to the server's loop.
     engine = db.make_engine(args.db)
     app = create_app(engine, store_for(args.db), lease=args.lease)

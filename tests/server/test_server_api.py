@@ -432,3 +432,17 @@ def test_client_settings_from_config_files(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(Exception) as ei:
         sc.load_config()
     assert getattr(ei.value, "code", "") == "bad_config"
+
+
+def test_serve_refuses_clearly(tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    r = subprocess.run(licwiz_cmd("server", "serve", "--port", "1", "--db", db), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "licwiz server init" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(licwiz_cmd("server", "serve", "--db", db, "--tls-cert", str(tmp_path / "no.pem"),
+                                  "--tls-key", str(tmp_path / "no.key")), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "no.pem" in r.stderr
+    r = subprocess.run(licwiz_cmd("server", "serve", "--db", "mysql://x/y"), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1 and "unsupported database" in r.stderr and "Traceback" not in r.stderr
