@@ -79,7 +79,7 @@ def seat_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return d
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -127,7 +127,7 @@ class LicenseServer:
         assert self.admin_token and self.client_token, out
 
     def start(self, *extra: str, port: int | None = None, verify: bool | str = False) -> ServerProc:
-        port = port or free_port()
+        port = port or _free_port()
         log = self.tmp / f"server-{port}-{len(self.procs)}.log"
         with log.open("wb") as fh:
             proc = subprocess.Popen(
