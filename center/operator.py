@@ -227,7 +227,14 @@ def operator_routes(ctx: Any) -> list[BaseRoute]:
             act = await svc.activate(act_req, method="phone", idempotency_key=f"phone:{day}:{ident}",
                                      request_id=rid, client_addr=client_addr(request),
                                      actor=f"operator:{name}")
-            out_rows = phonemsg.response_rows(act.license, _signature(act.license_text))
+            try:
+                out_rows = phonemsg.response_rows(act.license, _signature(act.license_text))
+            except ValueError as exc:
+                raise OperatorError(
+                    f"License {act.license_id} was issued but cannot be read out by phone",
+                    f"{exc}. Send the customer the license data file instead (support can export it "
+                    "with the admin API), quoting the request id.", code="not_phoneable",
+                ) from None
         except Exception as exc:
             request.scope.setdefault("state", {})["error_code"] = getattr(exc, "code", "internal")
             return page(name, cookie, error_status(exc), error=error_view(exc, rid), **shown)

@@ -22,7 +22,7 @@ params      16 ea  the first 4 hex digits of each present parameter digest
 Response code (the operator reads it back): the Ed25519 signature (64 bytes)
 followed by 72 bits: version 2, signing key id prefix 8 (first byte of the
 key id), serial 10 (license id ``<regnum>-<serial:03d>``), supersedes serial
-10 (0: none), issued 16 (days since 2020-01-01), users 12, not_after 14 (days
+10 (0: none), issued 16 (days since 2020-01-01), users 14, not_after 12 (days
 after issued; 0: perpetual).
 
 Everything else in the license the client already knows: product, regnum,
@@ -62,9 +62,9 @@ OWNER_HEX = 8  # hex digits of the owner digest in the request code
 EPOCH = dt.date(2020, 1, 1)
 SIGNATURE_BYTES = 64
 _MAX_SERIAL = (1 << 10) - 1
-_MAX_USERS = (1 << 12) - 1
+_MAX_USERS = (1 << 14) - 1  # above the center's MAX_USERS (10,000)
 _MAX_DAYS = (1 << 16) - 1
-_MAX_TERM = (1 << 14) - 1
+_MAX_TERM = (1 << 12) - 1  # about 11 years; the center issues perpetual licenses
 
 
 class _Bits:
@@ -287,8 +287,8 @@ def encode_response(lic: License, signature: bytes) -> bytes:
     b.put(serial, 10)
     b.put(sup, 10)
     b.put(days, 16)
-    b.put(lic.users, 12)
-    b.put(term, 14)
+    b.put(lic.users, 14)
+    b.put(term, 12)
     return signature + b.to_bytes()
 
 
@@ -307,7 +307,7 @@ def decode_response_bytes(data: bytes) -> PhoneResponse:
     if version != RESPONSE_VERSION:
         raise PhoneCodeError(f"This is not a licwiz response code (version {version})", rows=[])
     key_prefix, serial, sup = r.get(8), r.get(10), r.get(10)
-    days, users, term = r.get(16), r.get(12), r.get(14)
+    days, users, term = r.get(16), r.get(14), r.get(12)
     if serial == 0:
         raise PhoneCodeError("The response code holds no license number", rows=[])
     issued = EPOCH + dt.timedelta(days=days)

@@ -122,6 +122,7 @@ def test_offline_phonemsg_response_rebuilds_exact_license(operation: str) -> Non
     if operation == "recover":
         changes["issued"] = "2024-02-29"
         changes["not_after"] = "2030-12-31"
+        changes["users"] = 10000
     signed = _center_license(req, key, **changes)
     rows = phonemsg.response_rows(signed.license, signed.signature)
     resp = phonemsg.decode_response([phonecodes.format_row(r) for r in rows])
@@ -157,7 +158,8 @@ def test_offline_phonemsg_response_refuses_unphoneable_license() -> None:
         {"method": "online"},
         {"params": FULL_PARAMS},
         {"license_id": f"{req.regnum}-1024"},
-        {"users": 5000},
+        {"users": 20000},
+        {"not_after": "2099-01-01"},
         {"extra": {"feature": "x"}},
     ):
         signed = _center_license(req, key, **changes)
