@@ -43,8 +43,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -307,10 +309,14 @@ class CenterService:
         self._sync: Engine | None = None
         self._sync_w: Engine | None = None
         self._writer: ThreadPoolExecutor | None = None
+        self._lock_fd: int | None = None
         if engine.dialect.name == "sqlite":
             self._sync = db.make_sync_sqlite_engine(str(engine.url.render_as_string(hide_password=False)))
             self._sync_w = db.writer_sync(self._sync)
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="center-sqlite-writer")
+            dbfile = self._sync.url.database
+            if dbfile and dbfile != ":memory:":
+                self._lock_fd = os.open(f"{dbfile}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
 
     @classmethod
     def open(cls, db_url: str, home: Path, **engine_kw: Any) -> CenterService:
@@ -325,6 +331,9 @@ class CenterService:
             self._writer.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # ---- settings
 
@@ -609,8 +618,17 @@ class CenterService:
             sync = self._sync_w if write else self._sync
 
             def work() -> T:
-                with sync.begin() as conn:
-                    return fn(conn, *args)
+                if not write or self._lock_fd is None:
+                    with sync.begin() as conn:
+                        return fn(conn, *args)
+                # Writers of all processes queue on a file lock, which wakes the next one at
+                # once; SQLite's own busy handler sleeps in growing steps (p99 spikes).
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    with sync.begin() as conn:
+                        return fn(conn, *args)
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
             executor = self._writer if write else None
             return await asyncio.get_running_loop().run_in_executor(executor, work)
