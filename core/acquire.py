@@ -120,9 +120,9 @@ class AfterActivationError(StorageError):
             kept = "The license text could not be saved to disk either; it is shown below."
         if verified:
             hint = (
-                f"{kept} Install it with 'licwiz install {saved_to or 'FILE'}', or repeat the "
-                "acquisition as a license recovery with the same PIN: the center issues the same "
-                "license again without spending another PIN."
+                f"{kept} Install it with 'licwiz install --without-request {saved_to or 'FILE'}', "
+                "or repeat the acquisition as a license recovery with the same PIN: the center "
+                "issues the same license again without spending another PIN."
             )
         else:
             hint = (

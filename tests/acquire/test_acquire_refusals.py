@@ -4,7 +4,10 @@ and then tampers, mismatches or drops answers."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +115,15 @@ async def test_storage_failure_after_activation_keeps_the_license(
     assert err.verified and err.saved_to is not None
     assert err.saved_to.parent == state_dir() / "issued"
     assert str(err.saved_to) in err.detail and "recovery" in err.detail
-    # the kept text is the genuine license: it installs for the current user
-    out = acquire.install_license_file(
-        err.saved_to, keyring=load_keyring(), product=PRODUCT, params=collect(PRODUCT), scope="user"
+    # the kept text is the genuine license: the command the detail names installs it
+    assert f"licwiz install --without-request {err.saved_to}" in err.detail
+    r = subprocess.run(
+        [sys.executable, "-m", "licwiz.app.cli", "install", "--without-request", str(err.saved_to),
+         "--scope", "user", "--json"], capture_output=True, text=True, timeout=60,
     )
-    assert out.path is not None and out.path.read_text() == err.license_text
+    assert r.returncode == 0, r.stderr
+    path = Path(json.loads(r.stdout)["license"]["path"])
+    assert path.parent == license_dir("user") and path.read_text() == err.license_text
 
 
 async def test_not_writable_scope_refused_before_any_pin_is_spent(
