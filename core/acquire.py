@@ -139,6 +139,11 @@ class AfterActivationError(StorageError):
         self.saved_to = saved_to
         self.verified = verified
 
+    def as_dict(self) -> dict[str, Any]:
+        # scripts (licwiz acquire --json) learn where the issued license was kept
+        return {**self.cause.as_dict(), "detail": self.detail, "after_activation": True,
+                "verified": self.verified, "saved_to": str(self.saved_to) if self.saved_to else None}
+
 
 @dataclass(frozen=True, slots=True)
 class InstalledStatus:

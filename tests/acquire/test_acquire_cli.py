@@ -130,8 +130,11 @@ def test_unreachable_exit_4(acq_owner_file: Path) -> None:
 
 def test_tampered_exit_6_nothing_installed(acq_fake_center: Any, acq_owner_file: Path) -> None:
     acq_fake_center.mode = "tamper"
-    r = licwiz(*acquire_args(acq_fake_center.url, acq_owner_file, "--verbose"))
+    r = licwiz(*acquire_args(acq_fake_center.url, acq_owner_file, "--verbose", "--json"))
     assert r.returncode == 6
+    err = json.loads(r.stdout)["error"]
+    assert err["code"] == "bad_signature" and err["after_activation"] and not err["verified"]
+    assert Path(err["saved_to"]).read_text().startswith("-----BEGIN LICWIZ LICENSE-----")
     # with --verbose: the progress lines, the one error line, then the detail
     errors = [ln for ln in r.stderr.splitlines() if ln.endswith("]") and ln.startswith("licwiz: ")]
     assert len(errors) == 1 and errors[0].endswith("[bad_signature]"), r.stderr
