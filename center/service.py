@@ -615,7 +615,7 @@ class CenterService:
 
     async def _run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         if self._sync is not None:
-            sync = self._sync_w if write else self._sync
+            sync = (self._sync_w if write else self._sync) or self._sync
 
             def work() -> T:
                 if not write or self._lock_fd is None:
@@ -706,8 +706,8 @@ class CenterService:
                                                                       count=1))
                 except IntegrityError:  # another process inserted it first
                     conn.execute(where.values(count=db.addr_failures.c.count + 1))
-            elif _aware(row.window_start) + dt.timedelta(  # type: ignore[operator]
-                    seconds=self._int("addr_window_seconds")) <= now:
+            elif _aware(row.window_start) + dt.timedelta(  # type: ignore[operator,unused-ignore]
+                    seconds=self._int("addr_window_seconds")) <= now:  # type: ignore[operator,unused-ignore]
                 conn.execute(where.values(window_start=now, count=1))
             else:
                 conn.execute(where.values(count=db.addr_failures.c.count + 1))
@@ -861,7 +861,7 @@ class CenterService:
                 return replay
         if kit is None or (kit.addr_count or 0) >= self._int("addr_max_failures"):
             self._addr_blocked(conn, client_addr)
-        self._kit_checks(kit, req)
+        kit = self._kit_checks(kit, req)
         if req.operation == "first":
             act, event = self._first(conn, kit, req, method, request_id), "issue"
         elif req.operation == "recover":
