@@ -38,23 +38,22 @@ def _pins(pins: Any) -> list[str]:
 
 
 def demo_notes(center_url: str, kits: list[Any], folder: Path) -> str:
-    """The panel beside the wizard; lines fit its 30 columns."""
-    lines = ["Center (embedded):", f" {center_url}", ""]
+    """The panel beside the wizard; lines fit its 30 columns, the whole fits 80x24's body."""
+    lines: list[str] = []
     for kit in kits:
         users = int(getattr(kit, "users", 1))
-        lines.append(f"Kit {kit.regnum}")
         if users == 1:
-            lines.append("1 user, PIN codes:")
+            lines.append(f"Kit {kit.regnum} (1 user)")
             lines += _pins(kit.single_pins)
         else:
-            lines.append(f"{users} users. Use ONE set:")
-            lines.append("single-user set:")
+            lines += [f"Kit {kit.regnum} ({users} users)", "Use ONE PIN set of the two:",
+                      "single-user (1 user each):"]
             lines += _pins(kit.single_pins)
-            lines.append(f"multi-user set ({users}-user):")
+            lines.append(f"multi-user (one {users}-user):")
             lines += _pins(getattr(kit, "multi_pins", []))
         lines.append("")
-    lines += ["Owner data: any valid", "values; Save data keeps", "them for a recovery.", "",
-              "Licenses go under:", f" {folder}"]
+    lines += ["Owner data: any valid values", "(Save data keeps them).", "",
+              f"Center: {center_url.removeprefix('http://')}", f"Licenses: {folder}"]
     return "\n".join(lines)
 
 

@@ -188,9 +188,9 @@ def test_demo_from_its_own_notes(terminal: Terminal, tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color",
            "LICWIZ_PRODUCT": "licwiz-demo"}
     terminal.start(env, "demo", "--folder", str(folder), width=110, height=32)
-    notes = terminal.wait_for("1 user, PIN codes:", timeout=60)
-    regnum = re.search(r"Kit (\d{10})", notes)
-    pin = re.search(r"1 user, PIN codes:.*?\n.*?(\d{3}-\d{3}-\d{3}-\d{3}-\d{3})", notes)
+    notes = terminal.wait_for("(1 user)", timeout=60)
+    regnum = re.search(r"Kit (\d{10}) \(1 user\)", notes)
+    pin = re.search(r"\(1 user\).*?\n.*?(\d{3}-\d{3}-\d{3}-\d{3}-\d{3})", notes)
     assert regnum and pin, notes
     first_time_registration(terminal, regnum.group(1), pin.group(1))
     terminal.keys("Enter")  # Finish
