@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from licwiz.core.owner import OwnerData
 from licwiz.core.request import ActivationRequest
 
@@ -79,7 +78,9 @@ def serve(home: Path, db_url: str, workers: int) -> Iterator[str]:
             proc.wait()
 
 
-async def _load(url: str, clients: int, seconds: float, bodies: list[dict[str, Any]] | None) -> dict[str, float]:
+async def _load(
+    url: str, clients: int, seconds: float, bodies: list[dict[str, Any]] | None
+) -> dict[str, float]:
     lat: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
