@@ -200,3 +200,16 @@ def test_demo_from_its_own_notes(terminal: Terminal, tmp_path: Path) -> None:
     assert path.is_file()
     lic = verify_file(path, load_keyring([folder / "center" / "public"]), product="licwiz-demo")
     assert lic.regnum == regnum.group(1)
+
+
+def test_demo_quit_leaves_nothing_behind(terminal: Terminal, tmp_path: Path) -> None:
+    """Quitting the demo at once: exit code 130, its temporary folder removed."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color", "TMPDIR": str(tmp_path)}
+    terminal.start(env, "demo", width=110, height=32)
+    terminal.wait_for("Licenses: ", timeout=60)
+    [folder] = tmp_path.glob("licwiz-demo-*")  # the panel wraps long paths; TMPDIR puts it here
+    assert (folder / "center" / "center.db").is_file()
+    terminal.keys("C-q")
+    shown = terminal.wait_for("licwiz exited with 130", timeout=60)
+    assert "No license was installed." in shown
+    assert not folder.exists()
