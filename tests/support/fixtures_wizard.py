@@ -113,10 +113,13 @@ class WizardDriver:
         await self.press("ctrl+n")
 
     async def fill_owner(self, prefix: str, owner: OwnerData) -> None:
+        from textual.widgets import Input
+
         await self.choose(f"#{prefix}-kind", owner.kind)
         for name in OwnerData.field_names():
             if name != "kind":
-                await self.fill(f"#{prefix}-{name}", getattr(owner, name))
+                self.screen.query_one(f"#{prefix}-{name}", Input).value = getattr(owner, name)
+        await self.pilot.pause()
 
 
 @pytest.fixture
