@@ -16,15 +16,9 @@ import asyncio
 from collections.abc import Mapping
 from importlib import import_module
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from licwiz.core import acquire
-from licwiz.core.client import CenterClient
 from licwiz.core.errors import LicwizError
-from licwiz.core.fingerprint import collect
-from licwiz.core.keys import Keyring, load_keyring
-from licwiz.core.request import ActivationRequest
-from licwiz.core.storage import is_writable, license_dir
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -33,6 +27,14 @@ from textual.screen import Screen
 from . import flow
 from .config import WizardConfig
 from .state import StepName, WizardState
+
+if TYPE_CHECKING:
+    # Imported where used: httpx and cryptography cost more start-up time than
+    # all of Textual's first screen, and the first step needs neither.
+    from licwiz.core.acquire import ServerTarget
+    from licwiz.core.client import CenterClient
+    from licwiz.core.keys import Keyring
+    from licwiz.core.request import ActivationRequest
 
 EXIT_FINISHED = 0
 EXIT_CANCELLED = 130
@@ -86,11 +88,16 @@ class LicwizApp(App[int]):
     def on_mount(self) -> None:
         if self.config.ascii:
             self.add_class("-ascii")
-        self._startup()
         self.push_screen(build_screen(self.state.current))
+        # After the first paint: the fingerprint and keys are not needed before step 5.
+        self.call_after_refresh(self._startup)
 
     @work(thread=True, exclusive=True, group="startup")
     def _startup(self) -> None:
+        from licwiz.core.fingerprint import collect
+        from licwiz.core.keys import load_keyring
+        from licwiz.core.storage import is_writable
+
         params: dict[str, str] | None = None
         keyring: Keyring | None = None
         error: LicwizError | None = None
@@ -112,6 +119,7 @@ class LicwizApp(App[int]):
         self._startup_done.set()
         if not writable and not self.state.all_users_warning_seen and self.state.scope == "all-users":
             self.state.all_users_warning_seen = True
+            from licwiz.core.storage import license_dir
             from licwiz.screens.dialogs import AllUsersWarning
 
             self.push_screen(AllUsersWarning(str(license_dir("all-users"))), self._all_users_answer)
@@ -137,6 +145,7 @@ class LicwizApp(App[int]):
     async def build_request(self, method: str = "online") -> ActivationRequest:
         """The ActivationRequest for what has been typed (raises InputError naming a field)."""
         from licwiz.core.identifiers import parse_pin, parse_regnum
+        from licwiz.core.request import ActivationRequest
 
         s = self.state
         op = s.request_operation
@@ -153,9 +162,13 @@ class LicwizApp(App[int]):
         )
 
     def center_client(self) -> CenterClient:
+        from licwiz.core.client import CenterClient
+
         return CenterClient(self.config.center_url, timeout=self.config.center_timeout)
 
-    def server_target(self) -> acquire.ServerTarget | None:
+    def server_target(self) -> ServerTarget | None:
+        from licwiz.core import acquire
+
         s = self.state
         if not s.install_on_server:
             return None

@@ -85,10 +85,11 @@ class StepScreen(Screen[None]):
             self.add_class("-ascii")
         rail = self.query_one("#rail", OptionList)
         history = flow.steps_taken(self.state)
-        for i, step in enumerate(history):
-            last = i == len(history) - 1
-            mark = ">" if last else "+"
-            rail.add_option(Option(f"{mark} {i + 1} {flow.TITLES[step]}", id=f"rail-{i}"))
+        # One add_options call: one layout pass instead of one per step.
+        rail.add_options([
+            Option(f"{'>' if i == len(history) - 1 else '+'} {i + 1} {flow.TITLES[step]}", id=f"rail-{i}")
+            for i, step in enumerate(history)
+        ])
         rail.highlighted = len(history) - 1
         self.load()
         self.refresh_valid()
