@@ -156,6 +156,6 @@ def open_sealed(text: str, center_key: X25519PrivateKey, source: str = "request 
         raise SealError(f"{source}: request file is damaged or was altered", code="bad_seal") from None
     try:
         doc = json.loads(plain)
-    except ValueError:
+    except (ValueError, RecursionError):  # anyone with the public key can seal deep nesting
         raise FileFormatError(source, "request content is not JSON") from None
     return ActivationRequest.from_dict(doc, source)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -77,11 +78,35 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise StorageError(f"{path}: cannot write", str(exc)) from None
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    # The rename is done; the directory fsync only makes it durable. Some file
+    # systems refuse fsync on a directory (EINVAL): the file is still in place.
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+STALE_TMP_AGE = 3600.0
+
+
+def remove_stale_temp_files(directory: Path, *, older_than: float = STALE_TMP_AGE) -> list[Path]:
+    """Remove temp files that a writer killed mid-write left behind (``.NAME.*.tmp``
+    older than an hour, so a concurrent writer's file is never touched)."""
+    removed: list[Path] = []
+    cutoff = time.time() - older_than
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        candidates = [p for p in Path(directory).iterdir()
+                      if p.name.startswith(".") and p.name.endswith(".tmp")]
+    except OSError:
+        return removed
+    for p in candidates:
+        with contextlib.suppress(OSError):
+            if p.is_file() and p.stat().st_mtime < cutoff:
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +121,7 @@ def install_license(text: str, license_id: str, scope: Scope) -> Path:
         raise StorageError(f"refusing odd license id {license_id!r}")
     path = license_dir(scope) / f"{license_id}{LICENSE_SUFFIX}"
     atomic_write(path, text.encode("utf-8"), mode=0o644)
+    remove_stale_temp_files(path.parent)
     return path
 
 

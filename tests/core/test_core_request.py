@@ -140,3 +140,15 @@ def test_from_dict_refuses_wrong_shapes() -> None:
     with pytest.raises(FileFormatError):
         rq.ActivationRequest.from_dict([good])
     assert rq.ActivationRequest.from_dict(good) == rq.ActivationRequest.from_dict(good)
+
+
+def test_deeply_nested_sealed_content_is_a_format_error(core_sealing_key: X25519PrivateKey) -> None:
+    # Anyone holding the center's public key can seal any bytes; nesting deep
+    # enough to exhaust the JSON parser's recursion must still be a clean refusal.
+    pub = core_sealing_key.public_key()
+    blob = rq._SUITE.encrypt(b"[" * 5_000 + b"]" * 5_000, pub, info=rq._INFO)
+    b64 = base64.b64encode(blob).decode("ascii")
+    body = "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
+    text = f"{rq.BEGIN}\nKey-Id: {rq.key_id(pub)}\n{body}\n{rq.END}\n"
+    with pytest.raises(FileFormatError, match="not JSON"):
+        rq.open_sealed(text, core_sealing_key)

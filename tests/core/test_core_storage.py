@@ -138,3 +138,19 @@ def test_killed_writer_leaves_the_old_license_intact(core_sign: Sign, tmp_path: 
         assert [i.path for i in storage.installed_files()] == [target]
     leftovers = [p.name for p in target.parent.iterdir() if p != target]
     assert all(n.startswith(".") and n.endswith(".tmp") for n in leftovers)
+
+
+def test_install_removes_only_stale_temp_files(core_sign: Sign) -> None:
+    # What a writer killed mid-write leaves behind is swept by the next install,
+    # but only when it is old: a concurrent writer's fresh temp file is kept.
+    d = storage.license_dir("user")
+    d.mkdir(parents=True, exist_ok=True)
+    stale, fresh = d / ".1234567890-001.lic.abc.tmp", d / ".1234567890-001.lic.def.tmp"
+    stale.write_text("half")
+    fresh.write_text("half")
+    old = time.time() - 2 * storage.STALE_TMP_AGE
+    os.utime(stale, (old, old))
+    target = storage.install_license(core_sign(), "1234567890-001", "user")
+    assert not stale.exists()
+    assert fresh.exists()
+    assert sorted(p.name for p in d.iterdir()) == sorted([target.name, fresh.name])
