@@ -22,8 +22,13 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
+# Each prints its figures next to a baseline measured in the same run.
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/wizard.py
+	$(BIN)/python bench/offline.py
+	$(BIN)/python bench/seats.py --pg
+	$(BIN)/python bench/center.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
