@@ -137,6 +137,17 @@ async def test_bad_seat_requests_get_clear_errors(sqlite_server: LicenseServer) 
         assert (r.status_code, r.json()["error"]["code"]) == (409, "no_license")
         r = await h.post("/api/v1/seats/0123/heartbeat")
         assert (r.status_code, r.json()["error"]["code"]) == (404, "seat_lost")
+        # The seat calls skip Starlette (server/app.py _fast_seats): the same
+        # limits and answers must hold there, and other methods still route.
+        r = await h.post("/api/v1/seats", content=b"{" + b" " * (70 * 1024) + b"}")
+        assert (r.status_code, r.json()["error"]["code"]) == (413, "too_large")
+        r = await h.delete("/api/v1/seats/0123")
+        assert (r.status_code, r.json(), r.headers["content-type"]) == (
+            200, {"released": False}, "application/json")
+        assert (await h.put("/api/v1/seats", json={})).status_code == 405
+        assert (await h.post("/api/v1/seats/a/b/heartbeat")).status_code == 404
+        r = await h.get("/api/v1/seats")  # the admin list is not a seat call: the client token is refused
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
 
 
 def test_parse_address() -> None:
