@@ -1,5 +1,5 @@
 """Licensing Center throughput: first-time activations per second and p50/p99
-latency with 50 concurrent httpx clients, on SQLite and PostgreSQL, with 1 and
+latency with 50 concurrent clients (bench/loadgen.py), on SQLite and PostgreSQL, with 1 and
 2 server processes; each next to the same run's GET /api/v1/health rate (the
 ceiling of the HTTP stack alone) as a ratio.
 
@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import loadgen
 from licwiz.core.owner import OwnerData
 from licwiz.core.request import ActivationRequest
 
@@ -78,44 +78,23 @@ def serve(home: Path, db_url: str, workers: int) -> Iterator[str]:
             proc.wait()
 
 
-async def _load(
-    url: str, clients: int, seconds: float, bodies: list[dict[str, Any]] | None
-) -> dict[str, float]:
-    lat: list[float] = []
-    errors = 0
-    stop = time.perf_counter() + seconds
+def _load(url: str, clients: int, seconds: float, bodies: list[bytes] | None) -> loadgen.Result:
     it = iter(bodies or [])
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while time.perf_counter() < stop:
-            t = time.perf_counter()
-            if bodies is None:
-                r = await client.get("/api/v1/health")
-            else:
-                body = next(it, None)
-                if body is None:
-                    return
-                r = await client.post("/api/v1/activate", json=body,
-                                      headers={"Idempotency-Key": uuid.uuid4().hex})
-            lat.append(time.perf_counter() - t)
-            if r.status_code != 200:
-                errors += 1
+    async def op(conn: loadgen.RawHttp, n: int, i: int) -> bool:
+        if bodies is None:
+            status, _ = await conn.call("GET", "/api/v1/health")
+        else:
+            body = next(it, None)
+            if body is None:
+                return False
+            status, _ = await conn.call("POST", "/api/v1/activate", body,
+                                             {"Idempotency-Key": uuid.uuid4().hex})
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}")
+        return True
 
-    # One httpx client (one keep-alive connection) per simulated client: a single
-    # client's pool with 50 connections costs more CPU than the server it measures.
-    pool = [httpx.AsyncClient(base_url=url, timeout=30) for _ in range(clients)]
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in pool))
-    elapsed = time.perf_counter() - t0
-    for c in pool:
-        await c.aclose()
-    lat.sort()
-    return {
-        "rate": len(lat) / elapsed, "n": len(lat), "errors": errors,
-        "p50": statistics.median(lat) * 1000 if lat else 0.0,
-        "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else 0.0,
-    }
+    return loadgen.arun(loadgen.run([url], clients, seconds, op))
 
 
 def run_case(name: str, db_url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -125,12 +104,17 @@ def run_case(name: str, db_url: str, workers: int, args: argparse.Namespace) -> 
         _cli(home, db_url, "config", "set", "addr_max_failures", "100000000")
         kits = json.loads(_cli(home, db_url, "kit", "create", "--product", "licwiz-demo", "--users", "1",
                                "--pins", "20", "--count", str(args.kits), "--json"))
-        bodies = [ActivationRequest("licwiz-demo", k["regnum"], p, "first", OWNER, PARAMS).to_dict()
-                  for i in range(20) for k in kits for p in k["single_pins"][i:i + 1]]
+        reqs = [ActivationRequest("licwiz-demo", k["regnum"], p, "first", OWNER, PARAMS)
+                for i in range(20) for k in kits for p in k["single_pins"][i:i + 1]]
+        bodies = [json.dumps(r.to_dict(), separators=(",", ":")).encode() for r in reqs]
         with serve(home, db_url, workers) as url:
-            asyncio.run(_load(url, args.clients, 1.0, None))  # warm up every worker
-            health = asyncio.run(_load(url, args.clients, args.seconds, None))
-            act = asyncio.run(_load(url, args.clients, args.seconds, bodies))
+            # Steady state: every worker's connections opened and statements
+            # prepared before anything is measured.
+            _load(url, args.clients, 1.0, None)
+            health = _load(url, args.clients, args.seconds, None)
+            warm = bodies[: len(bodies) // 10]
+            _load(url, args.clients, 1.0, warm)
+            act = _load(url, args.clients, args.seconds, bodies[len(warm):])
     return {"name": name, "workers": workers, "health": health, "act": act}
 
 
@@ -168,14 +152,15 @@ def main() -> int:
                 results.append(run_case("PostgreSQL", url, workers, args))
             finally:
                 asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    print(f"\nLicensing Center, {args.clients} concurrent httpx clients, {args.seconds:.0f} s per figure, "
+    print(f"\nLicensing Center, {args.clients} concurrent keep-alive clients (bench/loadgen.py), "
+          f"{args.seconds:.0f} s per figure, "
           f"{os.cpu_count()} CPUs (load generator on the same machine)\n")
     print(f"{'database':<11} {'workers':>7} {'health/s':>9} {'activations/s':>14} {'ratio':>6} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
     for r in results:
         h, a = r["health"], r["act"]
-        print(f"{r['name']:<11} {r['workers']:>7} {h['rate']:>9.0f} {a['rate']:>14.0f} "
-              f"{a['rate'] / h['rate']:>6.2f} {a['p50']:>7.1f} {a['p99']:>7.1f} {a['errors']:>6}")
+        print(f"{r['name']:<11} {r['workers']:>7} {h.rate:>9.0f} {a.rate:>14.0f} "
+              f"{a.rate / h.rate:>6.2f} {a.p50:>7.1f} {a.pct(0.99):>7.1f} {a.errors:>6}")
     print("\nratio = activations/s divided by the same run's GET /api/v1/health rate (HTTP stack ceiling).")
     print("targets: SQLite >= 300/s and PostgreSQL >= 500/s with 2 workers; p99 < 100 ms.")
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import json
 import os
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import httpx  # noqa: E402
+import loadgen  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from licwiz.core import seats  # noqa: E402
 from licwiz.core.keys import public_pem  # noqa: E402
@@ -101,69 +103,24 @@ def start_server(db: str, tmp: Path, env: dict[str, str]) -> tuple[subprocess.Po
     raise SystemExit(f"server did not start: {(tmp / 'server.log').read_text()}")
 
 
-class RawHttp:
-    """A minimal keep-alive HTTP/1.1 client on asyncio streams: httpx costs
-    more CPU per request than the server, and both share this computer's cores."""
+def load(urls: list[str], token: str, clients: int, seconds: float, kind: str) -> loadgen.Result:
+    async def op(h: loadgen.RawHttp, w: int, i: int) -> bool:
+        if kind == "health":
+            st, _ = await h.call("GET", "/api/v1/health")
+            if st != 200:
+                raise RuntimeError(f"HTTP {st}")
+            return True
+        body = json.dumps({"session": f"w{w}-{i}", "host": f"h{w}", "user": "bench",
+                           "product": "licwiz-demo"}).encode()
+        st, b = await h.call("POST", "/api/v1/seats", body)
+        if st != 201:
+            raise RuntimeError(f"claim: HTTP {st} {b!r}")
+        st, b = await h.call("DELETE", f"/api/v1/seats/{json.loads(b)['seat_id']}")
+        if st != 200:
+            raise RuntimeError(f"release: HTTP {st} {b!r}")
+        return True
 
-    def __init__(self, host: str, port: int, token: str) -> None:
-        self.host, self.port, self.token = host, port, token
-        self.r: asyncio.StreamReader | None = None
-        self.w: asyncio.StreamWriter | None = None
-
-    async def call(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        if self.w is None:
-            self.r, self.w = await asyncio.open_connection(self.host, self.port)
-        assert self.r is not None
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-        self.w.write(head + body)
-        raw = await self.r.readuntil(b"\r\n\r\n")
-        status = int(raw[9:12])
-        length = 0
-        for line in raw.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        return status, await self.r.readexactly(length)
-
-    async def close(self) -> None:
-        if self.w is not None:
-            self.w.close()
-
-
-async def load(urls: list[str], token: str, clients: int, seconds: float,
-               kind: str) -> tuple[int, list[float]]:
-    import json
-
-    lat: list[float] = []
-    count = 0
-    stop = time.perf_counter() + seconds
-
-    async def worker(w: int) -> None:
-        nonlocal count
-        host, port = urls[w % len(urls)].removeprefix("http://").rsplit(":", 1)
-        h = RawHttp(host, int(port), token)
-        i = 0
-        try:
-            while time.perf_counter() < stop:
-                t = time.perf_counter()
-                if kind == "health":
-                    st, _ = await h.call("GET", "/api/v1/health")
-                    assert st == 200
-                else:
-                    body = json.dumps({"session": f"w{w}-{i}", "host": f"h{w}", "user": "bench",
-                                       "product": "licwiz-demo"}).encode()
-                    st, b = await h.call("POST", "/api/v1/seats", body)
-                    assert st == 201, b
-                    st, b = await h.call("DELETE", f"/api/v1/seats/{json.loads(b)['seat_id']}")
-                    assert st == 200, b
-                lat.append(time.perf_counter() - t)
-                count += 1
-                i += 1
-        finally:
-            await h.close()
-
-    await asyncio.gather(*(worker(w) for w in range(clients)))
-    return count, lat
+    return loadgen.arun(loadgen.run(urls, clients, seconds, op, token))
 
 
 def bench_server(tmp: Path, db: str, label: str, clients: int, seconds: float, servers: int) -> None:
@@ -184,22 +141,23 @@ def bench_server(tmp: Path, db: str, label: str, clients: int, seconds: float, s
         r = httpx.post(f"{url}/api/v1/licenses", json={"license": text},
                        headers={"Authorization": f"Bearer {admin}"})
         assert r.status_code == 201, r.text
-        asyncio.run(load(urls, client, clients, 1.0, "health"))  # warm up
-        hn, hl = asyncio.run(load(urls, client, clients, seconds, "health"))
-        sn, sl = asyncio.run(load(urls, client, clients, seconds, "seat"))
+        load(urls, client, clients, 1.0, "health")  # warm up
+        h = load(urls, client, clients, seconds, "health")
+        load(urls, client, clients, 1.0, "seat")
+        st = load(urls, client, clients, seconds, "seat")
     finally:
         for proc, _ in started:
             proc.terminate()
             proc.wait(10)
-    hr, sr = hn / seconds, sn / seconds
+    hr, sr = h.rate, st.rate
     print(f"License server, {label}, {clients} concurrent clients, {servers} server process(es), "
           f"{seconds:g} s each")
-    print(f"  ceiling GET /health              {hr:8.0f} /s   p99 {pct(hl, .99) * 1e3:6.1f} ms")
-    print(f"  seat acquire+release             {sr:8.0f} /s   p50 {pct(sl, .5) * 1e3:6.1f} ms   "
-          f"p90 {pct(sl, .9) * 1e3:6.1f} ms")
-    print(f"                                               p99 {pct(sl, .99) * 1e3:6.1f} ms   "
+    print(f"  ceiling GET /health              {hr:8.0f} /s   p99 {h.pct(.99):6.1f} ms")
+    print(f"  seat acquire+release             {sr:8.0f} /s   p50 {st.p50:6.1f} ms   "
+          f"p90 {st.pct(.9):6.1f} ms")
+    print(f"                                               p99 {st.pct(.99):6.1f} ms   "
           f"({sr / hr:4.2f}x ceiling; targets >= 2000/s, p99 < 20 ms: "
-          f"{'met' if sr >= 2000 and pct(sl, .99) < 0.02 else 'NOT met'})")
+          f"{'met' if sr >= 2000 and st.pct(.99) < 20 and not st.errors else 'NOT met'})")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ to the log (id, method, route, status, ms, code): never a body, never owner data
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -262,6 +263,11 @@ def create_app(service: CenterService, *, log_stream: Any = None) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await svc.start()
+        # What is loaded by now lives as long as the process; frozen, it is left
+        # out of the collector's full passes (~10 ms each, a stall for every
+        # request in flight: the p99 of bench/center.py).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
