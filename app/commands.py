@@ -198,7 +198,7 @@ def _acquire_parser() -> _Parser:
     return p
 
 
-def _parse_server(text: str) -> acquire.ServerTarget:
+def parse_server(text: str) -> acquire.ServerTarget:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError("--server", f"--server: expected HOST:PORT, got {text!r}")
@@ -241,7 +241,7 @@ def build_request(args: argparse.Namespace, product: str) -> ActivationRequest:
 
 
 async def _acquire(args: argparse.Namespace, req: ActivationRequest, verbose: bool) -> acquire.Outcome:
-    server = _parse_server(args.server) if args.server else None
+    server = parse_server(args.server) if args.server else None
     progress = (lambda step: print(f"licwiz: {step}...", file=sys.stderr)) if verbose else None
     async with CenterClient(args.center or default_center_url()) as client:
         return await acquire.acquire_online(

@@ -19,6 +19,7 @@ a license), 5 storage, 6 the license is invalid or not the one requested.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -55,6 +56,7 @@ from .commands import (
     _Parser,
     build_request,
     exit_code_for,
+    parse_server,
     report_error,
 )
 
@@ -408,6 +410,9 @@ def _request_parser() -> _Parser:
     p.add_argument("--extra-pin", metavar="PIN", help="update: an unused PIN of the kit to spend")
     p.add_argument("--owner-file", required=True, type=Path, metavar="FILE", help="owner-data file")
     p.add_argument("--operation", required=True, choices=("first", "recover", "update"))
+    p.add_argument("--server", metavar="HOST:PORT",
+                   help="request the license for this license server's computer (its parameters; "
+                   "token: $LICWIZ_SERVER_TOKEN)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--verbose", "-v", action="store_true", help="print the error detail for support")
     return p
@@ -427,6 +432,9 @@ def _install_parser() -> _Parser:
                    help="where to install (default: all users when writable, else the current user)")
     p.add_argument("--without-request", action="store_true",
                    help="install even if no request was made here (still checked against this computer)")
+    p.add_argument("--server", metavar="HOST:PORT",
+                   help="install on this license server instead (admin token: $LICWIZ_SERVER_TOKEN); "
+                   "the request must have been made with the same --server")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--verbose", "-v", action="store_true", help="print the error detail for support")
     return p
@@ -456,7 +464,12 @@ def cmd_request(argv: list[str]) -> int:
         args = _request_parser().parse_args(argv)
         if args.phone and args.out:
             raise UsageError("--out", "--out: not with --phone (the phone code is printed)")
-        req = build_request(args, current_product())
+        product = current_product()
+        req = build_request(args, product)
+        if args.server:
+            # A license installed on a license server binds the server's computer, not this one.
+            target = parse_server(args.server)
+            req = dataclasses.replace(req, params=asyncio.run(acquire.server_parameters(target, product)))
         if args.phone:
             pending, rows = start_phone(req)
             if args.json:
@@ -490,6 +503,12 @@ def cmd_install(argv: list[str]) -> int:
     def body() -> int:
         args = _install_parser().parse_args(argv)
         product = current_product()
+        if args.server:
+            if args.scope:
+                raise UsageError("--scope", "--scope: not with --server (the license goes to the server)")
+            outcome = asyncio.run(_install_on_server(args, parse_server(args.server), product))
+            _print_installed(outcome, args.json)
+            return EXIT_OK
         scope: Scope = args.scope or _default_scope()
         if args.phone:
             if args.file is not None:
@@ -509,13 +528,56 @@ def cmd_install(argv: list[str]) -> int:
             outcome, _ = install_license_data_file(
                 args.file, product=product, scope=scope, require_pending=not args.without_request
             )
-        if args.json:
-            print(json.dumps({"ok": True, "exit_code": EXIT_OK, "license": outcome.to_dict()}, indent=2))
-        else:
-            lic = outcome.license
-            print(f"Installed license {lic.license_id} ({lic.users} user{'s' if lic.users != 1 else ''}) "
-                  f"in {outcome.where()}")
+        _print_installed(outcome, args.json)
         return EXIT_OK
 
     return _run(argv, body)
+
+
+def _print_installed(outcome: acquire.Outcome, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"ok": True, "exit_code": EXIT_OK, "license": outcome.to_dict()}, indent=2))
+    else:
+        lic = outcome.license
+        print(f"Installed license {lic.license_id} ({lic.users} user{'s' if lic.users != 1 else ''}) "
+              f"in {outcome.where()}")
+
+
+async def _install_on_server(args: Any, target: acquire.ServerTarget, product: str) -> acquire.Outcome:
+    """``licwiz install --server``: the answer to a request made with ``licwiz
+    request --server`` (or, --without-request, any license for that server's
+    computer), verified against the server's parameters, then uploaded."""
+    ring = load_keyring()
+    if args.phone:
+        if args.file is not None:
+            raise UsageError("FILE", "give either a license data FILE or --phone, not both")
+        phone = [p for p in load_pending(product) if p.method == "phone"]
+        if not phone:
+            raise NoPendingRequest("no phone request is pending on this computer (licwiz request --phone)")
+        rows = [ln for ln in sys.stdin.read(64 * 1024).splitlines() if ln.strip()]
+        rows = [ln.split(":", 1)[1] if ":" in ln else ln for ln in rows]
+        resp = phonemsg.decode_response(rows)  # wrong rows are named before anything else
+        last: LicwizError = NoPendingRequest("no phone request is pending on this computer")
+        for p in phone:
+            try:
+                _, text = phonemsg.rebuild_license(resp, p.request, ring)
+            except SignatureError as exc:  # the rows answer another pending request
+                last = exc
+                continue
+            return await install_answer(text, p, keyring=ring, product=product, scope="all-users",
+                                        params={}, server=target, source="phone response")
+        raise last
+    if args.file is None:
+        raise UsageError("FILE", "FILE: the license data file to install is required")
+    source = str(args.file)
+    text = read_file(Path(args.file))
+    pending = None if args.without_request else find_pending(parse(text, source).license, product)
+    if pending is None and not args.without_request:
+        raise NoPendingRequest(
+            f"{source}: no license request for this kit was made on this computer",
+            "use 'licwiz install --server HOST:PORT --without-request FILE' to install a license "
+            "checked only against the server's computer",
+        )
+    return await install_answer(text, pending, keyring=ring, product=product, scope="all-users", params={},
+                                server=target, source=source)
 

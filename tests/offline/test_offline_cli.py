@@ -9,7 +9,10 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
 from licwiz.core import phonecodes, phonemsg
 from licwiz.core.fingerprint import collect
 from licwiz.core.storage import license_dir, state_dir
@@ -152,3 +155,54 @@ def test_offline_phone_pending_survives_reopening(off_keys: OffKeys) -> None:
     moved = dataclasses.replace(req, owner=dataclasses.replace(OFF_OWNER, city="Malmö"))
     changed, rows3 = offline.start_phone(moved)
     assert changed.id != first.id and rows3 != rows
+
+
+def test_offline_cli_license_server_by_file_and_phone(
+    tmp_path: Path, off_keys: OffKeys, off_owner_file: Path, license_server_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A headless operator installs a license on a license server with the
+    offline methods: the request binds the server's parameters, the answer is
+    uploaded to the server, nothing lands on this computer."""
+    srv = license_server_factory(None)
+    sp = srv.start()
+    monkeypatch.setenv("LICWIZ_SERVER_TOKEN", srv.admin_token)
+    server = f"127.0.0.1:{sp.port}"
+    admin = {"Authorization": f"Bearer {srv.admin_token}"}
+    out = tmp_path / "server.req"
+    r = off_licwiz("request", "--out", str(out), "--kit", KIT, "--pin", PIN, "--operation", "first",
+                   "--owner-file", str(off_owner_file), "--server", server)
+    assert r.returncode == 0, r.stderr
+    req = off_keys.open(out.read_text())
+    asked = httpx.get(f"{sp.url}/api/v1/parameters", params={"product": OFF_PRODUCT}, headers=admin)
+    assert dict(req.params) == asked.json()["params"]
+    lic_file = tmp_path / "server.lic"
+    lic_file.write_text(off_keys.sign_for(req).text)
+    r = off_licwiz("install", str(lic_file), "--scope", "user", "--server", server)
+    assert r.returncode == 2 and "--scope" in r.stderr
+    r = off_licwiz("install", str(lic_file), "--server", server, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["license"]["server"] == server
+    # An update by phone for the same server: the new license supersedes the first there.
+    r = off_licwiz("request", "--phone", "--json", "--kit", KIT, "--last-pin", PIN, "--extra-pin",
+                   off_pin(778), "--operation", "update", "--owner-file", str(off_owner_file),
+                   "--server", server)
+    assert r.returncode == 0, r.stderr
+    preq = phonemsg.decode_request(json.loads(r.stdout)["rows"])
+    act = preq.activation_request(preq.pick_product([OFF_PRODUCT]), OFF_OWNER)
+    signed = off_keys.sign_for(act, serial=2, supersedes=f"{KIT}-001")
+    answer = phonemsg.response_rows(signed.license, signed.signature)
+    typed = "\n".join(phonecodes.format_row(a) for a in answer)
+    r = off_licwiz("install", "--phone", "--server", server, stdin=typed + "\n")
+    assert r.returncode == 0, r.stderr
+    held = httpx.get(f"{sp.url}/api/v1/licenses", headers=admin).json()
+    assert sorted(x["license_id"] for x in held["licenses"]) == [f"{KIT}-001", f"{KIT}-002"]
+    assert held["capacity"] == {OFF_PRODUCT: 5}  # the superseded license no longer counts
+    assert _installed() == [] and not list(license_dir("user").glob("*.lic"))
+    assert not list((state_dir() / "pending").glob("*.json"))
+    # The request really asks the server: with the server gone it says so and writes nothing.
+    sp.kill()
+    r = off_licwiz("request", "--out", str(tmp_path / "gone.req"), "--kit", KIT, "--pin", PIN,
+                   "--operation", "first", "--owner-file", str(off_owner_file), "--server", server)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and server in r.stderr, r.stderr
+    assert not (tmp_path / "gone.req").exists()
