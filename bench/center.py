@@ -1,5 +1,6 @@
 """Licensing Center throughput: first-time activations per second and p50/p99
-latency with 50 concurrent clients (bench/loadgen.py), on SQLite and PostgreSQL, with 1 and
+latency with 50 concurrent clients (bench/loadgen.py; each request on a new
+connection, as each wizard run is its own client), on SQLite and PostgreSQL, with 1 and
 2 server processes; each next to the same run's GET /api/v1/health rate (the
 ceiling of the HTTP stack alone) as a ratio.
 
@@ -78,7 +79,8 @@ def serve(home: Path, db_url: str, workers: int) -> Iterator[str]:
             proc.wait()
 
 
-def _load(url: str, clients: int, seconds: float, bodies: list[bytes] | None) -> loadgen.Result:
+def _load(url: str, clients: int, seconds: float, bodies: list[bytes] | None,
+          keepalive: bool = False) -> loadgen.Result:
     it = iter(bodies or [])
 
     async def op(conn: loadgen.RawHttp, n: int, i: int) -> bool:
@@ -94,7 +96,7 @@ def _load(url: str, clients: int, seconds: float, bodies: list[bytes] | None) ->
             raise RuntimeError(f"HTTP {status}")
         return True
 
-    return loadgen.arun(loadgen.run([url], clients, seconds, op))
+    return loadgen.arun(loadgen.run([url], clients, seconds, op, reconnect=not keepalive))
 
 
 def run_case(name: str, db_url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -110,11 +112,12 @@ def run_case(name: str, db_url: str, workers: int, args: argparse.Namespace) -> 
         with serve(home, db_url, workers) as url:
             # Steady state: every worker's connections opened and statements
             # prepared before anything is measured.
-            _load(url, args.clients, 1.0, None)
-            health = _load(url, args.clients, args.seconds, None)
+            ka = args.keepalive
+            _load(url, args.clients, 1.0, None, ka)
+            health = _load(url, args.clients, args.seconds, None, ka)
             warm = bodies[: len(bodies) // 10]
-            _load(url, args.clients, 1.0, warm)
-            act = _load(url, args.clients, args.seconds, bodies[len(warm):])
+            _load(url, args.clients, 1.0, warm, ka)
+            act = _load(url, args.clients, args.seconds, bodies[len(warm):], ka)
     return {"name": name, "workers": workers, "health": health, "act": act}
 
 
@@ -134,6 +137,10 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--kits", type=int, default=400, help="kits of 20 PINs each (activations available)")
     ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--keepalive", action="store_true",
+                    help="each client keeps one connection (default: a new connection per request, as "
+                    "each wizard or licwiz acquire run is its own client; kept connections stick to one "
+                    "worker process and skew the p99)")
     args = ap.parse_args()
     results = []
     for workers in (1, 2):
@@ -152,7 +159,8 @@ def main() -> int:
                 results.append(run_case("PostgreSQL", url, workers, args))
             finally:
                 asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    print(f"\nLicensing Center, {args.clients} concurrent keep-alive clients (bench/loadgen.py), "
+    conn = "kept connections" if args.keepalive else "a connection per request"
+    print(f"\nLicensing Center, {args.clients} concurrent clients ({conn}, bench/loadgen.py), "
           f"{args.seconds:.0f} s per figure, "
           f"{os.cpu_count()} CPUs (load generator on the same machine)\n")
     print(f"{'database':<11} {'workers':>7} {'health/s':>9} {'activations/s':>14} {'ratio':>6} "

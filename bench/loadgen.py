@@ -5,7 +5,8 @@ less than the server it measures: httpx spends more CPU per request than the
 services do (bench/center.py with 50 httpx clients topped out at ~1,900
 GET /health per second, against ~30,000 with this client). Each simulated client
 is one keep-alive HTTP/1.1 connection on asyncio streams (uvloop when present)
-that sends its next request when the previous answer is in.
+that sends its next request when the previous answer is in (or, with
+``reconnect``, a new connection for each request).
 """
 
 from __future__ import annotations
@@ -75,9 +76,12 @@ class Result:
         return statistics.median(self.latencies) * 1000 if self.latencies else 0.0
 
 
-async def run(urls: list[str], clients: int, seconds: float, op: Operation, token: str = "") -> Result:
+async def run(urls: list[str], clients: int, seconds: float, op: Operation, token: str = "",
+              *, reconnect: bool = False) -> Result:
     """``clients`` connections spread over ``urls``, each repeating ``op(conn,
-    client_no, i)`` for ``seconds``; an operation that raises counts as an error."""
+    client_no, i)`` for ``seconds``; an operation that raises counts as an error.
+    ``reconnect``: a new connection for every operation (many distinct
+    clients, each doing one thing, as wizards do; the connect is timed too)."""
     lat: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
@@ -100,6 +104,9 @@ async def run(urls: list[str], clients: int, seconds: float, op: Operation, toke
                     return
                 lat.append(time.perf_counter() - t)
                 i += 1
+                if reconnect:
+                    await conn.close()
+                    conn = RawHttp(urls[n % len(urls)], token)
         finally:
             await conn.close()
 
