@@ -92,14 +92,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_center_url() -> str:
-    """$LICWIZ_CENTER_URL, else the wizard's default (app/config.py)."""
+    """$LICWIZ_CENTER_URL, else center.json (app/config.py), else the built-in default."""
     env = os.environ.get("LICWIZ_CENTER_URL")
     if env:
         return env
     try:
-        return str(import_module("licwiz.app.config").DEFAULT_CENTER_URL)
-    except (ImportError, AttributeError):
+        config = import_module("licwiz.app.config")
+    except ImportError:
         return FALLBACK_CENTER_URL
+    return str(config.center_settings().get("url") or config.DEFAULT_CENTER_URL)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -140,6 +141,12 @@ def cmd_wizard(argv: list[str]) -> int:
     p = _Parser(prog="licwiz wizard", description="Run the keyboard-only license acquisition wizard.")
     p.add_argument("--center", metavar="URL", help="Licensing Center URL (default: $LICWIZ_CENTER_URL)")
     p.add_argument("--product", help="product id (default: $LICWIZ_PRODUCT or licwiz-demo)")
+    p.add_argument("--phone", metavar="NUMBER",
+                   help="the Licensing Center's phone number for the phone method "
+                   "(default: $LICWIZ_CENTER_PHONE or center.json)")
+    p.add_argument("--web-page", metavar="URL",
+                   help="the center's web page for the file method (default: $LICWIZ_CENTER_WEB, "
+                   "center.json, or the center URL)")
     try:
         args = p.parse_args(argv)
     except UsageError as exc:
@@ -156,7 +163,15 @@ def cmd_wizard(argv: list[str]) -> int:
         kw["center_url"] = args.center
     if args.product:
         kw["product"] = args.product
-    config = config_mod.WizardConfig(**kw)
+    if args.phone:
+        kw["phone_number"] = args.phone
+    if args.web_page:
+        kw["center_web_page"] = args.web_page
+    try:
+        config = config_mod.WizardConfig(**kw)
+    except LicwizError as exc:  # an unreadable center.json
+        report_error(exc, verbose=False, as_json=False, code=EXIT_USAGE)
+        return EXIT_USAGE
     return run_app(wizard_mod.LicwizApp(config))
 
 

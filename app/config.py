@@ -6,16 +6,67 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import platformdirs
+from licwiz.core.errors import LicwizError
 from licwiz.core.product import current_product
 
 DEFAULT_CENTER_URL = "https://center.licwiz.example"
+SITE_CENTER_CONFIG = Path("/etc/licwiz/center.json")
+
+# How to reach the Licensing Center, for a site whose computers have no route
+# to it: a vendor or an administrator writes these once, every user sees them.
+# {"url": ..., "phone": ..., "web_page": ...}; the environment wins over the
+# user's file, which wins over the site's.
+_CENTER_ENV = {"url": "LICWIZ_CENTER_URL", "phone": "LICWIZ_CENTER_PHONE", "web_page": "LICWIZ_CENTER_WEB"}
+
+
+def center_config_files() -> list[Path]:
+    return [Path(platformdirs.user_config_dir("licwiz")) / "center.json", SITE_CENTER_CONFIG]
+
+
+def center_settings() -> dict[str, str]:
+    """The merged center settings (environment, then the user's center.json,
+    then the site's); a file that cannot be read is an error that names it."""
+    merged: dict[str, str] = {}
+    for path in reversed(center_config_files()):
+        try:
+            doc: Any = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, RecursionError) as exc:
+            raise LicwizError(f"{path}: cannot read the Licensing Center settings", str(exc),
+                              code="bad_config") from None
+        if not isinstance(doc, dict):
+            raise LicwizError(f"{path}: the Licensing Center settings must be a JSON object",
+                              code="bad_config")
+        for key in _CENTER_ENV:
+            v = doc.get(key)
+            if v is not None and not isinstance(v, str):
+                raise LicwizError(f"{path}: {key!r} must be a text", code="bad_config")
+            if v:
+                merged[key] = v.strip()
+    for key, env in _CENTER_ENV.items():
+        if os.environ.get(env):
+            merged[key] = os.environ[env].strip()
+    return merged
 
 
 def _default_center_url() -> str:
-    return os.environ.get("LICWIZ_CENTER_URL") or DEFAULT_CENTER_URL
+    return center_settings().get("url") or DEFAULT_CENTER_URL
+
+
+def _default_phone() -> str | None:
+    return center_settings().get("phone")
+
+
+def _default_web_page() -> str | None:
+    return center_settings().get("web_page")
 
 
 def _default_ascii() -> bool:
@@ -37,7 +88,7 @@ class WizardConfig:
     center_url: str = field(default_factory=_default_center_url)
     product: str = field(default_factory=current_product)
     demo_notes: str | None = None
-    phone_number: str | None = None
+    phone_number: str | None = field(default_factory=_default_phone)
     ascii: bool = field(default_factory=_default_ascii)
     center_timeout: float = 15.0
-    center_web_page: str | None = None
+    center_web_page: str | None = field(default_factory=_default_web_page)
