@@ -399,7 +399,8 @@ def _request_parser() -> _Parser:
         description="Write a sealed license request file for the Licensing Center's web page "
         "(or, with --phone, print the request code to read to the operator).",
         epilog="Then: licwiz install LICENSE-FILE (or licwiz install --phone). "
-        "Exit codes: 0 written, 2 usage/bad input, 5 storage, 1 internal error.",
+        "Exit codes: 0 written, 2 usage/bad input, 5 storage, 6 no trusted center sealing key, "
+        "3 license server refused, 4 license server unreachable (--server), 1 internal error.",
     )
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="where to write the request file (default ./licwiz-request-<kit>.req)")
@@ -424,7 +425,8 @@ def _install_parser() -> _Parser:
         description="Install a license data file from the Licensing Center (or, with --phone, the "
         "operator's response rows, one per line on stdin).",
         epilog="Exit codes: 0 installed, 2 usage/bad input/wrong phone rows, 5 storage, "
-        "6 license invalid or not the one requested, 1 internal error.",
+        "6 license invalid or not the one requested, 3 license server refused, "
+        "4 license server unreachable (--server), 1 internal error.",
     )
     p.add_argument("file", nargs="?", type=Path, metavar="FILE", help="the license data file (.lic)")
     p.add_argument("--phone", action="store_true", help="read the phone response rows from stdin")

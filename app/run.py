@@ -77,6 +77,9 @@ def run_child(cmd: list[str], pass_fds: Sequence[int] = ()) -> int:
     except PermissionError:
         _err(f"command not executable: {cmd[0]}")
         return EXIT_NOT_EXECUTABLE
+    except OSError as exc:  # e.g. ENOEXEC: a script without #! line, a binary for another machine
+        _err(f"command cannot be run: {cmd[0]}: {exc.strerror or exc}")
+        return EXIT_NOT_EXECUTABLE
     fg = _in_foreground()
 
     def forward(signum: int, _frame: FrameType | None) -> None:

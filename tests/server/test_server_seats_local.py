@@ -241,6 +241,18 @@ def test_run_missing_command_is_127(seat_licenses: SeatLicenses, seat_dir: Path)
     assert seats.seat_holders(PRODUCT) == []
 
 
+def test_run_command_the_kernel_cannot_execute_is_126(seat_licenses: SeatLicenses, seat_dir: Path,
+                                                     tmp_path: Path) -> None:
+    seat_licenses.install(1)
+    script = tmp_path / "no-shebang"
+    script.write_bytes(b"\x7fELF garbage, not a program for this machine\n")
+    script.chmod(0o755)
+    r = subprocess.run(licwiz_cmd("run", "--", str(script)), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 126, r.stderr
+    assert "cannot be run" in r.stderr and str(script) in r.stderr and "Traceback" not in r.stderr
+    assert seats.seat_holders(PRODUCT) == []
+
+
 CLAIMER = (
     "import sys\n"
     "from licwiz.core.seats import SeatTable\n"
