@@ -96,6 +96,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     home = _home(args)
     url = _db(args)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise LicwizError("--tls-cert and --tls-key go together", code="usage")
+    for f in (args.tls_cert, args.tls_key):
+        if f and not os.access(f, os.R_OK):
+            raise LicwizError(f"cannot read {f}", "the TLS certificate and key must be readable files",
+                              code="usage")
     load_keys(home)  # fail here, with a clear message, rather than in every worker
 
     async def _check() -> None:
@@ -113,10 +119,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["LICWIZ_CENTER_HOME"] = str(home)
     if args.log_file:
         os.environ["LICWIZ_CENTER_LOG"] = str(Path(args.log_file).resolve())
-    print(f"licwiz center: serving http://{args.host}:{args.port} ({args.workers} worker(s), db {url})",
+    scheme = "https" if args.tls_cert else "http"
+    print(f"licwiz center: serving {scheme}://{args.host}:{args.port} ({args.workers} worker(s), db {url})",
           file=sys.stderr, flush=True)
     uvicorn.run("licwiz.center.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, access_log=False, log_level="warning", timeout_graceful_shutdown=5)
+                workers=args.workers, access_log=False, log_level="warning", timeout_graceful_shutdown=5,
+                ssl_certfile=args.tls_cert or None, ssl_keyfile=args.tls_key or None)
     return 0
 
 
@@ -317,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, default=8470)
     sp.add_argument("--workers", type=int, default=1, help="server processes (they share the database)")
     sp.add_argument("--log-file", default=None, help="append the JSON request log here (default stderr)")
+    sp.add_argument("--tls-cert", default=None, metavar="PEM",
+                    help="serve HTTPS with this certificate (chain) file; clients trust it through "
+                    "their system store or SSL_CERT_FILE")
+    sp.add_argument("--tls-key", default=None, metavar="PEM", help="the certificate's private key file")
 
     kit = sub.add_parser("kit", help="kits: create, show, list").add_subparsers(dest="kcmd", required=True)
     sp = add(kit, "create", cmd_kit_create, "create kits with their PIN codes")

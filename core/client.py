@@ -100,6 +100,12 @@ class CenterClient:
                     f"{method} {self.base_url}{API}{path}: {type(exc).__name__}",
                 ) from None
             except httpx.HTTPError as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # retrying cannot help; say what to fix
+                    raise CenterError(
+                        "unreachable", "The Licensing Center's certificate is not trusted",
+                        f"{self.base_url}: {exc}. Add the center's CA certificate to the system store, "
+                        "or name it in SSL_CERT_FILE.",
+                    ) from None
                 if attempt < retries and isinstance(exc, httpx.TransportError):
                     attempt += 1
                     continue

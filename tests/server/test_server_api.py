@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import json
 import os
 import signal
@@ -15,14 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from licwiz.core import fingerprint
 from licwiz.core.errors import SeatError
 from licwiz.core.server_client import Seat, ServerClient, ServerError, parse_address
 from support.fixtures_server import LicenseServer, SeatLicenses, ServerProc, licwiz_cmd
+from support.tls import self_signed
 
 PRODUCT = "licwiz-demo"
 Factory = Callable[[str | None], LicenseServer]
@@ -308,26 +304,8 @@ async def test_200_concurrent_requests_20_seats_two_processes_postgres(
 
 # --- TLS ----------------------------------------------------------------------------------------
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 async def test_tls(sqlite_server: LicenseServer, seat_licenses: SeatLicenses, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     sp = sqlite_server.start("--tls-cert", str(cert), "--tls-key", str(key), verify=str(cert))
     assert sp.url.startswith("https://")
     async with client(sp, sqlite_server.client_token, tls=True, verify=str(cert)) as c:

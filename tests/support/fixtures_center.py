@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -89,14 +90,18 @@ class CenterProcess:
     def config_set(self, key: str, value: str) -> None:
         self.cli("config", "set", key, value)
 
-    def start(self, timeout: float = 30.0) -> CenterProcess:
+    def start(self, timeout: float = 30.0, tls: tuple[Path, Path] | None = None) -> CenterProcess:
+        """``tls``: (certificate, key) files: serve HTTPS (checked against that certificate)."""
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        extra = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
+        self.verify: bool | ssl.SSLContext = ssl.create_default_context(cafile=tls[0]) if tls else True
+        verify = self.verify
         out = self.out_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "licwiz.app.cli", "center", "serve", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers), "--db", self.db_url,
-             "--home", str(self.home), "--log-file", str(self.log_path)],
+             "--home", str(self.home), "--log-file", str(self.log_path), *extra],
             stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True,
         )
         out.close()
@@ -106,7 +111,7 @@ class CenterProcess:
                 raise AssertionError(f"center serve exited {self.proc.returncode}: "
                                      f"{self.out_path.read_text(errors='replace')[-2000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}/api/v1/health", timeout=1.0, verify=verify).status_code == 200:
                     return self
             time.sleep(0.1)
         self.kill()
@@ -147,7 +152,8 @@ class CenterProcess:
 
     def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.admin_token}"}
-        return httpx.request(method, f"{self.url}/api/v1/admin{path}", headers=headers, timeout=30, **kw)
+        return httpx.request(method, f"{self.url}/api/v1/admin{path}", headers=headers, timeout=30,
+                             verify=getattr(self, "verify", True), **kw)
 
     def create_kit(self, users: int = 1, pins: int = 3, product: str = "licwiz-demo") -> Kit:
         if self.proc is not None:
