@@ -95,8 +95,19 @@ class RequestLog:
                 pass
 
 
-def api_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Turn every failure into the API's error body; no traceback reaches a client."""
+def api_errors(handler: Callable[[Request], Awaitable[Response]], audit: CenterService | None = None,
+               event: str = "refuse") -> Callable[[Request], Awaitable[Response]]:
+    """Turn every failure into the API's error body; no traceback reaches a client.
+    With ``audit``, a refusal the service has not audited yet (a body that is
+    not a request, a missing admin token) goes to the audit table as ``event``."""
+
+    async def audited(request: Request, rid: str, exc: LicwizError) -> None:
+        if audit is None or getattr(exc, "audited", False):
+            return
+        try:
+            await audit.audit_refusal(exc.code, request_id=rid, client_addr=_client(request), event=event)
+        except (OperationalError, DBAPIError) as db_exc:  # the refusal still answers
+            print(f"center: audit not written: {type(db_exc).__name__} (request {rid})", file=sys.stderr)
 
     async def wrapped(request: Request) -> Response:
         rid = _request_id(request)
@@ -105,9 +116,11 @@ def api_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[R
             return await handler(request)
         except Refusal as ref:
             state["error_code"] = ref.code
+            await audited(request, rid, ref)
             return error_response(rid, ref.code, ref.brief, ref.detail, ref.status)
         except LicwizError as exc:
             state["error_code"] = exc.code
+            await audited(request, rid, exc)
             return error_response(rid, exc.code, exc.brief, exc.detail, 400)
         except (OperationalError, DBAPIError) as exc:
             state["error_code"] = "unavailable"
@@ -242,17 +255,23 @@ def create_app(service: CenterService, *, log_stream: Any = None) -> ASGIApp:
                               getattr(exc, "headers", None))  # 405 keeps its Allow header
 
     a = api_errors
+
+    def audited(handler: Callable[[Request], Awaitable[Response]], event: str = "refuse"
+                ) -> Callable[[Request], Awaitable[Response]]:
+        return api_errors(handler, svc, event)
+
     routes: list[BaseRoute] = [
         Route("/api/v1/health", a(health), methods=["GET"]),
         Route("/api/v1/keys", a(keys), methods=["GET"]),
-        Route("/api/v1/check", a(check), methods=["POST"]),
-        Route("/api/v1/activate", a(activate), methods=["POST"]),
-        Route("/api/v1/requests", a(requests_), methods=["POST"]),
-        Route("/api/v1/admin/kits", a(admin_kits), methods=["GET", "POST"]),
-        Route("/api/v1/admin/kits/{regnum}", a(admin_kit), methods=["GET"]),
-        Route("/api/v1/admin/licenses", a(admin_licenses), methods=["GET"]),
-        Route("/api/v1/admin/licenses/{license_id}", a(admin_license), methods=["GET"]),
-        Route("/api/v1/admin/licenses/{license_id}/revoke", a(admin_revoke), methods=["POST"]),
+        Route("/api/v1/check", audited(check, "check_refuse"), methods=["POST"]),
+        Route("/api/v1/activate", audited(activate), methods=["POST"]),
+        Route("/api/v1/requests", audited(requests_), methods=["POST"]),
+        Route("/api/v1/admin/kits", audited(admin_kits, "admin_refuse"), methods=["GET", "POST"]),
+        Route("/api/v1/admin/kits/{regnum}", audited(admin_kit, "admin_refuse"), methods=["GET"]),
+        Route("/api/v1/admin/licenses", audited(admin_licenses, "admin_refuse"), methods=["GET"]),
+        Route("/api/v1/admin/licenses/{license_id}", audited(admin_license, "admin_refuse"), methods=["GET"]),
+        Route("/api/v1/admin/licenses/{license_id}/revoke", audited(admin_revoke, "admin_refuse"),
+              methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     from .operator import operator_routes

@@ -160,6 +160,7 @@ class Refusal(LicwizError):
     def __init__(self, code: str, brief: str, detail: str = "", *, status: int = 400) -> None:
         super().__init__(brief, detail, code=code)
         self.status = status
+        self.audited = False  # set once it is in the audit table (the API audits the rest)
 
 
 def _utcnow() -> dt.datetime:
@@ -598,7 +599,12 @@ class CenterService:
     async def activate_request_file(self, text: str, *, idempotency_key: str | None = None,
                                     request_id: str, client_addr: str = "", actor: str | None = None,
                                     ) -> Activation:
-        req = self.open_request_file(text)
+        try:
+            req = self.open_request_file(text)
+        except Refusal as ref:
+            await self._record_refusal(ref, regnum=None, request_id=request_id, client_addr=client_addr,
+                                       actor=actor)
+            raise
         return await self.activate(req, method="file", idempotency_key=idempotency_key,
                                    request_id=request_id, client_addr=client_addr, actor=actor)
 
@@ -708,6 +714,17 @@ class CenterService:
             regnum = None  # only a real kit's number goes to the audit
         await self._run(self._refusal_txn, ref.code, regnum, request_id, (client_addr or "")[:64], actor,
                         event)
+        ref.audited = True
+
+    async def audit_refusal(self, code: str, *, request_id: str, client_addr: str = "",
+                            actor: str | None = None, event: str = "refuse") -> None:
+        """Audit a refusal made before any rule ran (unreadable body, missing admin token);
+        it counts against no kit and no address (those are the rules' own refusals)."""
+        def txn(conn: Connection) -> None:
+            self._audit(conn, event, request_id=request_id, code=code, actor=actor,
+                        client_addr=(client_addr or "")[:64] or None)
+
+        await self._run(txn)
 
     def _refusal_txn(self, conn: Connection, code: str, regnum: str | None, request_id: str,
                      client_addr: str, actor: str | None, event: str) -> None:

@@ -8,7 +8,9 @@ import time
 from typing import Any
 
 import httpx
+from licwiz.center.keystore import load_keys
 from licwiz.core.client import new_idempotency_key
+from licwiz.core.request import seal
 
 from .test_center_api import OWNER, req
 
@@ -44,3 +46,29 @@ def test_request_log_is_json_without_personal_data(center_factory: Any) -> None:
     assert {("issue", None), ("recover", None), ("refuse", "owner_mismatch"), ("update", None),
             ("revoke", None), ("kit_create", None)} <= events
     assert {ids[0], ids[1], ids[2], ids[4]} <= {a["request_id"] for a in audit}
+
+
+def test_refusals_before_any_rule_are_audited_too(center: Any) -> None:
+    """A request file that cannot be opened, a body that is not a request and
+    a call without the admin token are refusals: the audit has each, by id."""
+    kit = center.create_kit(pins=1)
+    sealed = seal(req(kit, kit.single_pins[0]), load_keys(center.home).sealing.public_key())
+    lines = sealed.splitlines()
+    lines[3] = lines[3][:-2] + ("AA" if not lines[3].endswith("AA") else "BB")  # one flipped byte
+    calls = [
+        ("POST", "/api/v1/requests", {"json": {"request": "\n".join(lines) + "\n"}}, "bad_seal", "refuse"),
+        ("POST", "/api/v1/activate", {"json": {"owner": {"email": "x"}}}, "bad_request", "refuse"),
+        ("GET", "/api/v1/admin/kits", {"headers": {"Authorization": "Bearer wrong"}}, "unauthorized",
+         "admin_refuse"),
+    ]
+    seen = {}
+    for method, path, kw, code, event in calls:
+        r = httpx.request(method, f"{center.url}{path}", **kw)
+        assert r.json()["error"]["code"] == code, r.text
+        seen[r.headers["X-Request-Id"]] = (event, code)
+    audit = json.loads(center.cli("audit", "--json", "--limit", "50").stdout)
+    got = {a["request_id"]: (a["event"], a["code"]) for a in audit if a["request_id"] in seen}
+    assert got == seen
+    r = httpx.get(f"{center.url}/api/v1/admin/kits/{kit.regnum}",
+                  headers={"Authorization": f"Bearer {center.admin_token}"})
+    assert r.status_code == 200  # the admin's own address is not throttled by those
