@@ -1,8 +1,8 @@
 """``licwiz center ...``: set up, run and administer the Licensing Center.
 
-Every subcommand takes ``--db URL`` (default: LICWIZ_CENTER_DB, else an SQLite
-file under the user's state dir) and ``--home DIR`` (keys; default:
-LICWIZ_CENTER_HOME, else the same state dir), so init, kit commands and serve
+Every subcommand takes ``--home DIR`` (keys; default: LICWIZ_CENTER_HOME, else
+licwiz/center under the user's state dir) and ``--db URL`` (default:
+LICWIZ_CENTER_DB, else center.db in the home), so init, kit commands and serve
 all work on the same database.
 """
 
@@ -32,7 +32,7 @@ Handler = Callable[[argparse.Namespace], Awaitable[int]]
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", default=None,
                    help="database URL (sqlite+aiosqlite:///file.db or postgresql+asyncpg://...); "
-                        "default LICWIZ_CENTER_DB or an SQLite file in the state dir")
+                        "default LICWIZ_CENTER_DB or center.db in the home folder")
     p.add_argument("--home", metavar="DIR", default=None,
                    help="folder of the center's keys (default LICWIZ_CENTER_HOME or the state dir)")
 
@@ -42,7 +42,13 @@ def _home(args: argparse.Namespace) -> Path:
 
 
 def _db(args: argparse.Namespace) -> str:
-    return db.normalise_url(args.db) if args.db else db.default_db_url()
+    # With no --db and no LICWIZ_CENTER_DB, the database lives beside the keys:
+    # one --home (or LICWIZ_CENTER_HOME) is one whole center.
+    if args.db:
+        return db.normalise_url(args.db)
+    if os.environ.get("LICWIZ_CENTER_DB"):
+        return db.default_db_url()
+    return f"sqlite+aiosqlite:///{_home(args) / 'center.db'}"
 
 
 async def _service(args: argparse.Namespace) -> CenterService:

@@ -60,6 +60,23 @@ def test_fresh_clone_flow_init_kit_create_serve(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "Users" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_one_home_is_one_whole_center(tmp_path: Path) -> None:
+    """Without --db the database lives in --home: two homes are two centers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LICWIZ_CENTER_")}
+    a, b = tmp_path / "a", tmp_path / "b"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "licwiz.app.cli", *args], capture_output=True,
+                              text=True, timeout=60, env=env)
+
+    for home in (a, b):
+        assert run("center", "init", "--home", str(home)).returncode == 0
+    kit = json.loads(run("center", "kit", "create", "--product", "p", "--home", str(a), "--json").stdout)[0]
+    assert (a / "center.db").is_file() and (b / "center.db").is_file()
+    assert kit["regnum"] in run("center", "kit", "list", "--home", str(a)).stdout
+    assert kit["regnum"] not in run("center", "kit", "list", "--home", str(b)).stdout
+
+
 def test_commands_on_an_uninitialised_database_say_what_to_do(tmp_path: Path) -> None:
     env = {"LICWIZ_CENTER_HOME": str(tmp_path / "h"), "LICWIZ_CENTER_DB": f"sqlite:///{tmp_path / 'x.db'}"}
     for args in (("center", "kit", "list"), ("center", "serve", "--port", "1")):
