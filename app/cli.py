@@ -8,6 +8,7 @@ services' heavy dependencies (or Textual) unless they are used.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
@@ -50,7 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImportError, AttributeError) as exc:
         print(f"licwiz: command {name!r} is not available in this build ({exc})", file=sys.stderr)
         return 2
-    return entry(args)
+    try:
+        rc = entry(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (licwiz status | head): stop quietly, as Unix tools do,
+        # and keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return rc
 
 
 if __name__ == "__main__":

@@ -396,6 +396,8 @@ def main(argv: list[str]) -> int:
         if exc.detail and exc.detail != exc.brief:
             print(f"  {exc.detail}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # licwiz's main stops quietly (licwiz center kit list | head)
     except (DBAPIError, OSError) as exc:
         print(f"licwiz center: the database cannot be used: {type(exc).__name__}: "
               f"{str(exc).splitlines()[0][:300]}", file=sys.stderr)

@@ -213,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_init(args) if args.cmd == "init" else cmd_serve(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # licwiz's main stops quietly (licwiz server params | head)
     except (OSError, ValueError) as exc:
         print(f"licwiz server: {exc}", file=sys.stderr)
         return 1

@@ -199,3 +199,14 @@ def test_fingerprint_json_as_non_root_user(tmp_path: Path) -> None:
                              cwd=home, timeout=60)
     assert out.returncode == 0, out.stderr
     assert set(json.loads(out.stdout)["params"]) == {"cpu", "ram", "os"}
+
+
+def test_a_closed_pipe_ends_output_quietly() -> None:
+    """licwiz fingerprint | true (the reader is gone before the first write):
+    no 'Broken pipe' complaint, no traceback."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(f"{sys.executable} -m licwiz.app.cli fingerprint --show-raw | true",
+                         shell=True, capture_output=True, text=True, timeout=60)
+    assert out.stderr == "", out.stderr
