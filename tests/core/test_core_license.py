@@ -189,6 +189,27 @@ def test_keyring_user_config_dir(tmp_path: Path) -> None:
     assert keys.key_id(key.public_key()) in keys.load_keyring().signing
 
 
+def test_keyring_trusts_keys_shipped_in_the_package() -> None:
+    """A vendor builds licwiz with its center's public keys in core/keys/:
+    trusted with no configuration at all (a private key there is ignored)."""
+    from importlib import resources
+
+    shipped = Path(str(resources.files("licwiz.core").joinpath("keys")))
+    key = Ed25519PrivateKey.generate()
+    public = shipped / f"test-shipped-{os.getpid()}.pem"
+    private = shipped / f"test-shipped-private-{os.getpid()}.pem"
+    try:
+        public.write_text(keys.public_pem(key.public_key()))
+        other = Ed25519PrivateKey.generate()
+        private.write_text(keys.private_pem(other))
+        ring = keys.load_keyring()
+        assert keys.key_id(key.public_key()) in ring.signing
+        assert keys.key_id(other.public_key()) not in ring.signing
+    finally:
+        public.unlink(missing_ok=True)
+        private.unlink(missing_ok=True)
+
+
 def test_empty_keyring_errors() -> None:
     ring = keys.Keyring()
     with pytest.raises(SignatureError) as exc:
