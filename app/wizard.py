@@ -71,6 +71,12 @@ class LicwizApp(App[int]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "request_quit", "Quit", priority=True),
+        # Typed ahead (a slow SSH link, a busy moment), "digits<Tab>digits" reaches
+        # the app in one read. A Tab left to bubble up from the field moves focus
+        # only after the following digits were already handed to that field;
+        # taken first, here, it moves focus in the order it was typed.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, config: WizardConfig | None = None, state: WizardState | None = None) -> None:

@@ -103,9 +103,7 @@ class Terminal:
                 return
 
     def keys(self, *keys: str) -> None:
-        """Send keys, then let the app take them in: a key that reaches the
-        terminal in the same read as the following text is taken as part of
-        a paste (a Tab would land in the field instead of moving focus)."""
+        """Send keys, then let the app take them in (typing ahead has its own test)."""
         self.tmux("send-keys", "-t", self.session, *keys)
         self.settle()
 
@@ -179,6 +177,22 @@ def test_keyboard_only_first_time_registration(center: Any, terminal: Terminal, 
 
     terminal.keys("Enter")  # Finish
     terminal.wait_for("licwiz exited with 0")
+
+
+def test_typed_ahead_tab_moves_focus_in_order(center: Any, terminal: Terminal, tmp_path: Path) -> None:
+    """Over a slow link keys arrive in one read: "kit<Tab>PIN<Enter>" must fill
+    both fields and go on, as typed (a Tab taken late put the PIN in the kit field)."""
+    kit = center.create_kit(users=1, pins=1)
+    env = {"LICWIZ_TRUSTED_KEYS": str(center.trusted_keys), "LICWIZ_ALL_USERS_DIR": str(tmp_path / "all"),
+           "LICWIZ_USER_DIR": str(tmp_path / "user"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "TERM": "xterm-256color"}
+    terminal.start(env, "wizard", "--center", center.url)
+    terminal.wait_for("Acquire a license")
+    terminal.keys("Enter")
+    terminal.wait_for("Kit number")
+    terminal.tmux("send-keys", "-t", terminal.session, "-l", f"{kit.regnum}\t{kit.single_pins[0]}\r")
+    shown = terminal.wait_for("First-time registration")
+    assert "step 3" in shown, shown
 
 
 def test_demo_from_its_own_notes(terminal: Terminal, tmp_path: Path) -> None:
