@@ -27,6 +27,7 @@ refusal of the online method (then only the phone is left), and keeps it in
 
 from __future__ import annotations
 
+import ipaddress
 from typing import get_args
 
 from licwiz.core.errors import InputError
@@ -157,8 +158,8 @@ def step_errors(state: WizardState, step: StepName | None = None) -> dict[str, s
         if state.install_on_server:
             if not state.server.strip():
                 out["server"] = "Server: enter the license server's name"
-            elif any(ch.isspace() for ch in state.server.strip()) or ":" in state.server.strip():
-                out["server"] = "Server: a host name without spaces (the port goes in Port)"
+            elif not _server_host_ok(state.server):
+                out["server"] = "Server: a host name or address without spaces (the port goes in Port)"
             port = state.port.strip()
             if not port.isdigit() or not 1 <= int(port) <= 65535:
                 out["port"] = "Port: a number from 1 to 65535"
@@ -191,3 +192,21 @@ def _check(out: dict[str, str], name: str, fn: object) -> None:
         fn()  # type: ignore[operator]
     except InputError as exc:
         out[name] = exc.brief
+
+
+def server_host(text: str) -> str:
+    """The host typed in Server, without the brackets an IPv6 address may come in."""
+    t = text.strip()
+    return t[1:-1] if t.startswith("[") and t.endswith("]") else t
+
+
+def _server_host_ok(text: str) -> bool:
+    host = server_host(text)
+    if not host or any(ch.isspace() for ch in host):
+        return False
+    if ":" not in host:
+        return True
+    try:  # a colon belongs only in an IPv6 address; "host:port" goes in two fields
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False

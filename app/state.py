@@ -153,7 +153,10 @@ class WizardState:
 
     @property
     def server_address(self) -> str:
-        return f"{self.server.strip()}:{self.port.strip()}" if self.install_on_server else ""
+        if not self.install_on_server:
+            return ""
+        host = self.server.strip().strip("[]")
+        return f"[{host}]:{self.port.strip()}" if ":" in host else f"{host}:{self.port.strip()}"
 
     @property
     def entered_owner(self) -> OwnerData:

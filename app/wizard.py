@@ -182,7 +182,7 @@ class LicwizApp(App[int]):
         if acquire.server_available():
             # The license server's admin token: LICWIZ_SERVER_TOKEN or ~/.config/licwiz/server-token.
             token = import_module(acquire.SERVER_CLIENT_MODULE).admin_token()
-        return acquire.ServerTarget(s.server.strip(), int(s.port.strip()), token=token)
+        return acquire.ServerTarget(flow.server_host(s.server), int(s.port.strip()), token=token)
 
     # -- moving between steps ------------------------------------------------------
 

@@ -62,7 +62,7 @@ Advanced settings (F4):
                           compact=True)
             yield from field_row("Server", "server", s.server, "host name",
                                  disabled=not s.install_on_server, max_length=253)
-            yield from field_row("Port", "port", s.port, "e.g. 1540",
+            yield from field_row("Port", "port", s.port, "8475 unless told otherwise",
                                  disabled=not s.install_on_server, max_length=5)
             yield TickBox("Automatic acquisition", s.automatic, id="automatic", compact=True)
 

@@ -141,6 +141,14 @@ def test_kit_errors_name_the_field_and_the_check_digit() -> None:
     s.port = "1540"
     assert flow.step_errors(s) == {}
     assert s.install_scope == "server" and s.server_address == "lic.example:1540"
+    s.server = "lic.example:1540"  # the port belongs in Port
+    assert set(flow.step_errors(s)) == {"server"}
+    for v6 in ("fd00::15", "[fd00::15]"):  # an IPv6 address has colons of its own
+        s.server = v6
+        assert flow.step_errors(s) == {}
+        assert flow.server_host(s.server) == "fd00::15" and s.server_address == "[fd00::15]:1540"
+    s.server = "fd00::zz"
+    assert set(flow.step_errors(s)) == {"server"}
 
 
 def test_owner_step_needs_the_accuracy_box() -> None:
