@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from licwiz.app import flow
 from licwiz.app.state import StepName, WizardState
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -96,6 +96,17 @@ class StepScreen(Screen[None]):
         self._focus_first()
         self.after_mount()
 
+    _resumed_once = False
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Each step is built fresh and styled as it mounts; the resume right after
+        # would style every widget again (Textual 8.2.8, pinned: this is its private
+        # resume handler), ~6 ms of a ~50 ms transition (bench/wizard.py).
+        if not self._resumed_once:
+            self._resumed_once = True
+            event.refresh_styles = False
+        super()._on_screen_resume(event)
+
     def after_mount(self) -> None:
         """A step's own mount work. Textual calls every ``on_mount`` along the
         MRO, so steps override this instead of ``on_mount``."""
@@ -135,8 +146,14 @@ class StepScreen(Screen[None]):
         for widget in self.query(".field-error"):
             name = (widget.id or "")[4:]
             message = errors.get(name, "")
-            cast(Static, widget).update(f"! {message}" if message else "")
-            widget.display = bool(message)
+            text = f"! {message}" if message else ""
+            static = cast(Static, widget)
+            # Only what changes: an update or display set to its own value still
+            # costs a layout pass, on every keystroke and at every step's mount.
+            if str(static.content) != text:
+                static.update(text)
+            if widget.display != bool(message):
+                widget.display = bool(message)
 
     def refresh_valid(self) -> None:
         self.save()
@@ -146,7 +163,9 @@ class StepScreen(Screen[None]):
         nxt = self.query_one("#next", Button)
         nxt.disabled = not ok
         # Said in words too: a dimmed button alone is invisible with NO_COLOR.
-        nxt.label = self.next_label(ok)
+        label = self.next_label(ok)
+        if str(nxt.label) != label:
+            nxt.label = label
 
     def next_label(self, enabled: bool) -> str:
         return self.NEXT_LABEL if enabled else "Next (incomplete)"
