@@ -95,8 +95,10 @@ class LicwizApp(App[int]):
         if self.config.ascii:
             self.add_class("-ascii")
         self.push_screen(build_screen(self.state.current))
-        # After the first paint: the fingerprint and keys are not needed before step 5.
-        self.call_after_refresh(self._startup)
+        # The fingerprint and keys are not needed before step 5, seconds away: the
+        # thread starts once the first step is up, so its imports (cryptography)
+        # do not hold the GIL while that step mounts (~20 ms, bench/wizard.py).
+        self.set_timer(0.2, self._startup)
 
     @work(thread=True, exclusive=True, group="startup")
     def _startup(self) -> None:
