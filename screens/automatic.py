@@ -4,12 +4,13 @@ exclusive workers, so the screen stays responsive and Cancel really stops."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar
 
 from licwiz.app import flow
 from licwiz.app.state import ErrorInfo, Result, StepName
 from licwiz.core import acquire
-from licwiz.core.errors import CenterError, LicwizError, NotWritable
+from licwiz.core.errors import CenterError, LicwizError, NotWritable, StorageError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -45,6 +46,7 @@ license acquisition method."""
         self._running = False
         self._checked = False
         self._done_stages: list[str] = []
+        self._issued_text: str | None = None  # issued, not yet installed (PIN spent)
 
     def compose_body(self) -> ComposeResult:
         s = self.state
@@ -176,6 +178,20 @@ license acquisition method."""
                     idempotency_key=s.key_for_attempt(), progress=self._progress,
                     server=self.wizard.server_target(),
                 )
+        except acquire.AfterActivationError as exc:
+            # The PIN is spent and the license issued, but it could not be saved.
+            self._running = False
+            self._progress_done()
+            self._fail(exc)
+            if (exc.verified and isinstance(exc.cause, StorageError) and s.scope == "all-users"
+                    and not s.install_on_server):
+                # The all-users folder failed after the check (made read-only, full, something
+                # in the way): the license in hand goes to the current user, with no second
+                # activation and no second PIN.
+                self._issued_text = exc.license_text
+                self.app.push_screen(AllUsersWarning(str(exc.brief)), self._issued_answer)
+            self._set_running(False)
+            return
         except NotWritable as exc:
             self._running = False
             self._progress_done()
@@ -194,6 +210,10 @@ license acquisition method."""
             return
         self._running = False
         self._progress_done()
+        self._finish(outcome)
+
+    def _finish(self, outcome: acquire.Outcome) -> None:
+        s = self.state
         lic = outcome.license
         s.result = Result(
             license_id=lic.license_id, users=lic.users,
@@ -208,6 +228,35 @@ license acquisition method."""
         if self._done_stages:
             last = self._done_stages.pop()
             self._progress(last)
+
+    def _issued_answer(self, answer: object) -> None:
+        if answer is True and self._issued_text is not None:
+            self.state.scope = "user"
+            self.query_one("#where", Static).update("The license will be saved for the current user.")
+            self._show_error(None)
+            self._set_running(True)
+            self._install_issued(self._issued_text)
+        else:
+            self.wizard.cancel_acquisition()
+
+    @work(exclusive=True, group="center")
+    async def _install_issued(self, text: str) -> None:
+        """Install the license the center already issued, for the current user."""
+        try:
+            req = await self.wizard.build_request()
+            keyring = await self.wizard.keyring()
+            outcome = await asyncio.to_thread(  # file I/O and fsync: off the event loop
+                acquire.install_license_text, text, keyring=keyring, product=req.product,
+                params=req.params, scope="user", expect=req, source="issued license",
+            )
+        except LicwizError as exc:
+            self._running = False
+            self._fail(exc)
+            self._set_running(False)
+            return
+        self._running = False
+        self._issued_text = None
+        self._finish(outcome)
 
     def _all_users_answer(self, answer: object) -> None:
         if answer is True:

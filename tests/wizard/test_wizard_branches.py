@@ -4,6 +4,7 @@ Licensing Center process (the ``center`` fixture)."""
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from licwiz.core.client import CenterClient
 from licwiz.core.errors import CenterError
 from licwiz.core.fingerprint import collect
 from licwiz.core.identifiers import format_pin, new_pin
-from licwiz.core.license import parse
+from licwiz.core.keys import load_keyring
+from licwiz.core.license import parse, verify_file
 from licwiz.core.product import current_product
 from licwiz.core.request import ActivationRequest
 from licwiz.core.storage import license_dir
@@ -165,6 +167,33 @@ async def test_install_for_the_current_user_when_all_users_is_not_writable(
         await acquire_now(d)
         assert "for the current user" in d.text("#summary")
         assert len(installed("user")) == 1
+
+
+async def test_issued_license_that_cannot_be_saved_for_all_users_goes_to_the_current_user(
+        wizard_center: Any, wizard_run: Any) -> None:
+    """The all-users folder passes the check but the save fails after the PIN is
+    spent (here a folder sits where the license file goes): the wizard offers
+    the current user and installs the license it already has, without a second
+    activation or PIN."""
+    kit = wizard_center.create_kit(users=1, pins=2)
+    in_the_way = license_dir("all-users") / f"{kit.regnum}-001.lic"
+    in_the_way.mkdir(parents=True)
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, kit.regnum, kit.single_pins[0])
+        await d.at("automatic")
+        await d.wait(lambda: d.screen._checked, what="availability check")
+        await d.next()
+        await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning",
+                     timeout=20)
+        await d.press("enter")  # Acquire for the current user
+        await d.at("final", timeout=20)
+        summary = d.text("#summary")
+        assert "for the current user" in summary
+    [path] = installed("user")
+    lic = verify_file(path, load_keyring([wizard_center.trusted_keys]), product=current_product())
+    assert lic.license_id == f"{kit.regnum}-001" and lic.params == collect(current_product())
+    shown = json.loads(wizard_center.cli("kit", "show", kit.regnum, "--json").stdout)
+    assert shown["issued"] == 1 and shown["used_pins"] == [kit.single_pins[0]], shown  # one activation
 
 
 async def test_all_users_warning_cancel_ends_the_wizard(
