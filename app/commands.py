@@ -287,13 +287,18 @@ def cmd_acquire(argv: list[str]) -> int:
 
             traceback.print_exc()
         return EXIT_INTERNAL
+    print_installed(outcome, as_json)
+    return EXIT_OK
+
+
+def print_installed(outcome: acquire.Outcome, as_json: bool) -> None:
+    """What acquire and install print on success (stdout)."""
     if as_json:
         print(json.dumps({"ok": True, "exit_code": EXIT_OK, "license": outcome.to_dict()}, indent=2))
     else:
         lic = outcome.license
         print(f"Installed license {lic.license_id} ({lic.users} user{'s' if lic.users != 1 else ''}) "
               f"in {outcome.where()}")
-    return EXIT_OK
 
 
 # --- licwiz status -------------------------------------------------------------

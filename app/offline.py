@@ -57,6 +57,7 @@ from .commands import (
     build_request,
     exit_code_for,
     parse_server,
+    print_installed,
     report_error,
 )
 
@@ -509,7 +510,7 @@ def cmd_install(argv: list[str]) -> int:
             if args.scope:
                 raise UsageError("--scope", "--scope: not with --server (the license goes to the server)")
             outcome = asyncio.run(_install_on_server(args, parse_server(args.server), product))
-            _print_installed(outcome, args.json)
+            print_installed(outcome, args.json)
             return EXIT_OK
         scope: Scope = args.scope or _default_scope()
         if args.phone:
@@ -530,19 +531,10 @@ def cmd_install(argv: list[str]) -> int:
             outcome, _ = install_license_data_file(
                 args.file, product=product, scope=scope, require_pending=not args.without_request
             )
-        _print_installed(outcome, args.json)
+        print_installed(outcome, args.json)
         return EXIT_OK
 
     return _run(argv, body)
-
-
-def _print_installed(outcome: acquire.Outcome, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"ok": True, "exit_code": EXIT_OK, "license": outcome.to_dict()}, indent=2))
-    else:
-        lic = outcome.license
-        print(f"Installed license {lic.license_id} ({lic.users} user{'s' if lic.users != 1 else ''}) "
-              f"in {outcome.where()}")
 
 
 async def _install_on_server(args: Any, target: acquire.ServerTarget, product: str) -> acquire.Outcome:

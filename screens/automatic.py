@@ -111,6 +111,12 @@ license acquisition method."""
             lines.append(f"{'[done]' if done else '[....]'} {name}")
         self.query_one("#progress", Static).update("\n".join(lines))
 
+    def _failed(self, exc: BaseException) -> None:
+        """A worker's end in failure: shown, and the step usable again."""
+        self._running = False
+        self._fail(exc)
+        self._set_running(False)
+
     def _fail(self, exc: BaseException) -> None:
         s = self.state
         if isinstance(exc, CenterError):
@@ -140,9 +146,7 @@ license acquisition method."""
         except LicwizError as exc:
             self.query_one("#availability", Static).update("Availability check failed.")
             s.center_unreachable = isinstance(exc, CenterError) and exc.code == "unreachable"
-            self._running = False
-            self._fail(exc)
-            self._set_running(False)
+            self._failed(exc)
             return
         s.center_unreachable = False
         s.availability_checked = True
@@ -203,10 +207,9 @@ license acquisition method."""
             self._set_running(False)
             return
         except LicwizError as exc:
-            self._running = False
+            self._running = False  # first: the last stage then shows as ended
             self._progress_done()
-            self._fail(exc)
-            self._set_running(False)
+            self._failed(exc)
             return
         self._running = False
         self._progress_done()
@@ -250,9 +253,7 @@ license acquisition method."""
                 params=req.params, scope="user", expect=req, source="issued license",
             )
         except LicwizError as exc:
-            self._running = False
-            self._fail(exc)
-            self._set_running(False)
+            self._failed(exc)
             return
         self._running = False
         self._issued_text = None
@@ -275,9 +276,7 @@ license acquisition method."""
             self._set_running(False)
         elif event.state == WorkerState.ERROR and self._running:
             # Not a LicwizError: still no traceback for the user.
-            self._running = False
-            self._fail(event.worker.error or RuntimeError("worker failed"))
-            self._set_running(False)
+            self._failed(event.worker.error or RuntimeError("worker failed"))
 
     # -- actions ---------------------------------------------------------------------
 
