@@ -267,6 +267,56 @@ async def test_refusal_kit_locked(wizard_center: Any, wizard_run: Any) -> None:
         await expect_refusal(d, "kit_locked")
 
 
+async def test_refusal_kit_unknown(wizard_center: Any, wizard_run: Any) -> None:
+    from licwiz.core.identifiers import new_regnum
+
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, new_regnum(), new_pin())  # valid check digits, no such kit
+        await expect_refusal(d, "kit_unknown")
+
+
+async def test_refusal_pin_mismatch(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1, pins=2)
+    await spend(wizard_center.url, kit.regnum, kit.single_pins[0])
+    async with wizard_run(wizard_center.url) as d:  # "last used PIN" that never gave a license
+        await recovery(d, kit.regnum, kit.single_pins[1])
+        await expect_refusal(d, "pin_mismatch")
+
+
+async def test_refusal_license_revoked(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1)
+    text = await spend(wizard_center.url, kit.regnum, kit.single_pins[0])
+    wizard_center.cli("license", "revoke", parse(text).license.license_id)
+    async with wizard_run(wizard_center.url) as d:
+        await recovery(d, kit.regnum, kit.single_pins[0])
+        await expect_refusal(d, "license_revoked")
+
+
+async def test_refusal_wrong_product(wizard_center: Any, wizard_run: Any) -> None:
+    kit = wizard_center.create_kit(users=1, product="another-product")
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, kit.regnum, kit.single_pins[0])
+        await expect_refusal(d, "wrong_product")
+        assert installed() == []
+
+
+async def test_refusal_rate_limited(center_factory: Any, wizard_run: Any, monkeypatch: pytest.MonkeyPatch
+                                    ) -> None:
+    from licwiz.core.identifiers import new_regnum
+
+    center = center_factory(settings={"addr_max_failures": "3"})
+    monkeypatch.setenv("LICWIZ_TRUSTED_KEYS", str(center.trusted_keys))
+    async with CenterClient(center.url) as client:
+        for _ in range(3):  # unknown kits from this address
+            req = ActivationRequest(current_product(), new_regnum(), new_pin(), "first", WIZ_OWNER, {})
+            with contextlib.suppress(CenterError):
+                await client.check(req)
+    kit = center.create_kit(users=1)
+    async with wizard_run(center.url) as d:
+        await first_time(d, kit.regnum, kit.single_pins[0])
+        await expect_refusal(d, "rate_limited")
+
+
 async def test_unreachable_center_leads_to_the_method_choice(wizard_run: Any) -> None:
     async with wizard_run(f"http://127.0.0.1:{free_port()}") as d:
         from licwiz.core.identifiers import new_regnum
