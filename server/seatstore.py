@@ -22,11 +22,14 @@ session, host) (created by server/db.py) hold in every case.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
@@ -70,12 +73,29 @@ class SqliteSeats:
         self.path = path
         self.conn: sqlite3.Connection | None = None
         self._cap: dict[str, tuple[float, str, int]] = {}
+        self._lock_fd: int | None = None
 
     async def start(self) -> None:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         self.conn = conn
+        self._lock_fd = os.open(f"{self.path}.seatlock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[sqlite3.Connection]:
+        """The seat writers of every server process on this file queue on a
+        kernel lock, which hands over at once; SQLite's own busy handler sleeps
+        1, 2, 5, 10... ms (with 2 processes: p99 52 ms in bench/seats.py)."""
+        c = self._c()
+        if self._lock_fd is None:
+            yield c
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield c
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _c(self) -> sqlite3.Connection:
         if self.conn is None:
@@ -93,7 +113,11 @@ class SqliteSeats:
         return cap
 
     async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim:
-        c = self._c()
+        with self._writer() as c:
+            return self._claim(c, product, session, host, user, lease)
+
+    def _claim(self, c: sqlite3.Connection, product: str, session: str, host: str, user: str,
+               lease: float) -> Claim:
         now = time.time()
         c.execute("BEGIN IMMEDIATE")
         try:
@@ -132,23 +156,27 @@ class SqliteSeats:
             raise
 
     async def heartbeat(self, seat_id: str, lease: float) -> SeatRow | None:
-        c = self._c()
         now = time.time()
-        cur = c.execute("UPDATE licwiz_seats SET expires_at = ? WHERE seat_id = ? AND expires_at >= ?",
-                        (now + lease, seat_id, now))
+        with self._writer() as c:
+            cur = c.execute("UPDATE licwiz_seats SET expires_at = ? WHERE seat_id = ? AND expires_at >= ?",
+                            (now + lease, seat_id, now))
         if cur.rowcount == 0:
             return None
         r = c.execute(f"SELECT {_COLS} FROM licwiz_seats WHERE seat_id = ?", (seat_id,)).fetchone()
         return _row(r) if r is not None else None
 
     async def release(self, seat_id: str) -> bool:
-        cur = self._c().execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (seat_id,))
+        with self._writer() as c:
+            cur = c.execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (seat_id,))
         return cur.rowcount > 0
 
     async def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
 
 class PgSeats:
