@@ -5,8 +5,8 @@
 - ``POST   /api/v1/licenses`` {"license"}   -> 201 {"license_id", "product", "users", "not_after", "new"}
   (admin)
 - ``GET    /api/v1/licenses``               -> {"licenses": [...], "capacity": {product: users}} (admin)
-- ``GET    /api/v1/seats?product=P``        -> {"seats": [{"seat_id", "slot", "user", "host", "session",
-  "since", "expires_in"}]} (admin)
+- ``GET    /api/v1/seats?product=P``        -> {"seats": [{"seat_id", "product", "slot", "user", "host",
+  "session", "since", "expires_in"}]} (admin)
 - ``POST   /api/v1/seats`` {"session", "host", "user", "product"?}
                                             -> 201 {"seat_id", "slot", "product", "lease", "since"} (client)
                                                409 no_seat with "holders" [{user, host, session, since, slot}]
