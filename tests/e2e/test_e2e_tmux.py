@@ -9,11 +9,13 @@ A private tmux server (-L) keeps this test away from anyone else's sessions.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -54,12 +56,15 @@ class Terminal:
     def __init__(self, socket: str, session: str) -> None:
         self.socket, self.session = socket, session
 
-    def start(self, env: dict[str, str], *args: str, width: int = 100, height: int = 30) -> None:
+    def start(self, env: dict[str, str], *args: str, width: int = 100, height: int = 30,
+              prefix: tuple[str, ...] = ()) -> None:
         """Run the installed ``licwiz ARGS`` in a new session; the pane stays
-        after it exits and shows its exit code."""
+        after it exits and shows its exit code. ``prefix`` wraps the command
+        (e.g. setpriv, to run it as another user)."""
         command = " ".join([
             # COLUMNS/LINES (set by some runners) would override the terminal's real size
             "env", "-u", "COLUMNS", "-u", "LINES", *(f"{k}={shlex.quote(v)}" for k, v in env.items()),
+            *(shlex.quote(a) for a in prefix),
             shlex.quote(licwiz_executable()), *(shlex.quote(a) for a in args),
             '; echo "licwiz exited with $?"; sleep 120',
         ])
@@ -193,6 +198,40 @@ def test_typed_ahead_tab_moves_focus_in_order(center: Any, terminal: Terminal, t
     terminal.tmux("send-keys", "-t", terminal.session, "-l", f"{kit.regnum}\t{kit.single_pins[0]}\r")
     shown = terminal.wait_for("First-time registration")
     assert "step 3" in shown, shown
+
+
+def test_ordinary_user_gets_a_license_of_their_own(center: Any, terminal: Terminal) -> None:
+    """An ordinary user cannot write the all-users folder: the wizard says so at
+    once, offers "Acquire for the current user", and the license lands in that
+    user's own folder, owned by them."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run the wizard as another user")
+    nobody = 65534
+    kit = center.create_kit(users=1, pins=1)
+    with tempfile.TemporaryDirectory(prefix="licwiz-e2e-user-") as d:
+        shared = Path(d)
+        os.chmod(shared, 0o777)
+        system = shared / "system"
+        (system / "licenses").mkdir(parents=True)  # root's, mode 0755: not for this user
+        keys = shared / "keys"
+        shutil.copytree(center.trusted_keys, keys)  # the center's folder is private to root
+        os.chmod(keys, 0o755)
+        env = {"LICWIZ_TRUSTED_KEYS": str(keys), "LICWIZ_ALL_USERS_DIR": str(system),
+               "LICWIZ_USER_DIR": str(shared / "user"), "XDG_CONFIG_HOME": str(shared / "config"),
+               "HOME": str(shared), "LICWIZ_PRODUCT": "licwiz-demo", "TERM": "xterm-256color"}
+        terminal.start(env, "wizard", "--center", center.url,
+                       prefix=("setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups", "--"))
+        terminal.wait_for("Acquire for the current user")
+        terminal.keys("Enter")
+        shown = first_time_registration(terminal, kit.regnum, format_pin(kit.single_pins[0]))
+        assert "for the current user" in shown
+        path = shared / "user" / "licenses" / f"{kit.regnum}-001.lic"
+        assert path.is_file() and path.stat().st_uid == nobody
+        assert list((system / "licenses").iterdir()) == []
+        lic = verify_file(path, load_keyring([keys]), product="licwiz-demo")
+        assert lic.regnum == kit.regnum
+        terminal.keys("Enter")  # Finish
+        terminal.wait_for("licwiz exited with 0")
 
 
 def test_demo_from_its_own_notes(terminal: Terminal, tmp_path: Path) -> None:
