@@ -17,6 +17,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -33,6 +34,9 @@ class StepScreen(Screen[None]):
     # Steps that run something (automatic) replace Next's label.
     NEXT_LABEL: ClassVar[str] = "Next > (Enter)"
     ALLOW_BACK: ClassVar[bool] = True
+    # Focus is set once, by on_mount (_focus_first): Textual's auto focus would
+    # first focus the rail and then move, a restyle and relayout for nothing.
+    AUTO_FOCUS = ""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "next", "Next", priority=True),
@@ -102,10 +106,22 @@ class StepScreen(Screen[None]):
         # Each step is built fresh and styled as it mounts; the resume right after
         # would style every widget again (Textual 8.2.8, pinned: this is its private
         # resume handler), ~6 ms of a ~50 ms transition (bench/wizard.py).
+        # No super() call: Textual dispatches the handler of every class in the
+        # MRO, so Screen's own runs next, with this event; calling it here too
+        # laid out and rendered every new step twice.
         if not self._resumed_once:
             self._resumed_once = True
             event.refresh_styles = False
-        super()._on_screen_resume(event)
+
+    def _screen_resized(self, size: Size) -> None:
+        # A fresh step's first layout (on resume) sends the screen a Resize of the
+        # size it was just laid out at, and Textual lays the whole screen out and
+        # renders it again (Textual 8.2.8, pinned: a private hook). Only a real
+        # change of size needs that; a widget that changed since asked for a
+        # layout, which the screen's update timer does.
+        if size == self._compositor.size:
+            return
+        super()._screen_resized(size)
 
     def after_mount(self) -> None:
         """A step's own mount work. Textual calls every ``on_mount`` along the
@@ -120,12 +136,15 @@ class StepScreen(Screen[None]):
             self.query_one("#title", Static).update(title if wide else f"{title}   [F2: demo kits]")
 
     def _focus_first(self) -> None:
+        # Set now, not through Widget.focus (which waits for the next turn of the
+        # loop): the step appears with its focus in place, styled once.
         body = self.query_one("#body")
         for widget in body.query("*"):
             if widget.focusable:
-                widget.focus()
+                self.set_focus(widget)
                 return
-        self.query_one("#next", Button).focus()
+        nxt = self.query_one("#next", Button)
+        self.set_focus(nxt if nxt.focusable else self.query_one("#rail"))
 
     # -- what subclasses fill in --------------------------------------------
 

@@ -56,8 +56,11 @@ Advanced settings (F4):
         yield Static(f"  ({hint})", classes="hint")
         yield Button("Attention!... (F3) PIN sets of 5/10/20-user kits", id="attention", compact=True)
         symbols = {"collapsed_symbol": ">", "expanded_symbol": "v"} if self.wizard.config.ascii else {}
-        with Collapsible(title="Advanced settings (F4)", id="advanced",
-                         collapsed=not (s.install_on_server or not s.automatic), **symbols):
+        collapsed = not (s.install_on_server or not s.automatic)
+        # "-collapsed" given up front: Collapsible adds it on mount otherwise, and
+        # styles its whole subtree a second time.
+        with Collapsible(title="Advanced settings (F4)", id="advanced", collapsed=collapsed,
+                         classes="-collapsed" if collapsed else None, **symbols):
             yield TickBox("Install the license on the server", s.install_on_server, id="on_server",
                           compact=True)
             yield from field_row("Server", "server", s.server, "host name",
