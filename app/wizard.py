@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from licwiz.core.errors import LicwizError
+from rich.console import RenderableType
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -107,6 +108,9 @@ class LicwizApp(App[int]):
         self._startup_error: LicwizError | None = None
         self._startup_done = asyncio.Event()
         self.all_users_writable: bool | None = None
+        # What is printed at exit (cancel_acquisition's message) is not re-wrapped to
+        # the terminal's width: a path in it stays one piece to copy.
+        self.error_console.soft_wrap = True
 
     # -- styles ----------------------------------------------------------------
 
@@ -241,8 +245,10 @@ class LicwizApp(App[int]):
         self.state.finished = True
         self.exit(EXIT_FINISHED, return_code=EXIT_FINISHED)
 
-    def cancel_acquisition(self) -> None:
-        self.exit(EXIT_CANCELLED, return_code=EXIT_CANCELLED)
+    def cancel_acquisition(self, message: RenderableType | None = None) -> None:
+        """End the wizard with 130; ``message`` is printed once the screen is restored
+        (a license issued but not installed says where it was kept)."""
+        self.exit(EXIT_CANCELLED, return_code=EXIT_CANCELLED, message=message)
 
     def action_request_quit(self) -> None:
         if not self.state.has_input:

@@ -11,6 +11,8 @@ from licwiz.app import flow
 from licwiz.app.state import ErrorInfo, Result, StepName
 from licwiz.core import acquire
 from licwiz.core.errors import CenterError, LicwizError, NotWritable, StorageError
+from licwiz.core.storage import is_writable, license_dir
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -22,6 +24,20 @@ from .base import StepScreen
 from .dialogs import AllUsersWarning, ErrorDialog
 
 STAGES = acquire.STEPS
+
+
+def kept_note(exc: acquire.AfterActivationError) -> str:
+    """What the step says about a license issued but not installed: where it
+    was kept and how to install it (the PIN is spent; the text must not be lost)."""
+    where = exc.saved_to
+    if where is None:
+        return ("The license was issued (its PIN code is used) but could not be saved: its text is "
+                "in the error description (V). Copy it before closing the wizard.")
+    if exc.verified:
+        return (f"The license was issued (its PIN code is used) but not installed. It was kept in "
+                f"{where}\nInstall it with: licwiz install --without-request {where}")
+    return (f"The license received did not pass verification and was NOT installed. It was kept "
+            f"in {where} for support (V: error description).")
 
 
 class AutomaticStep(StepScreen):
@@ -46,7 +62,8 @@ license acquisition method."""
         self._running = False
         self._checked = False
         self._done_stages: list[str] = []
-        self._issued_text: str | None = None  # issued, not yet installed (PIN spent)
+        # Issued by the center (PIN spent) but not installed: the license in hand.
+        self._after: acquire.AfterActivationError | None = None
 
     def compose_body(self) -> ComposeResult:
         s = self.state
@@ -57,6 +74,7 @@ license acquisition method."""
         yield Static("", id="progress", markup=False)
         with Vertical(id="failure"):
             yield Static("", id="error-brief", markup=False)
+            yield Static("", id="kept", markup=False)
             yield Button("View error description (V)", id="view-error", compact=True)
             yield Button("Select another license acquisition method (M)", id="other-method",
                          compact=True)
@@ -94,13 +112,16 @@ license acquisition method."""
             if not button.disabled:
                 button.focus()
 
-    def _show_error(self, error: ErrorInfo | None) -> None:
+    def _show_error(self, error: ErrorInfo | None, kept: str = "") -> None:
         self.state.error = error
         box = self.query_one("#failure")
         box.display = error is not None
         if error is not None:
             self.query_one("#error-brief", Static).update(
                 f"! License not acquired: {error.brief} [{error.code}]")
+        note = self.query_one("#kept", Static)
+        note.update(kept)
+        note.display = bool(kept)
         self.refresh_valid()
 
     def _progress(self, stage: str) -> None:
@@ -111,13 +132,26 @@ license acquisition method."""
             lines.append(f"{'[done]' if done else '[....]'} {name}")
         self.query_one("#progress", Static).update("\n".join(lines))
 
-    def _failed(self, exc: BaseException) -> None:
+    def _failed(self, exc: BaseException, kept: str = "") -> None:
         """A worker's end in failure: shown, and the step usable again."""
         self._running = False
-        self._fail(exc)
+        self._fail(exc, kept)
         self._set_running(False)
 
-    def _fail(self, exc: BaseException) -> None:
+    async def _all_users_not_writable(self, exc: acquire.AfterActivationError) -> bool:
+        """Did the install fail because the all-users folder cannot be written?
+        Said by the error (not_writable) or, for causes such as a read-only file
+        system, by trying the folder again (file I/O: in a thread)."""
+        s = self.state
+        if not exc.verified or s.install_on_server or s.scope != "all-users":
+            return False
+        if not isinstance(exc.cause, StorageError):
+            return False
+        if exc.cause.code == NotWritable.code:
+            return True
+        return not await asyncio.to_thread(is_writable, "all-users")
+
+    def _fail(self, exc: BaseException, kept: str = "") -> None:
         s = self.state
         if isinstance(exc, CenterError):
             if exc.code == "unreachable":
@@ -127,7 +161,9 @@ license acquisition method."""
                 s.method_lock = "phone"
         info = ErrorInfo.from_exception(exc, step="automatic")
         info.center = self.wizard.config.center_url
-        self._show_error(info)
+        if kept and not isinstance(exc, acquire.AfterActivationError):  # that one says it already
+            info.detail += "\n\n" + kept
+        self._show_error(info, kept)
 
     # -- workers -------------------------------------------------------------------
 
@@ -183,17 +219,26 @@ license acquisition method."""
                     server=self.wizard.server_target(),
                 )
         except acquire.AfterActivationError as exc:
-            # The PIN is spent and the license issued, but it could not be saved.
+            # The PIN is spent and the license issued, but it could not be installed.
             self._running = False
             self._progress_done()
-            self._fail(exc)
-            if (exc.verified and isinstance(exc.cause, StorageError) and s.scope == "all-users"
-                    and not s.install_on_server):
-                # The all-users folder failed after the check (made read-only, full, something
-                # in the way): the license in hand goes to the current user, with no second
-                # activation and no second PIN.
-                self._issued_text = exc.license_text
-                self.app.push_screen(AllUsersWarning(str(exc.brief)), self._issued_answer)
+            self._after = exc
+            if await self._all_users_not_writable(exc):
+                # The all-users folder could be written at the start and no longer at the
+                # end: the license in hand goes to the current user if the person wants,
+                # with no second activation and no second PIN.
+                self._fail(exc)
+                note = (
+                    "The Licensing Center has already issued the license (its PIN code is used). "
+                    "\"Acquire for the current user\" installs that license for the current "
+                    "operating system user; no other PIN code is used."
+                )
+                if exc.saved_to is not None:
+                    note += f" Meanwhile it is kept in {exc.saved_to}"
+                self.app.push_screen(
+                    AllUsersWarning(str(license_dir("all-users")), issued_note=note), self._issued_answer)
+            else:
+                self._fail(exc, kept=kept_note(exc))
             self._set_running(False)
             return
         except NotWritable as exc:
@@ -233,30 +278,37 @@ license acquisition method."""
             self._progress(last)
 
     def _issued_answer(self, answer: object) -> None:
-        if answer is True and self._issued_text is not None:
+        after = self._after
+        if after is None:
+            return
+        if answer is True:
             self.state.scope = "user"
             self.query_one("#where", Static).update("The license will be saved for the current user.")
             self._show_error(None)
             self._set_running(True)
-            self._install_issued(self._issued_text)
+            self._install_issued(after)
         else:
-            self.wizard.cancel_acquisition()
+            # Cancelled, but the PIN is spent: say on the way out where the license is.
+            self.wizard.cancel_acquisition(message=Text(f"licwiz: {kept_note(after)}"))
 
     @work(exclusive=True, group="center")
-    async def _install_issued(self, text: str) -> None:
-        """Install the license the center already issued, for the current user."""
+    async def _install_issued(self, after: acquire.AfterActivationError) -> None:
+        """Install the license the center already issued, for the current user:
+        verified again (it must be the license this request asked for), no
+        activation, no PIN."""
         try:
             req = await self.wizard.build_request()
             keyring = await self.wizard.keyring()
             outcome = await asyncio.to_thread(  # file I/O and fsync: off the event loop
-                acquire.install_license_text, text, keyring=keyring, product=req.product,
-                params=req.params, scope="user", expect=req, source="issued license",
+                acquire.install_license_text, after.license_text, keyring=keyring,
+                product=req.product, params=req.params, scope="user", expect=req,
+                source="issued license",
             )
         except LicwizError as exc:
-            self._failed(exc)
+            self._failed(exc, kept=kept_note(after))
             return
         self._running = False
-        self._issued_text = None
+        self._after = None
         self._finish(outcome)
 
     def _all_users_answer(self, answer: object) -> None:

@@ -111,14 +111,18 @@ class ConfirmDialog(_Dialog):
 
 class AllUsersWarning(ConfirmDialog):
     """The all-users location cannot be written: True = acquire for the
-    current user, False = cancel license acquisition."""
+    current user, False = cancel license acquisition.
 
-    def __init__(self, where: str) -> None:
+    ``issued_note`` is for the case where the center has already issued the
+    license (its PIN is spent): it says that the license in hand is installed
+    for the current user, without another PIN, and where it is kept meanwhile."""
+
+    def __init__(self, where: str, *, issued_note: str = "") -> None:
+        then = issued_note or "You can acquire the license for the current operating system user instead."
         super().__init__(
             "Warning",
             "A license for all computer users is not available: the license folder for all "
-            f"users cannot be written:\n{where}\n\nYou can acquire the license for the current "
-            "operating system user instead.",
+            f"users cannot be written:\n{where}\n\n{then}",
             "Acquire for the current user",
             "Cancel license acquisition",
         )

@@ -4,14 +4,23 @@
 at its keys. ``wizard_run``: an async context manager that runs ``LicwizApp``
 at 80x24 under Pilot and yields a ``WizardDriver`` (type into fields, press
 keys, wait for a step or a condition). ``WIZ_OWNER``: valid owner data.
+``GatedRelay``: a TCP relay in front of the real center that holds one kind
+of request back until released (to change the computer between two steps of
+one acquisition). ``unwritable(folder)``: the folder refuses new files for
+real, root included.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
+import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,3 +155,97 @@ def wizard_run() -> Callable[..., contextlib.AbstractAsyncContextManager[WizardD
                 await driver.at("action")
             yield driver
     return run
+
+
+class GatedRelay:
+    """A TCP relay to a real server that holds back the request whose bytes
+    contain ``hold`` (e.g. ``b"POST /api/v1/activate "``) until ``release`` is
+    set; ``held`` is set when it arrives and ``seen`` counts such requests.
+    Everything else passes untouched.
+
+    ``async with GatedRelay(center.url, hold) as relay:`` then point the
+    wizard at ``relay.url``."""
+
+    def __init__(self, target_url: str, hold: bytes) -> None:
+        parts = urllib.parse.urlsplit(target_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.hold = hold
+        self.held = asyncio.Event()
+        self.release = asyncio.Event()
+        self.seen = 0
+        self.url = ""
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> GatedRelay:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        tasks = {asyncio.create_task(self._pump(reader, up_writer, gate=True)),
+                 asyncio.create_task(self._pump(up_reader, writer, gate=False))}
+        self._tasks |= tasks
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks -= tasks
+
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, gate: bool) -> None:
+        tail = b""
+        try:
+            while data := await src.read(65536):
+                if gate and self.hold in tail + data:
+                    self.seen += 1
+                    if not self.release.is_set():
+                        self.held.set()
+                        await self.release.wait()
+                tail = data[-len(self.hold):]
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                dst.close()
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path) -> Iterator[str]:
+    """Make ``folder`` refuse new files, also for root (mode bits do not stop
+    root): chmod 0555 for an ordinary user; for root the immutable attribute
+    (``chattr +i``: EPERM, what a read-only mount or ACL gives), or where the
+    file system has no such attribute, a regular file put in the folder's
+    place. Yields which way was used; everything is undone on exit."""
+    folder = Path(folder)
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield "chmod"
+        finally:
+            folder.chmod(0o755)
+        return
+    chattr = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False) \
+        if shutil.which("chattr") else None
+    if chattr is not None and chattr.returncode == 0:
+        try:
+            yield "immutable"
+        finally:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        return
+    away = folder.with_name(folder.name + ".away")
+    folder.rename(away)
+    folder.write_text("a file where the folder was")
+    try:
+        yield "file-in-place"
+    finally:
+        folder.unlink()
+        away.rename(folder)

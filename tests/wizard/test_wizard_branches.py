@@ -3,6 +3,7 @@ Licensing Center process (the ``center`` fixture)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from dataclasses import replace
@@ -18,9 +19,9 @@ from licwiz.core.keys import load_keyring
 from licwiz.core.license import parse, verify_file
 from licwiz.core.product import current_product
 from licwiz.core.request import ActivationRequest
-from licwiz.core.storage import license_dir
+from licwiz.core.storage import is_writable, license_dir, state_dir
 from support.fixtures_center import free_port
-from support.fixtures_wizard import WIZ_OWNER, WizardDriver
+from support.fixtures_wizard import WIZ_OWNER, GatedRelay, WizardDriver, unwritable
 
 
 async def to_kit(d: WizardDriver, regnum: str, pin: str) -> None:
@@ -169,12 +170,92 @@ async def test_install_for_the_current_user_when_all_users_is_not_writable(
         assert len(installed("user")) == 1
 
 
-async def test_issued_license_that_cannot_be_saved_for_all_users_goes_to_the_current_user(
+def pins_spent(center: Any, regnum: str) -> dict[str, Any]:
+    shown: dict[str, Any] = json.loads(center.cli("kit", "show", regnum, "--json").stdout)
+    return shown
+
+
+async def acquire_until_activation_held(d: WizardDriver, relay: GatedRelay, regnum: str, pin: str) -> None:
+    """First-time registration up to the moment the center has the activation
+    request in hand: the availability check (the step's and acquire_online's own
+    all-users write test) is over, the PIN not yet spent."""
+    await first_time(d, regnum, pin)
+    await d.at("automatic")
+    await d.wait(lambda: d.screen._checked, what="availability check")
+    assert d.state.error is None, d.state.error
+    await d.next()  # Acquire
+    await asyncio.wait_for(relay.held.wait(), 15)
+
+
+async def test_all_users_folder_unwritable_after_activation_installs_the_issued_license_for_the_user(
         wizard_center: Any, wizard_run: Any) -> None:
-    """The all-users folder passes the check but the save fails after the PIN is
-    spent (here a folder sits where the license file goes): the wizard offers
-    the current user and installs the license it already has, without a second
-    activation or PIN."""
+    """The all-users folder passes every check and becomes unwritable while the
+    center activates (the relay holds the activation until the folder is made
+    unwritable): the PIN is spent, installing fails, the wizard shows the
+    all-users warning and "Acquire for the current user" installs the license
+    in hand, with no second activation or PIN."""
+    kit = wizard_center.create_kit(users=1, pins=2)
+    folder = license_dir("all-users")
+    folder.mkdir(parents=True)
+    async with GatedRelay(wizard_center.url, b"POST /api/v1/activate ") as relay, \
+            wizard_run(relay.url) as d:
+        await acquire_until_activation_held(d, relay, kit.regnum, kit.single_pins[0])
+        with unwritable(folder) as how:
+            assert not is_writable("all-users"), how
+            relay.release.set()
+            await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning",
+                         timeout=20)
+            assert d.state.error.code == ("storage" if how == "file-in-place" else "not_writable")
+            dialog = d.screen
+            assert str(dialog.query_one("#yes").label) == "Acquire for the current user"
+            assert str(dialog.query_one("#no").label) == "Cancel license acquisition"
+            told = d.text(".dialog-text")
+            assert "already issued" in told and "no other PIN code" in told
+            assert str(folder) in told
+            await d.press("enter")  # Acquire for the current user (the default button)
+            await d.at("final", timeout=20)
+            summary = d.text("#summary")
+        assert "for the current user" in summary
+        assert installed() == []
+        [path] = installed("user")
+        assert str(path) in summary and f"{kit.regnum}-001" in summary
+    lic = verify_file(path, load_keyring([wizard_center.trusted_keys]), product=current_product())
+    assert lic.license_id == f"{kit.regnum}-001" and lic.regnum == kit.regnum
+    assert lic.params == collect(current_product()) and lic.method == "online"
+    shown = pins_spent(wizard_center, kit.regnum)
+    assert shown["issued"] == 1 and shown["used_pins"] == [kit.single_pins[0]], shown
+    assert relay.seen == 1  # one activation request: the user's license is the one in hand
+
+
+async def test_all_users_folder_unwritable_after_activation_cancel_says_where_the_license_is(
+        wizard_center: Any, wizard_run: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    kit = wizard_center.create_kit(users=1)
+    folder = license_dir("all-users")
+    folder.mkdir(parents=True)
+    async with GatedRelay(wizard_center.url, b"POST /api/v1/activate ") as relay, \
+            wizard_run(relay.url) as d:
+        await acquire_until_activation_held(d, relay, kit.regnum, kit.single_pins[0])
+        with unwritable(folder):
+            relay.release.set()
+            await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning",
+                         timeout=20)
+            await d.press("tab", "enter")  # Cancel license acquisition
+            await d.wait(lambda: d.app.return_code is not None, what="exit")
+    assert d.app.return_code == 130
+    assert installed() == [] and installed("user") == []
+    [kept] = sorted((state_dir() / "issued").glob("*.lic"))
+    said = capsys.readouterr().err  # printed once the screen is restored
+    assert f"licwiz install --without-request {kept}\n" in said, said
+    lic = verify_file(kept, load_keyring([wizard_center.trusted_keys]), product=current_product())
+    assert lic.license_id == f"{kit.regnum}-001"
+
+
+async def test_issued_license_that_cannot_be_saved_for_another_reason_says_where_it_was_kept(
+        wizard_center: Any, wizard_run: Any) -> None:
+    """The save fails after the PIN is spent, but the all-users folder itself can
+    be written (here a folder sits where the license file goes): not the
+    all-users warning, the failure with where the license was kept and how to
+    install it."""
     kit = wizard_center.create_kit(users=1, pins=2)
     in_the_way = license_dir("all-users") / f"{kit.regnum}-001.lic"
     in_the_way.mkdir(parents=True)
@@ -183,17 +264,22 @@ async def test_issued_license_that_cannot_be_saved_for_all_users_goes_to_the_cur
         await d.at("automatic")
         await d.wait(lambda: d.screen._checked, what="availability check")
         await d.next()
-        await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning",
+        await d.wait(lambda: d.state.error is not None and not d.screen._running, what="failure",
                      timeout=20)
-        await d.press("enter")  # Acquire for the current user
-        await d.at("final", timeout=20)
-        summary = d.text("#summary")
-        assert "for the current user" in summary
-    [path] = installed("user")
-    lic = verify_file(path, load_keyring([wizard_center.trusted_keys]), product=current_product())
-    assert lic.license_id == f"{kit.regnum}-001" and lic.params == collect(current_product())
-    shown = json.loads(wizard_center.cli("kit", "show", kit.regnum, "--json").stdout)
-    assert shown["issued"] == 1 and shown["used_pins"] == [kit.single_pins[0]], shown  # one activation
+        assert type(d.screen).__name__ == "AutomaticStep"
+        assert d.state.error.code == "storage"
+        [kept] = sorted((state_dir() / "issued").glob("*.lic"))
+        shown = d.text("#kept")
+        assert str(kept) in shown and f"licwiz install --without-request {kept}" in shown
+        assert d.screen.query_one("#kept").display
+        await d.press("v")
+        await d.wait(lambda: type(d.screen).__name__ == "ErrorDialog", what="error dialog")
+        assert str(kept) in d.text(".dialog-text Static")
+    assert installed("user") == []
+    lic = verify_file(kept, load_keyring([wizard_center.trusted_keys]), product=current_product())
+    assert lic.license_id == f"{kit.regnum}-001"
+    shown_kit = pins_spent(wizard_center, kit.regnum)
+    assert shown_kit["issued"] == 1 and shown_kit["used_pins"] == [kit.single_pins[0]], shown_kit
 
 
 async def test_all_users_warning_cancel_ends_the_wizard(
