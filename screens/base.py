@@ -47,6 +47,10 @@ class StepScreen(Screen[None]):
         Binding("ctrl+q", "app.request_quit", "Quit", priority=True),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._checked_values: dict[str, str] = {}  # field id -> value at the last check
+
     @property
     def wizard(self) -> LicwizApp:
         return cast("LicwizApp", self.app)
@@ -175,6 +179,7 @@ class StepScreen(Screen[None]):
                 widget.display = bool(message)
 
     def refresh_valid(self) -> None:
+        self._checked_values = {w.id or "": w.value for w in self.query(Input)}
         self.save()
         errors = self.errors()
         self.show_field_errors(self._visible_errors(errors))
@@ -207,7 +212,12 @@ class StepScreen(Screen[None]):
     # -- events ----------------------------------------------------------------
 
     @on(Input.Changed)
-    def _input_changed(self) -> None:
+    def _input_changed(self, event: Input.Changed) -> None:
+        # Every field posts Changed for the value it starts with as the step mounts,
+        # after on_mount checked the step with those values: one check per field for
+        # nothing (ten on the owner data step).
+        if self._checked_values.get(event.input.id or "") == event.value:
+            return
         self.refresh_valid()
 
     @on(Input.Submitted)

@@ -18,10 +18,13 @@ from .widgets import TickBox
 
 def field_row(label: str, widget_id: str, value: str, placeholder: str = "", *,
               disabled: bool = False, max_length: int = 0) -> ComposeResult:
-    with Horizontal(classes="row"):
-        yield Label(label, classes="field-label")
-        yield Input(value, id=widget_id, placeholder=placeholder, compact=True,
-                    disabled=disabled, max_length=max_length)
+    """A labelled field and its error line (built whole: usable in compose and in mount)."""
+    yield Horizontal(
+        Label(label, classes="field-label"),
+        Input(value, id=widget_id, placeholder=placeholder, compact=True,
+              disabled=disabled, max_length=max_length),
+        classes="row",
+    )
     yield Static("", id=f"err-{widget_id}", classes="field-error")
 
 
@@ -58,21 +61,38 @@ Advanced settings (F4):
         symbols = {"collapsed_symbol": ">", "expanded_symbol": "v"} if self.wizard.config.ascii else {}
         collapsed = not (s.install_on_server or not s.automatic)
         # "-collapsed" given up front: Collapsible adds it on mount otherwise, and
-        # styles its whole subtree a second time.
+        # styles its whole subtree a second time. Its fields are built when it is
+        # first opened (most people never open it): a third of the step's widgets.
         with Collapsible(title="Advanced settings (F4)", id="advanced", collapsed=collapsed,
                          classes="-collapsed" if collapsed else None, **symbols):
-            yield TickBox("Install the license on the server", s.install_on_server, id="on_server",
-                          compact=True)
-            yield from field_row("Server", "server", s.server, "host name",
-                                 disabled=not s.install_on_server, max_length=253)
-            yield from field_row("Port", "port", s.port, "8475 unless told otherwise",
-                                 disabled=not s.install_on_server, max_length=5)
-            yield TickBox("Automatic acquisition", s.automatic, id="automatic", compact=True)
+            if not collapsed:
+                yield from self._advanced_fields()
+
+    def _advanced_fields(self) -> ComposeResult:
+        s = self.state
+        yield TickBox("Install the license on the server", s.install_on_server, id="on_server",
+                      compact=True)
+        yield from field_row("Server", "server", s.server, "host name",
+                             disabled=not s.install_on_server, max_length=253)
+        yield from field_row("Port", "port", s.port, "8475 unless told otherwise",
+                             disabled=not s.install_on_server, max_length=5)
+        yield TickBox("Automatic acquisition", s.automatic, id="automatic", compact=True)
+
+    async def _open_advanced(self) -> None:
+        if not self.query("#on_server"):
+            contents = self.query_one("#advanced").query_one(Collapsible.Contents)
+            await contents.mount_all(list(self._advanced_fields()))
+
+    @on(Collapsible.Expanded, "#advanced")
+    async def _expanded(self) -> None:
+        await self._open_advanced()
 
     def save(self) -> None:
         s = self.state
         s.regnum = self.query_one("#regnum", Input).value
         s.pin = self.query_one("#pin", Input).value
+        if not self.query("#on_server"):
+            return  # Advanced settings never opened: the state keeps its values
         s.install_on_server = self.query_one("#on_server", Checkbox).value
         s.server = self.query_one("#server", Input).value
         s.port = self.query_one("#port", Input).value
@@ -92,8 +112,9 @@ Advanced settings (F4):
     def action_attention(self) -> None:
         self.app.push_screen(PinSetDialog())
 
-    def action_advanced(self) -> None:
+    async def action_advanced(self) -> None:
         box = self.query_one("#advanced", Collapsible)
         box.collapsed = not box.collapsed
         if not box.collapsed:
+            await self._open_advanced()
             self.query_one("#on_server", Checkbox).focus()

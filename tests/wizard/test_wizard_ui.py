@@ -123,6 +123,35 @@ async def test_input_errors_are_shown_at_the_field_as_typed(wizard_run: Any) -> 
         assert "Port: a number from 1 to 65535" in d.text("#err-port")
 
 
+async def test_advanced_settings_open_from_their_title_and_keep_their_values(wizard_run: Any) -> None:
+    async with wizard_run(dead_center()) as d:
+        await d.press("enter")
+        await d.at("kit")
+        assert d.state.automatic and not d.state.install_on_server
+        title = d.screen.query_one("#advanced CollapsibleTitle")
+        title.focus()
+        await d.press("enter")  # the title opens them, as F4 does
+        await d.wait(lambda: bool(d.screen.query("#on_server")), what="advanced settings")
+        assert value(d, "#on_server") is False and value(d, "#automatic") is True
+        assert d.screen.query_one("#server").disabled
+        await d.tick("#on_server")
+        assert not d.screen.query_one("#server").disabled
+        await d.fill("#server", "lic.example")
+        await d.fill("#port", "8475")
+        await d.press("f4")  # closed and opened again: the same fields, the same values
+        await d.pilot.click("#advanced CollapsibleTitle")
+        await d.pilot.pause()
+        assert not d.screen.query_one("#advanced").collapsed
+        assert value(d, "#server") == "lic.example" and value(d, "#port") == "8475"
+        await d.press("escape")
+        await d.at("action")
+        await d.press("enter")
+        await d.at("kit")  # open from the start now: installing on a server was chosen
+        assert not d.screen.query_one("#advanced").collapsed
+        assert value(d, "#on_server") is True and value(d, "#server") == "lic.example"
+        assert value(d, "#port") == "8475"
+
+
 async def test_accuracy_box_gates_next_and_save_load_data(wizard_run: Any, tmp_path: Path) -> None:
     target = tmp_path / "owner.json"
     async with wizard_run(dead_center()) as d:
