@@ -165,7 +165,22 @@ class StepScreen(Screen[None]):
         return not self.errors()
 
     def show_field_errors(self, errors: dict[str, str]) -> None:
-        """Write each field's error into ``#err-<field>`` (blank when fine)."""
+        """Write each field's error into ``#err-<field>`` (blank when fine).
+
+        A step may compose that line itself; otherwise it is made the first time
+        the field has an error, under the field's row (``field_row`` fields: an
+        error line per field, hidden on almost every visit, costs as much as a
+        visible widget to build)."""
+        for name, message in errors.items():
+            if message and not self.query(f"#err-{name}"):
+                found = self.query(f"#{name}")
+                if not found:
+                    continue
+                field = found.first()
+                row = field.parent if isinstance(field.parent, Horizontal) else field
+                line = Static(f"! {message}", id=f"err-{name}", classes="field-error")
+                line.display = True
+                row.parent.mount(line, after=row)  # type: ignore[union-attr]
         for widget in self.query(".field-error"):
             name = (widget.id or "")[4:]
             message = errors.get(name, "")

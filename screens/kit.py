@@ -18,14 +18,15 @@ from .widgets import TickBox
 
 def field_row(label: str, widget_id: str, value: str, placeholder: str = "", *,
               disabled: bool = False, max_length: int = 0) -> ComposeResult:
-    """A labelled field and its error line (built whole: usable in compose and in mount)."""
+    """A labelled field (built whole: usable in compose and in mount); its error
+    line ``#err-<widget_id>`` is added under it by ``StepScreen.show_field_errors``
+    when it first has an error."""
     yield Horizontal(
         Label(label, classes="field-label"),
         Input(value, id=widget_id, placeholder=placeholder, compact=True,
               disabled=disabled, max_length=max_length),
         classes="row",
     )
-    yield Static("", id=f"err-{widget_id}", classes="field-error")
 
 
 class KitStep(StepScreen):
