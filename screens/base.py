@@ -62,11 +62,18 @@ class StepScreen(Screen[None]):
     # -- layout --------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        if self.wizard.config.ascii:
+            # Here, before the widgets exist: added on mount it restyles every one.
+            self.add_class("-ascii")
         history = flow.steps_taken(self.state)
         n = len(history)
         yield Static(f" License acquisition - step {n}: {flow.TITLES[self.STEP]}", id="title")
         with Horizontal(id="main"):
-            rail = OptionList(id="rail")
+            # Filled as it is built: options added after mounting lay it out again.
+            rail = OptionList(*[
+                Option(f"{'>' if i == n - 1 else '+'} {i + 1} {flow.TITLES[step]}", id=f"rail-{i}")
+                for i, step in enumerate(history)
+            ], id="rail")
             rail.border_title = "Steps"
             yield rail
             with VerticalScroll(id="body"):
@@ -89,16 +96,8 @@ class StepScreen(Screen[None]):
         yield from ()
 
     def on_mount(self) -> None:
-        if self.wizard.config.ascii:
-            self.add_class("-ascii")
         rail = self.query_one("#rail", OptionList)
-        history = flow.steps_taken(self.state)
-        # One add_options call: one layout pass instead of one per step.
-        rail.add_options([
-            Option(f"{'>' if i == len(history) - 1 else '+'} {i + 1} {flow.TITLES[step]}", id=f"rail-{i}")
-            for i, step in enumerate(history)
-        ])
-        rail.highlighted = len(history) - 1
+        rail.highlighted = rail.option_count - 1
         self.load()
         self.refresh_valid()
         self._focus_first()

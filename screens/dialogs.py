@@ -3,10 +3,12 @@ quit, the all-users warning, and the file path prompt of Save/Load data."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import ClassVar
 
 from licwiz.app.state import ErrorInfo
 from textual import on
+from textual._context import NoActiveAppError
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -33,11 +35,21 @@ license updates after the computer's key parameters change."""
 class _Dialog(ModalScreen[object]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
-    def on_mount(self) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        # The class goes on before the dialog is built: added on mount, it would
+        # style every widget of the dialog a second time.
+        with contextlib.suppress(NoActiveAppError):
+            self._ascii_class()
+
+    def _ascii_class(self) -> None:
         from licwiz.app.wizard import LicwizApp
 
         if isinstance(self.app, LicwizApp) and self.app.config.ascii:
             self.add_class("-ascii")
+
+    def on_mount(self) -> None:
+        self._ascii_class()  # no-op when __init__ could already tell
         self.after_mount()
 
     def after_mount(self) -> None:
