@@ -254,3 +254,30 @@ async def test_demo_notes_beside_the_wizard_when_wide(wizard_run: Any) -> None:
         await d.press("f2")  # narrow terminal: F2 shows the notes
         await d.wait(lambda: type(d.screen).__name__ == "TextDialog", what="notes")
         assert "111-222-333-444-555" in d.text(".dialog-text Static")
+
+
+async def test_steps_left_behind_are_freed(wizard_run: Any) -> None:
+    """Each step is built fresh; the old one must go with its rendered lines,
+    or every full garbage collection walks more (Textual 8.2.8 keeps widgets'
+    styles caches in an lru_cache: app/wizard.py _release_old_widgets)."""
+    import gc
+
+    from textual._styles_cache import StylesCache
+
+    def styles_caches() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, StylesCache))
+
+    async with wizard_run(dead_center()) as d:
+        async def there_and_back() -> None:
+            await d.press("enter")
+            await d.at("kit")
+            await d.press("escape")
+            await d.at("action")
+
+        await there_and_back()
+        before = styles_caches()
+        for _ in range(8):
+            await there_and_back()
+        after = styles_caches()
+    assert after <= before + 5, (before, after)  # ~35 more per round trip when kept
