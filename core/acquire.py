@@ -18,6 +18,7 @@ Two promises hold on every path:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import importlib
@@ -388,7 +389,7 @@ async def acquire_online(
     req.check()
     if server is not None:
         req = replace(req, params=await server_parameters(server, req.product))
-    elif not is_writable(scope):
+    elif not await asyncio.to_thread(is_writable, scope):  # file I/O: off the caller's event loop
         # Before the PIN is spent: the wizard then offers "Acquire for the current user".
         raise NotWritable(
             f"{license_dir(scope)}: cannot write a license for "
@@ -422,7 +423,8 @@ async def acquire_online(
             async with _server_client(server) as sc:
                 await sc.install(issued.license_text)
             return Outcome(lic, issued.license_text, None, None, str(server), issued)
-        path = install_license(issued.license_text, lic.license_id, scope)
+        # fsync of file and folder: in a thread, so a wizard's screen keeps answering
+        path = await asyncio.to_thread(install_license, issued.license_text, lic.license_id, scope)
     except LicwizError as exc:
         kept = _keep_text(issued.license_text, issued.license_id, verified=True)
         raise AfterActivationError(exc, issued.license_text, kept, verified=True) from None

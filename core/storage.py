@@ -8,6 +8,7 @@ override both (tests, containers, ``licwiz demo``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import time
@@ -66,6 +67,10 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     except PermissionError as exc:
         raise NotWritable(f"{path.parent}: not writable", str(exc)) from None
     except OSError as exc:
+        # A read-only file system or a file where the folder should be: this folder
+        # cannot take the license either, which callers offer another place for.
+        if exc.errno in (errno.EROFS, errno.ENOTDIR, errno.EEXIST):
+            raise NotWritable(f"{path.parent}: not writable", str(exc)) from None
         raise StorageError(f"{path.parent}: cannot write", str(exc)) from None
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from licwiz.core import keys, storage
 from licwiz.core import license as lic_mod
-from licwiz.core.errors import StorageError
+from licwiz.core.errors import NotWritable, StorageError
 
 Sign = Callable[..., str]
 
@@ -70,8 +70,11 @@ def test_not_writable_when_the_parent_is_a_file(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("LICWIZ_ALL_USERS_DIR", str(blocker / "sub"))
     assert storage.is_writable("all-users") is False
     assert storage.is_writable("user") is True
-    with pytest.raises(StorageError):
+    # Not writable (the code callers act on: "Acquire for the current user"), not a bare storage error.
+    with pytest.raises(NotWritable):
         storage.atomic_write(blocker / "sub" / "x.lic", b"data")
+    with pytest.raises(NotWritable):  # the file sits exactly where the folder should be
+        storage.atomic_write(blocker / "x.lic", b"data")
     assert blocker.read_text() == "a file"
     assert not list(tmp_path.glob("*.tmp"))
 
