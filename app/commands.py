@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from importlib import import_module
 from pathlib import Path
@@ -75,10 +74,6 @@ EXIT_STORAGE = 5
 EXIT_INVALID = 6
 EXIT_INTERRUPTED = 130
 
-# Used when neither --center nor LICWIZ_CENTER_URL nor the wizard's config names one.
-FALLBACK_CENTER_URL = "https://center.licwiz.example"
-
-
 class UsageError(InputError):
     code = "usage"
 
@@ -92,15 +87,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_center_url() -> str:
-    """$LICWIZ_CENTER_URL, else center.json (app/config.py), else the built-in default."""
-    env = os.environ.get("LICWIZ_CENTER_URL")
-    if env:
-        return env
-    try:
-        config = import_module("licwiz.app.config")
-    except ImportError:
-        return FALLBACK_CENTER_URL
-    return str(config.center_settings().get("url") or config.DEFAULT_CENTER_URL)
+    """$LICWIZ_CENTER_URL, else center.json, else the built-in default (app/config.py)."""
+    return str(import_module("licwiz.app.config").default_center_url())
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -57,16 +57,8 @@ def center_settings() -> dict[str, str]:
     return merged
 
 
-def _default_center_url() -> str:
+def default_center_url() -> str:
     return center_settings().get("url") or DEFAULT_CENTER_URL
-
-
-def _default_phone() -> str | None:
-    return center_settings().get("phone")
-
-
-def _default_web_page() -> str | None:
-    return center_settings().get("web_page")
 
 
 def _default_ascii() -> bool:
@@ -83,12 +75,24 @@ class WizardConfig:
     demo_notes: text shown beside the wizard (the demo's kit numbers and PINs);
     phone_number: the Licensing Center operator's number for the phone method;
     ascii: ASCII borders and markers (default: detected from TERM);
-    center_timeout: seconds per HTTP call; center_web_page: the page for the file method."""
+    center_timeout: seconds per HTTP call; center_web_page: the page for the file method.
+    Not given (empty / None), center_url, phone_number and center_web_page come
+    from center_settings(), read once."""
 
-    center_url: str = field(default_factory=_default_center_url)
+    center_url: str = ""
     product: str = field(default_factory=current_product)
     demo_notes: str | None = None
-    phone_number: str | None = field(default_factory=_default_phone)
+    phone_number: str | None = None
     ascii: bool = field(default_factory=_default_ascii)
     center_timeout: float = 15.0
-    center_web_page: str | None = field(default_factory=_default_web_page)
+    center_web_page: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.center_url and self.phone_number is not None and self.center_web_page is not None:
+            return
+        settings = center_settings()
+        self.center_url = self.center_url or settings.get("url") or DEFAULT_CENTER_URL
+        if self.phone_number is None:
+            self.phone_number = settings.get("phone")
+        if self.center_web_page is None:
+            self.center_web_page = settings.get("web_page")

@@ -351,6 +351,21 @@ async def install_answer(
     return outcome
 
 
+def answered_request(
+    rows: list[str], pending: list[PendingRequest], keyring: Keyring
+) -> tuple[str, PendingRequest]:
+    """The license text the operator's rows carry, rebuilt for the pending phone
+    request they answer (several may be pending: the signature tells which)."""
+    resp = phonemsg.decode_response(rows)  # wrong rows are named before anything else
+    last: LicwizError = NoPendingRequest("no phone request is pending on this computer")
+    for p in pending:
+        try:
+            return phonemsg.rebuild_license(resp, p.request, keyring)[1], p
+        except SignatureError as exc:  # the rows answer another pending request
+            last = exc
+    raise last
+
+
 def install_phone_response(
     rows: list[str],
     pending: PendingRequest,
@@ -360,35 +375,25 @@ def install_phone_response(
     params: Mapping[str, str] | None = None,
 ) -> acquire.Outcome:
     """Decode the operator's rows, rebuild the signed license, verify and install it."""
+    return install_phone_response_any(rows, [pending], scope=scope, keyring=keyring, params=params)
+
+
+def install_phone_response_any(
+    rows: list[str], pending: list[PendingRequest], *, scope: Scope, keyring: Keyring | None = None,
+    params: Mapping[str, str] | None = None,
+) -> acquire.Outcome:
+    """``install_phone_response`` for whichever pending phone request the rows answer."""
     ring = keyring or load_keyring()
-    req = pending.request
-    resp = phonemsg.decode_response(rows)
-    _, text = phonemsg.rebuild_license(resp, req, ring)
+    text, p = answered_request(rows, pending, ring)
+    req = p.request
     here = dict(params) if params is not None else collect(req.product)
-    lic = parse(text, "phone response").license
-    check_this_computer(lic, here, "phone response")
+    check_this_computer(parse(text, "phone response").license, here, "phone response")
     outcome = acquire.install_license_text(
         text, keyring=ring, product=req.product, params=here, scope=scope, expect=req,
         source="phone response",
     )
-    remove_pending(pending)
+    remove_pending(p)
     return outcome
-
-
-def install_phone_response_any(
-    rows: list[str], pending: list[PendingRequest], *, scope: Scope, keyring: Keyring | None = None
-) -> acquire.Outcome:
-    """``install_phone_response`` for whichever pending phone request the rows answer
-    (several may be pending: the signature tells which)."""
-    ring = keyring or load_keyring()
-    phonemsg.decode_response(rows)  # wrong rows are named before anything else
-    last: LicwizError = NoPendingRequest("no phone request is pending on this computer")
-    for p in pending:
-        try:
-            return install_phone_response(rows, p, scope=scope, keyring=ring)
-        except SignatureError as exc:
-            last = exc
-    raise last
 
 
 # --- licwiz request / licwiz install ------------------------------------------------
@@ -502,6 +507,18 @@ def _default_scope() -> Scope:
     return "all-users" if is_writable("all-users") else "user"
 
 
+def _phone_rows_and_pending(args: Any, product: str) -> tuple[list[str], list[PendingRequest]]:
+    """``licwiz install --phone``: the rows typed on stdin and the pending phone requests."""
+    if args.file is not None:
+        raise UsageError("FILE", "give either a license data FILE or --phone, not both")
+    phone = [p for p in load_pending(product) if p.method == "phone"]
+    if not phone:
+        raise NoPendingRequest("no phone request is pending on this computer (licwiz request --phone)")
+    rows = [ln for ln in sys.stdin.read(64 * 1024).splitlines() if ln.strip()]
+    # "3: 123 456 ..." as printed by licwiz request --phone is accepted too.
+    return [ln.split(":", 1)[1] if ":" in ln else ln for ln in rows], phone
+
+
 def cmd_install(argv: list[str]) -> int:
     def body() -> int:
         args = _install_parser().parse_args(argv)
@@ -510,26 +527,15 @@ def cmd_install(argv: list[str]) -> int:
             if args.scope:
                 raise UsageError("--scope", "--scope: not with --server (the license goes to the server)")
             outcome = asyncio.run(_install_on_server(args, parse_server(args.server), product))
-            print_installed(outcome, args.json)
-            return EXIT_OK
-        scope: Scope = args.scope or _default_scope()
-        if args.phone:
-            if args.file is not None:
-                raise UsageError("FILE", "give either a license data FILE or --phone, not both")
-            phone = [p for p in load_pending(product) if p.method == "phone"]
-            if not phone:
-                raise NoPendingRequest(
-                    "no phone request is pending on this computer (licwiz request --phone)"
-                )
-            rows = [ln for ln in sys.stdin.read(64 * 1024).splitlines() if ln.strip()]
-            # "3: 123 456 ..." as printed by licwiz request --phone is accepted too.
-            rows = [ln.split(":", 1)[1] if ":" in ln else ln for ln in rows]
-            outcome = install_phone_response_any(rows, phone, scope=scope)
+        elif args.phone:
+            rows, phone = _phone_rows_and_pending(args, product)
+            outcome = install_phone_response_any(rows, phone, scope=args.scope or _default_scope())
         else:
             if args.file is None:
                 raise UsageError("FILE", "FILE: the license data file to install is required")
             outcome, _ = install_license_data_file(
-                args.file, product=product, scope=scope, require_pending=not args.without_request
+                args.file, product=product, scope=args.scope or _default_scope(),
+                require_pending=not args.without_request,
             )
         print_installed(outcome, args.json)
         return EXIT_OK
@@ -543,35 +549,16 @@ async def _install_on_server(args: Any, target: acquire.ServerTarget, product: s
     computer), verified against the server's parameters, then uploaded."""
     ring = load_keyring()
     if args.phone:
-        if args.file is not None:
-            raise UsageError("FILE", "give either a license data FILE or --phone, not both")
-        phone = [p for p in load_pending(product) if p.method == "phone"]
-        if not phone:
-            raise NoPendingRequest("no phone request is pending on this computer (licwiz request --phone)")
-        rows = [ln for ln in sys.stdin.read(64 * 1024).splitlines() if ln.strip()]
-        rows = [ln.split(":", 1)[1] if ":" in ln else ln for ln in rows]
-        resp = phonemsg.decode_response(rows)  # wrong rows are named before anything else
-        last: LicwizError = NoPendingRequest("no phone request is pending on this computer")
-        for p in phone:
-            try:
-                _, text = phonemsg.rebuild_license(resp, p.request, ring)
-            except SignatureError as exc:  # the rows answer another pending request
-                last = exc
-                continue
-            return await install_answer(text, p, keyring=ring, product=product, scope="all-users",
-                                        params={}, server=target, source="phone response")
-        raise last
-    if args.file is None:
+        rows, phone = _phone_rows_and_pending(args, product)
+        text, pending = answered_request(rows, phone, ring)
+        source = "phone response"
+    elif args.file is None:
         raise UsageError("FILE", "FILE: the license data file to install is required")
-    source = str(args.file)
-    text = read_file(Path(args.file))
-    pending = None if args.without_request else find_pending(parse(text, source).license, product)
-    if pending is None and not args.without_request:
-        raise NoPendingRequest(
-            f"{source}: no license request for this kit was made on this computer",
-            "use 'licwiz install --server HOST:PORT --without-request FILE' to install a license "
-            "checked only against the server's computer",
-        )
+    elif not args.without_request:
+        outcome, _ = await install_file_answer(args.file, keyring=ring, product=product, scope="all-users",
+                                               params={}, server=target)
+        return outcome
+    else:
+        text, pending, source = read_file(Path(args.file)), None, str(args.file)
     return await install_answer(text, pending, keyring=ring, product=product, scope="all-users", params={},
                                 server=target, source=source)
-

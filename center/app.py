@@ -300,7 +300,7 @@ def create_app(service: CenterService, *, log_stream: Any = None) -> ASGIApp:
 def app_from_env() -> ASGIApp:
     """The uvicorn factory: LICWIZ_CENTER_DB, LICWIZ_CENTER_HOME, LICWIZ_CENTER_LOG (file)."""
     home = Path(os.environ.get("LICWIZ_CENTER_HOME") or default_home())
-    svc = CenterService.open(db.default_db_url(), home)
+    svc = CenterService.open(db.default_db_url(home), home)
     log_file = os.environ.get("LICWIZ_CENTER_LOG")
     stream = open(log_file, "a", buffering=1, encoding="utf-8") if log_file else None  # noqa: SIM115
     return create_app(svc, log_stream=stream)

@@ -42,13 +42,7 @@ def _home(args: argparse.Namespace) -> Path:
 
 
 def _db(args: argparse.Namespace) -> str:
-    # With no --db and no LICWIZ_CENTER_DB, the database lives beside the keys:
-    # one --home (or LICWIZ_CENTER_HOME) is one whole center.
-    if args.db:
-        return db.normalise_url(args.db)
-    if os.environ.get("LICWIZ_CENTER_DB"):
-        return db.default_db_url()
-    return f"sqlite+aiosqlite:///{_home(args) / 'center.db'}"
+    return db.normalise_url(args.db) if args.db else db.default_db_url(_home(args))
 
 
 async def _service(args: argparse.Namespace) -> CenterService:

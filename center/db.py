@@ -115,13 +115,14 @@ settings = sa.Table(
 )
 
 
-def default_db_url() -> str:
-    """``LICWIZ_CENTER_DB``, else an SQLite file under the user's state dir."""
+def default_db_url(home: Path | None = None) -> str:
+    """``LICWIZ_CENTER_DB``, else ``center.db`` beside the keys in ``home`` (default
+    licwiz/center under the user's state dir): one home is one whole center."""
     env = os.environ.get("LICWIZ_CENTER_DB")
     if env:
         return env
-    path = Path(platformdirs.user_state_dir("licwiz")) / "center" / "center.db"
-    return f"sqlite+aiosqlite:///{path}"
+    folder = home if home is not None else Path(platformdirs.user_state_dir("licwiz")) / "center"
+    return f"sqlite+aiosqlite:///{folder / 'center.db'}"
 
 
 def normalise_url(url: str) -> str:
