@@ -167,7 +167,7 @@ def _as_nobody() -> list[str] | None:
     return None
 
 
-def test_fingerprint_json_as_non_root_user(tmp_path: Path) -> None:
+def test_fingerprint_json_as_non_root_user(tmp_path: Path, reachable_checkout: None) -> None:
     prefix = _as_nobody()
     if prefix is None:
         pytest.skip("neither setpriv nor runuser is available to drop root")
