@@ -1,0 +1,1 @@
+"""HTTP plumbing the Licensing Center and the license server share."""
