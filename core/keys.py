@@ -143,7 +143,7 @@ def load_keyring(extra: Iterable[Path] = ()) -> Keyring:
     """The vendor's shipped keys plus every configured source. A broken key
     file is skipped rather than locking a user out of every other license."""
     ring = Keyring()
-    shipped = resources.files("licwiz.core").joinpath("keys")
+    shipped = resources.files("licwiz.core").joinpath("trusted_keys")
     if shipped.is_dir():
         for entry in sorted(shipped.iterdir(), key=lambda e: e.name):
             if entry.name.endswith(".pem"):

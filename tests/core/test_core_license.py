@@ -190,11 +190,11 @@ def test_keyring_user_config_dir(tmp_path: Path) -> None:
 
 
 def test_keyring_trusts_keys_shipped_in_the_package() -> None:
-    """A vendor builds licwiz with its center's public keys in core/keys/:
+    """A vendor builds licwiz with its center's public keys in core/trusted_keys/:
     trusted with no configuration at all (a private key there is ignored)."""
     from importlib import resources
 
-    shipped = Path(str(resources.files("licwiz.core").joinpath("keys")))
+    shipped = Path(str(resources.files("licwiz.core").joinpath("trusted_keys")))
     key = Ed25519PrivateKey.generate()
     public = shipped / f"test-shipped-{os.getpid()}.pem"
     private = shipped / f"test-shipped-private-{os.getpid()}.pem"
