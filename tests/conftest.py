@@ -1,12 +1,12 @@
 """Shared test set-up.
 
 Each area's fixtures live in tests/support/fixtures_<area>.py (one owner per
-file); they are all loaded here so any test can use any fixture.
+file); they are declared here as plugins, so any test can use any fixture and
+pytest (not a copy into this module's globals) owns their registration.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import pkgutil
 from pathlib import Path
@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import support
 
-for _mod in pkgutil.iter_modules(support.__path__):
-    if _mod.name.startswith("fixtures_"):
-        _m = importlib.import_module(f"support.{_mod.name}")
-        globals().update({k: v for k, v in vars(_m).items() if not k.startswith("_")})
+pytest_plugins = sorted(
+    f"support.{mod.name}" for mod in pkgutil.iter_modules(support.__path__) if mod.name.startswith("fixtures_")
+)
 
 
 @pytest.fixture(autouse=True)
