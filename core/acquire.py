@@ -3,8 +3,14 @@
 Online: check availability, activate (the client retries with the same
 idempotency key, so a lost answer never spends a second PIN), verify the
 license offline with the trusted keys, check that it is the license that was
-asked for, install it atomically. The file and phone methods end in
-``install_license_text``, which does the last three steps.
+asked for, install it atomically, on this computer or on a license server.
+
+The last two steps are shared with the file and phone methods
+(core/exchange.py), so they live here once: ``check_answer`` (the one match of
+a verified license against the request and/or the computer it will live on)
+and ``install_verified`` (write it for a scope, or upload it to a license
+server). ``install_license_text`` is verify + check + install for a text in
+hand (the wizard's "install the issued license for the current user").
 
 Two promises hold on every path:
 
@@ -21,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import importlib
-import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
     # import, which the wizard should not pay before its first screen.
     from .client import Availability, CenterClient, Issued
     from .request import ActivationRequest
+    from .server_client import ServerClient
 
 Progress = Callable[[str], None]
 
@@ -204,8 +209,8 @@ def expected_pin_digest(req: ActivationRequest) -> str:
     return pin_digest(req.regnum, pin)
 
 
-def check_matches(lic: License, req: ActivationRequest, source: str = "license") -> None:
-    """Refuse a genuine license that is not the one ``req`` asked for."""
+def _wrong_fields(lic: License, req: ActivationRequest) -> list[str]:
+    """What in a genuine license differs from what ``req`` asked for (parameters aside)."""
     wrong: list[str] = []
     if lic.product != req.product:
         wrong.append(f"product {lic.product!r} instead of {req.product!r}")
@@ -223,7 +228,42 @@ def check_matches(lic: License, req: ActivationRequest, source: str = "license")
     )
     if not same_method:
         wrong.append(f"acquisition method {lic.method!r} instead of {req.method!r}")
-    m = matches(lic.params, req.params)
+    return wrong
+
+
+def check_answer(
+    lic: License,
+    *,
+    expect: ActivationRequest | None = None,
+    params: Mapping[str, str] | None = None,
+    source: str = "license",
+) -> None:
+    """Refuse a verified license that is not the one asked for, or not for the
+    computer it is about to live on. The key parameters are matched once:
+
+    - against ``params`` when given (this computer now, or the license
+      server's): a difference is ``parameters_changed``, "for another computer";
+    - else against ``expect.params`` (the computer as it was when asked).
+
+    With ``expect``, product, kit, owner digest, PIN and method must be what it
+    asked for (``license_mismatch``, "not the one requested")."""
+    if params is not None:
+        against = params
+    elif expect is not None:
+        against = expect.params
+    else:
+        raise ValueError("check_answer needs the request or the parameters to match against")
+    m = matches(lic.params, against)
+    if params is not None and not m.ok:
+        raise LicenseInvalid(
+            f"{source}: the license is for another computer (key parameters differ)",
+            f"{source}: {m.reason}; changed: {', '.join(m.changed) or '-'}; "
+            f"missing: {', '.join(m.missing) or '-'}",
+            code="parameters_changed",
+        )
+    if expect is None:
+        return
+    wrong = _wrong_fields(lic, expect)
     if not m.ok:
         wrong.append(f"computer parameters differ ({m.reason}: {', '.join(m.changed or m.missing)})")
     if wrong:
@@ -234,15 +274,10 @@ def check_matches(lic: License, req: ActivationRequest, source: str = "license")
         )
 
 
-def _check_here(lic: License, params: Mapping[str, str], source: str) -> None:
-    m = matches(lic.params, params)
-    if not m.ok:
-        raise LicenseInvalid(
-            f"{source}: license is for another computer (key parameters differ)",
-            f"{source}: {m.reason}; changed: {', '.join(m.changed) or '-'}; "
-            f"missing: {', '.join(m.missing) or '-'}",
-            code="parameters_changed",
-        )
+def check_matches(lic: License, req: ActivationRequest, source: str = "license") -> None:
+    """Refuse a genuine license that is not the one ``req`` asked for
+    (``check_answer`` against the request alone)."""
+    check_answer(lic, expect=req, source=source)
 
 
 def _issued_locally(text: str, lic: License) -> Issued:
@@ -265,16 +300,33 @@ def _keep_text(text: str, license_id: str, *, verified: bool) -> Path | None:
     return path
 
 
-def _verify_for(
-    text: str, *, keyring: Keyring, product: str, params: Mapping[str, str],
-    expect: ActivationRequest | None, source: str,
+def verify_answer(
+    text: str, *, keyring: Keyring, product: str, expect: ActivationRequest | None = None,
+    params: Mapping[str, str] | None = None, source: str = "license",
 ) -> License:
+    """Verify ``text`` (signature, trusted key, product, dates), then ``check_answer``."""
     lic = verify(text, keyring, product=product, source=source)
-    if expect is not None:
-        check_matches(lic, expect, source)
-    else:
-        _check_here(lic, params, source)
+    check_answer(lic, expect=expect, params=params, source=source)
     return lic
+
+
+Target = Scope | ServerTarget
+"""Where a license goes: a scope on this computer, or a license server."""
+
+
+async def install_verified(
+    text: str, lic: License, target: Target, *, issued: Issued | None = None
+) -> Outcome:
+    """Install a license that passed ``verify_answer``: atomically for a scope
+    (the fsync in a thread, so a wizard's screen keeps answering) or uploaded
+    to a license server."""
+    record = issued if issued is not None else _issued_locally(text, lic)
+    if isinstance(target, ServerTarget):
+        async with _server_client(target) as sc:
+            await sc.install(text)
+        return Outcome(lic, text, None, None, str(target), record)
+    path = await asyncio.to_thread(install_license, text, lic.license_id, target)
+    return Outcome(lic, text, path, target, None, record)
 
 
 def install_license_text(
@@ -287,57 +339,43 @@ def install_license_text(
     expect: ActivationRequest | None = None,
     source: str = "license",
 ) -> Outcome:
-    """Verify ``text`` (signature, product, dates), check it is for this
-    computer (``params``) or exactly what ``expect`` asked for, install it
-    atomically in ``scope``. Nothing is written unless every check passes."""
-    lic = _verify_for(text, keyring=keyring, product=product, params=params, expect=expect, source=source)
+    """Verify ``text``, check it is exactly what ``expect`` asked for (when
+    given) and for this computer (``params``), install it atomically in
+    ``scope``. Nothing is written unless every check passes. Synchronous: for
+    a license text in hand (an issued license kept after a failed install)."""
+    lic = verify_answer(text, keyring=keyring, product=product, expect=expect, params=params,
+                        source=source)
     path = install_license(text, lic.license_id, scope)
     return Outcome(lic, text, path, scope, None, _issued_locally(text, lic))
 
 
-def install_license_file(
-    path: Path, *, keyring: Keyring, product: str, params: Mapping[str, str], scope: Scope,
-    expect: ActivationRequest | None = None,
-) -> Outcome:
-    """``install_license_text`` for a license data file (size-limited read)."""
-    return install_license_text(
-        read_file(path), keyring=keyring, product=product, params=params, scope=scope,
-        expect=expect, source=str(path),
-    )
-
-
 # --- license server -------------------------------------------------------
 
+# Kept for callers written when the server client was optional (app/wizard.py);
+# it is part of core and always present.
 SERVER_CLIENT_MODULE = "licwiz.core.server_client"
 
 
 def server_available() -> bool:
-    """Is the license server client part of this build?"""
-    try:
-        return importlib.util.find_spec(SERVER_CLIENT_MODULE) is not None
-    except (ImportError, ValueError):
-        return False
+    """Always True: the license server client is part of core (kept for old callers)."""
+    return True
 
 
-def _server_client(target: ServerTarget) -> Any:
-    if not server_available():
-        raise LicwizError(
-            "server installation not available",
-            "this build of licwiz has no license server client (licwiz.core.server_client)",
-            code="server_unavailable",
-        )
-    mod = importlib.import_module(SERVER_CLIENT_MODULE)
+def _server_client(target: ServerTarget) -> ServerClient:
+    # Imported here: httpx costs the wizard's start-up ~100 ms before it is needed.
+    from . import server_client
+
     # Installing needs the server's admin token; TLS settings come from the site's config.
-    token = target.token or mod.admin_token()
-    tls, verify = mod.tls_settings()
-    return mod.ServerClient(target.host, target.port, token=token, tls=tls, verify=verify)
+    token = target.token or server_client.admin_token()
+    tls, verify_tls = server_client.tls_settings()
+    return server_client.ServerClient(target.host, target.port, token=token, tls=tls, verify=verify_tls)
 
 
 async def server_parameters(target: ServerTarget, product: str) -> dict[str, str]:
     """The key parameters of the license server's computer for ``product``
     (a license installed there binds those, not this computer's)."""
     async with _server_client(target) as sc:
-        params = await sc.parameters(product)
+        params: object = await sc.parameters(product)
     if not isinstance(params, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in params.items()
     ):
@@ -354,15 +392,12 @@ async def install_on_server(
     source: str = "license",
 ) -> Outcome:
     """Verify like ``install_license_text`` (against the server's parameters,
-    fetched when not given), then upload to the license server."""
+    fetched when neither they nor the request are given), then upload."""
     if params is None and expect is None:
         params = await server_parameters(target, product)
-    lic = _verify_for(
-        text, keyring=keyring, product=product, params=params or {}, expect=expect, source=source
-    )
-    async with _server_client(target) as sc:
-        await sc.install(text)
-    return Outcome(lic, text, None, None, str(target), _issued_locally(text, lic))
+    lic = verify_answer(text, keyring=keyring, product=product, expect=expect, params=params,
+                        source=source)
+    return await install_verified(text, lic, target)
 
 
 # --- online ----------------------------------------------------------------
@@ -403,10 +438,8 @@ async def acquire_online(
     source = f"license {issued.license_id} from {client.base_url}"
     _say(progress, STEP_VERIFY)
     try:
-        lic = _verify_for(
-            issued.license_text, keyring=keyring, product=req.product, params=req.params,
-            expect=req, source=source,
-        )
+        lic = verify_answer(issued.license_text, keyring=keyring, product=req.product, expect=req,
+                            source=source)
         if lic.license_id != issued.license_id or lic.users != issued.users:
             raise LicenseInvalid(
                 f"{source}: the license does not match the center's answer",
@@ -419,16 +452,10 @@ async def acquire_online(
         raise AfterActivationError(exc, issued.license_text, kept, verified=False) from None
     _say(progress, STEP_SAVE)
     try:
-        if server is not None:
-            async with _server_client(server) as sc:
-                await sc.install(issued.license_text)
-            return Outcome(lic, issued.license_text, None, None, str(server), issued)
-        # fsync of file and folder: in a thread, so a wizard's screen keeps answering
-        path = await asyncio.to_thread(install_license, issued.license_text, lic.license_id, scope)
+        return await install_verified(issued.license_text, lic, server or scope, issued=issued)
     except LicwizError as exc:
         kept = _keep_text(issued.license_text, issued.license_id, verified=True)
         raise AfterActivationError(exc, issued.license_text, kept, verified=True) from None
-    return Outcome(lic, issued.license_text, path, scope, None, issued)
 
 
 # --- status ----------------------------------------------------------------

@@ -207,6 +207,16 @@ def verify(
             f"{source}: signature does not verify; the file was changed or forged",
             code="bad_signature",
         ) from None
+    check_valid(lic, product=product, today=today, source=source)
+    return lic
+
+
+def check_valid(
+    lic: License, *, product: str | None = None, today: dt.date | None = None, source: str = "license file"
+) -> None:
+    """The checks of ``verify`` after the signature: for ``product`` (when
+    given) and valid ``today``. Alone for a license whose signature was just
+    checked where it was built (a phone answer, core.phonemsg)."""
     if product is not None and lic.product != product:
         raise LicenseInvalid(
             f"{source}: license is for product {lic.product!r}, not {product!r}", code="wrong_product"
@@ -219,7 +229,6 @@ def verify(
             f"valid until {lic.not_after or 'no end'})",
             code=code,
         )
-    return lic
 
 
 def read_file(path: Path) -> str:
