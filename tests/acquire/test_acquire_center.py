@@ -96,7 +96,7 @@ async def test_refusals_install_nothing(center: Any, acq_owner: OwnerData) -> No
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "licwiz.app.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "licwiz.cli", *args], capture_output=True, text=True,
                           timeout=60)
 
 

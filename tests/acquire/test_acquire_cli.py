@@ -16,7 +16,7 @@ import pytest
 from licwiz.core.identifiers import new_pin, new_regnum
 from licwiz.core.storage import installed_files, license_dir
 
-LICWIZ = [sys.executable, "-m", "licwiz.app.cli"]
+LICWIZ = [sys.executable, "-m", "licwiz.cli"]
 
 
 def licwiz(*args: str) -> subprocess.CompletedProcess[str]:

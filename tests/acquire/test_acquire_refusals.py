@@ -118,7 +118,7 @@ async def test_storage_failure_after_activation_keeps_the_license(
     # the kept text is the genuine license: the command the detail names installs it
     assert f"licwiz install --without-request {err.saved_to}" in err.detail
     r = subprocess.run(
-        [sys.executable, "-m", "licwiz.app.cli", "install", "--without-request", str(err.saved_to),
+        [sys.executable, "-m", "licwiz.cli", "install", "--without-request", str(err.saved_to),
          "--scope", "user", "--json"], capture_output=True, text=True, timeout=60,
     )
     assert r.returncode == 0, r.stderr

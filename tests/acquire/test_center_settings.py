@@ -14,7 +14,7 @@ import pytest
 from licwiz.app import config
 from licwiz.core.identifiers import new_pin, new_regnum
 
-LICWIZ = [sys.executable, "-m", "licwiz.app.cli"]
+LICWIZ = [sys.executable, "-m", "licwiz.cli"]
 
 
 def _user_file() -> Path:

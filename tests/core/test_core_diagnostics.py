@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from licwiz.app import diagnostics as diag
+from licwiz.cli import diagnostics as diag
+from licwiz.cli.errors import DiagnosticsExit as Exit
 from licwiz.core import fingerprint as fp
 from licwiz.core.storage import install_license
 from support.fixtures_core import CORE_PRODUCT, core_fake_root
@@ -69,7 +70,7 @@ def test_what_if_given_file(core_sign: Sign, tmp_path: Path, capsys: pytest.Capt
     assert "valid on this computer" in out and "signature: valid" in out
     moved = {**here(), "machine_id": "0" * 64, "cpu": "1" * 64}
     bad = write(tmp_path, core_sign(params=moved), "bad.lic")
-    assert diag.cmd_fingerprint(["--json", "--what-if", str(bad)]) == diag.EXIT_COMPUTER
+    assert diag.cmd_fingerprint(["--json", "--what-if", str(bad)]) == Exit.COMPUTER
     cap = capsys.readouterr()
     report = json.loads(cap.out)["what_if"][0]
     assert report["match"]["changed"] == ["machine_id", "cpu"]
@@ -78,7 +79,7 @@ def test_what_if_given_file(core_sign: Sign, tmp_path: Path, capsys: pytest.Capt
 
 
 def test_what_if_installed_licenses(core_sign: Sign, capsys: pytest.CaptureFixture[str]) -> None:
-    assert diag.cmd_fingerprint(["--what-if"]) == diag.EXIT_NOTHING
+    assert diag.cmd_fingerprint(["--what-if"]) == Exit.NOTHING
     capsys.readouterr()
     short = {n: d[:6] for n, d in here().items()}  # a phone license carries prefixes
     install_license(core_sign(params=short), "1234567890-001", "user")
@@ -92,7 +93,7 @@ def test_what_if_installed_licenses(core_sign: Sign, capsys: pytest.CaptureFixtu
 
 
 def test_what_if_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert diag.cmd_fingerprint(["--what-if", str(tmp_path / "missing.lic")]) == diag.EXIT_FILE
+    assert diag.cmd_fingerprint(["--what-if", str(tmp_path / "missing.lic")]) == Exit.FILE
     assert "cannot read" in capsys.readouterr().err
 
 
@@ -110,14 +111,14 @@ def cases(sign: Sign) -> list[tuple[str, str, int]]:
     today = dt.date.today()
     text = sign(params=here())
     return [
-        ("altered", text.replace('"users":1', '"users":9'), diag.EXIT_SIGNATURE),
-        ("garbage", "hello\n", diag.EXIT_FILE),
-        ("truncated", text[: len(text) // 2], diag.EXIT_FILE),
-        ("product", sign(params=here(), product="other-product"), diag.EXIT_PRODUCT),
+        ("altered", text.replace('"users":1', '"users":9'), Exit.SIGNATURE),
+        ("garbage", "hello\n", Exit.FILE),
+        ("truncated", text[: len(text) // 2], Exit.FILE),
+        ("product", sign(params=here(), product="other-product"), Exit.PRODUCT),
         ("expired", sign(params=here(), issued=(today - dt.timedelta(days=30)).isoformat(),
-                         not_after=(today - dt.timedelta(days=1)).isoformat()), diag.EXIT_DATES),
-        ("future", sign(params=here(), issued=(today + dt.timedelta(days=2)).isoformat()), diag.EXIT_DATES),
-        ("computer", sign(params={**here(), "machine_id": "f" * 64}), diag.EXIT_COMPUTER),
+                         not_after=(today - dt.timedelta(days=1)).isoformat()), Exit.DATES),
+        ("future", sign(params=here(), issued=(today + dt.timedelta(days=2)).isoformat()), Exit.DATES),
+        ("computer", sign(params={**here(), "machine_id": "f" * 64}), Exit.COMPUTER),
     ]
 
 
@@ -130,11 +131,11 @@ def test_verify_failures_have_distinct_codes_and_one_line(
         cap = capsys.readouterr()
         lines = cap.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("licwiz: ") and "Traceback" not in cap.err, name
-        if code != diag.EXIT_FILE:
+        if code != Exit.FILE:
             assert "License 1234567890-001" in cap.out
         assert diag.cmd_verify([str(p), "--json"]) == code
         cap = capsys.readouterr()
-        if code != diag.EXIT_FILE:
+        if code != Exit.FILE:
             assert json.loads(cap.out)["valid"] is False
     codes = {c for _, _, c in cases(core_sign)}
     assert codes == {3, 4, 5, 6, 7}
@@ -144,16 +145,16 @@ def test_verify_unknown_key(core_sign: Sign, tmp_path: Path, monkeypatch: pytest
                             capsys: pytest.CaptureFixture[str]) -> None:
     p = write(tmp_path, core_sign(params=here()))
     monkeypatch.delenv("LICWIZ_TRUSTED_KEYS")
-    assert diag.cmd_verify([str(p)]) == diag.EXIT_SIGNATURE
+    assert diag.cmd_verify([str(p)]) == Exit.SIGNATURE
     cap = capsys.readouterr()
     assert "unknown key" in cap.err and "NOT verified" in cap.out
 
 
 def test_verify_missing_and_oversized_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert diag.cmd_verify([str(tmp_path / "nope.lic")]) == diag.EXIT_FILE
+    assert diag.cmd_verify([str(tmp_path / "nope.lic")]) == Exit.FILE
     big = tmp_path / "big.lic"
     big.write_bytes(b"x" * 10_000_000)
-    assert diag.cmd_verify([str(big)]) == diag.EXIT_FILE
+    assert diag.cmd_verify([str(big)]) == Exit.FILE
     assert "too large" in capsys.readouterr().err
 
 
@@ -176,7 +177,7 @@ def test_fingerprint_json_as_non_root_user(tmp_path: Path, reachable_checkout: N
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
            "LICWIZ_USER_DIR": str(home / "state"), "LICWIZ_ALL_USERS_DIR": str(home / "all"),
            "XDG_CONFIG_HOME": str(home / "config"), "LICWIZ_PRODUCT": CORE_PRODUCT}
-    cmd = [*prefix, sys.executable, "-c", "import sys; from licwiz.app.cli import main; sys.exit(main())",
+    cmd = [*prefix, sys.executable, "-c", "import sys; from licwiz.cli.main import main; sys.exit(main())",
            "fingerprint", "--json"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=home, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -207,6 +208,6 @@ def test_a_closed_pipe_ends_output_quietly() -> None:
     import subprocess
     import sys
 
-    out = subprocess.run(f"{sys.executable} -m licwiz.app.cli fingerprint --show-raw | true",
+    out = subprocess.run(f"{sys.executable} -m licwiz.cli fingerprint --show-raw | true",
                          shell=True, capture_output=True, text=True, timeout=60)
     assert out.stderr == "", out.stderr

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from licwiz.app import offline
-from licwiz.core import phonecodes, phonemsg
+from licwiz.core import exchange, phonecodes, phonemsg
 from licwiz.core.fingerprint import collect
 from licwiz.core.request import ActivationRequest
 from licwiz.core.storage import license_dir
@@ -33,7 +32,7 @@ def _req(regnum: str, pin: str, operation: str = "first", extra_pin: str | None 
 
 
 def _request_text(req: ActivationRequest, dest: Path) -> str:
-    return Path(offline.write_request_file(req, dest).request_file).read_text()
+    return Path(exchange.write_request_file(req, dest).request_file).read_text()
 
 
 def _license_from_page(page: str) -> str:
@@ -46,7 +45,7 @@ def _upload(center: CenterProcess, text: str | bytes, name: str = "r.req") -> ht
     return httpx.post(f"{center.url}/", files={"request_file": (name, text, "text/plain")}, timeout=30)
 
 
-def test_offline_web_page_file_round_trip(trust_center: CenterProcess, tmp_path: Path) -> None:
+async def test_offline_web_page_file_round_trip(trust_center: CenterProcess, tmp_path: Path) -> None:
     center = trust_center
     kit = center.create_kit(users=5)
     page = httpx.get(f"{center.url}/", timeout=10)
@@ -54,7 +53,7 @@ def test_offline_web_page_file_round_trip(trust_center: CenterProcess, tmp_path:
     assert 'enctype="multipart/form-data"' in page.text and "<script" not in page.text
     assert 'name="viewport"' in page.text
     assert httpx.get(f"{center.url}/static/center.css", timeout=10).status_code == 200
-    pending = offline.write_request_file(_req(kit.regnum, kit.multi_pins[0]), tmp_path)
+    pending = exchange.write_request_file(_req(kit.regnum, kit.multi_pins[0]), tmp_path)
     text = Path(pending.request_file).read_text()
     r = _upload(center, text)
     assert r.status_code == 200, r.text
@@ -68,7 +67,7 @@ def test_offline_web_page_file_round_trip(trust_center: CenterProcess, tmp_path:
     assert dl.status_code == 200
     assert dl.headers["content-disposition"] == f'attachment; filename="{kit.regnum}-001.lic"'
     assert dl.text == lic_text
-    outcome, used = offline.install_license_data(dl.text, product=OFF_PRODUCT, scope="all-users")
+    outcome, used = await exchange.install_answer_text(dl.text, product=OFF_PRODUCT, target="all-users")
     assert used is not None and used.id == pending.id
     assert outcome.license.method == "file" and outcome.license.users == 5
     assert (license_dir("all-users") / f"{kit.regnum}-001.lic").read_text() == lic_text
@@ -96,7 +95,7 @@ def test_offline_web_page_refusals_in_words(trust_center: CenterProcess, tmp_pat
     ok = _upload(center, text)
     assert ok.status_code == 200
     # The same PIN in a new request (a new nonce): the PIN is used.
-    text2 = Path(offline.write_request_file(_req(kit.regnum, kit.single_pins[0]), tmp_path / "b.req")
+    text2 = Path(exchange.write_request_file(_req(kit.regnum, kit.single_pins[0]), tmp_path / "b.req")
                  .request_file).read_text()
     used = _upload(center, text2)
     assert used.status_code == 409 and "already been used" in html.unescape(used.text)
@@ -125,7 +124,7 @@ def _csrf(page: str) -> str:
     return m.group(1)
 
 
-def test_offline_operator_console_without_js(trust_center: CenterProcess, tmp_path: Path) -> None:
+async def test_offline_operator_console_without_js(trust_center: CenterProcess, tmp_path: Path) -> None:
     center = trust_center
     kit = center.create_kit(users=10, pins=4)
     assert httpx.get(f"{center.url}/operator", timeout=10).text.count("Operator token") == 1
@@ -135,7 +134,7 @@ def test_offline_operator_console_without_js(trust_center: CenterProcess, tmp_pa
     page = c.get("/operator")
     assert page.status_code == 200 and "Operator alice" in page.text
     csrf = _csrf(page.text)
-    pending, rows = offline.start_phone(_req(kit.regnum, kit.multi_pins[0]))
+    pending, rows = exchange.start_phone(_req(kit.regnum, kit.multi_pins[0]))
     owner = {n: getattr(OFF_OWNER, n) for n in OFF_OWNER.field_names()}
     form = {"csrf": csrf, **owner, **{f"row{i}": phonecodes.format_row(r) for i, r in enumerate(rows, 1)}}
     # No CSRF token: refused, nothing issued.
@@ -156,7 +155,7 @@ def test_offline_operator_console_without_js(trust_center: CenterProcess, tmp_pa
     assert r.status_code == 200, r.text
     got = re.findall(r'<td class="digits">([0-9 ]+)</td>', r.text)
     assert got and sum(len(g.replace(" ", "")) for g in got) <= 200
-    outcome = offline.install_phone_response(got, pending, scope="user")
+    outcome, _ = await exchange.install_phone_answer(got, [pending], target="user")
     assert outcome.license.method == "phone" and outcome.license.users == 10
     assert all(len(v) == 4 for v in outcome.license.params.values())
     # Reading the same code again (a dropped call): the same answer, no new PIN.
@@ -164,22 +163,22 @@ def test_offline_operator_console_without_js(trust_center: CenterProcess, tmp_pa
     assert re.findall(r'<td class="digits">([0-9 ]+)</td>', r2.text) == got
     # Recovery by phone (a new computer disk, the same parameters): the same license again.
     first_text = (license_dir("user") / f"{kit.regnum}-001.lic").read_text()
-    pending, rows = offline.start_phone(_req(kit.regnum, kit.multi_pins[0], "recover"))
+    pending, rows = exchange.start_phone(_req(kit.regnum, kit.multi_pins[0], "recover"))
     form = {"csrf": _csrf(r2.text), **owner, **{f"row{i}": x for i, x in enumerate(rows, 1)}}
     r3 = c.post("/operator", data=form)
     assert r3.status_code == 200, r3.text
     got = re.findall(r'<td class="digits">([0-9 ]+)</td>', r3.text)
     (license_dir("user") / f"{kit.regnum}-001.lic").unlink()
-    outcome = offline.install_phone_response(got, pending, scope="user")
+    outcome, _ = await exchange.install_phone_answer(got, [pending], target="user")
     assert outcome.text == first_text
     # Update by phone with an extra PIN: a new license that replaces the old one.
-    pending, rows = offline.start_phone(_req(kit.regnum, kit.multi_pins[0], "update", kit.multi_pins[1]))
+    pending, rows = exchange.start_phone(_req(kit.regnum, kit.multi_pins[0], "update", kit.multi_pins[1]))
     assert sum(map(len, rows)) <= 120
     form = {"csrf": _csrf(r3.text), **owner, **{f"row{i}": x for i, x in enumerate(rows, 1)}}
     r4 = c.post("/operator", data=form)
     assert r4.status_code == 200, r4.text
     got = re.findall(r'<td class="digits">([0-9 ]+)</td>', r4.text)
-    outcome = offline.install_phone_response(got, pending, scope="user")
+    outcome, _ = await exchange.install_phone_answer(got, [pending], target="user")
     assert outcome.license.license_id == f"{kit.regnum}-002"
     assert outcome.license.supersedes == f"{kit.regnum}-001" and outcome.license.method == "phone"
     # The phone license may not be updated by file (method lock), in words on the page.

@@ -143,17 +143,17 @@ def test_offline_cli_phone_round_trip(tmp_path: Path, off_keys: OffKeys, off_own
 
 def test_offline_phone_pending_survives_reopening(off_keys: OffKeys) -> None:
     """Reopening the wizard with the same data shows the same codes (one pending request)."""
-    from licwiz.app import offline
+    from licwiz.core import exchange
     from licwiz.core.request import ActivationRequest
 
     req = ActivationRequest(product=OFF_PRODUCT, regnum=KIT, pin=PIN, operation="first", owner=OFF_OWNER,
                             params=collect(OFF_PRODUCT))
-    first, rows = offline.start_phone(req)
-    again, rows2 = offline.start_phone(dataclasses.replace(req, nonce="other"))
+    first, rows = exchange.start_phone(req)
+    again, rows2 = exchange.start_phone(dataclasses.replace(req, nonce="other"))
     assert again.id == first.id and rows2 == rows
     assert len(list((state_dir() / "pending").glob("*.json"))) == 1
     moved = dataclasses.replace(req, owner=dataclasses.replace(OFF_OWNER, city="Malmö"))
-    changed, rows3 = offline.start_phone(moved)
+    changed, rows3 = exchange.start_phone(moved)
     assert changed.id != first.id and rows3 != rows
 
 

@@ -88,6 +88,6 @@ def off_owner_file(tmp_path: Path) -> Path:
 def off_licwiz(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real ``licwiz`` command line in a child process (environment inherited)."""
     return subprocess.run(
-        [sys.executable, "-m", "licwiz.app.cli", *args], input=stdin, capture_output=True, text=True,
+        [sys.executable, "-m", "licwiz.cli", *args], input=stdin, capture_output=True, text=True,
         timeout=60, cwd=cwd,
     )

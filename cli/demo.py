@@ -18,14 +18,16 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from licwiz.center.embedded import EmbeddedCenter
 from licwiz.core.errors import LicwizError
 from licwiz.core.identifiers import format_pin
 from licwiz.core.product import current_product
 from licwiz.core.storage import installed_files
+
+from .errors import AcquireExit, Parser, report_error
 
 DEMO_PHONE = "+1 555 0100 (demo)"
 DEMO_PINS = 3  # PINs per set: enough for a first-time registration and two updates
@@ -91,22 +93,15 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _embedded_center() -> Any:
-    try:
-        return import_module("licwiz.center.embedded").EmbeddedCenter
-    except (ImportError, AttributeError) as exc:
-        raise LicwizError("the embedded Licensing Center is not part of this build",
-                          f"licwiz.center.embedded: {exc}", code="unavailable") from None
-
-
-def _create_kit(center: Any, users: int, product: str) -> Any:
+def _create_kit(center: EmbeddedCenter, users: int, product: str) -> Any:
     return center.create_kit(users=users, pins=DEMO_PINS, product=product)
 
 
-def _run_wizard(center: Any, product: str, notes: str) -> int:
-    from licwiz.app.commands import run_app
+def _run_wizard(center: EmbeddedCenter, product: str, notes: str) -> int:
     from licwiz.app.config import WizardConfig
     from licwiz.app.wizard import LicwizApp
+
+    from .wizard import run_app
 
     kw: dict[str, Any] = {"center_url": center.url, "product": product, "demo_notes": notes,
                           "center_web_page": f"{center.url}/"}
@@ -117,9 +112,7 @@ def _run_wizard(center: Any, product: str, notes: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from licwiz.app.commands import UsageError, _Parser
-
-    p = _Parser(
+    p = Parser(
         prog="licwiz demo",
         description="Run the wizard against an embedded demo Licensing Center (no network needed).",
     )
@@ -127,17 +120,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--folder", type=Path, help="use this folder instead of a new temporary one (kept)")
     try:
         args = p.parse_args(argv)
-    except UsageError as exc:
-        print(f"licwiz: {exc.brief} [{exc.code}]", file=sys.stderr)
-        return 2
+    except LicwizError as exc:
+        report_error(exc, code=AcquireExit.USAGE)
+        return AcquireExit.USAGE
     product = current_product()
     folder = args.folder.resolve() if args.folder else Path(tempfile.mkdtemp(prefix="licwiz-demo-"))
     keep = args.keep or args.folder is not None
     folder.mkdir(parents=True, exist_ok=True)
     all_users, user = folder / "all-users", folder / "user"
-    rc = 1
+    rc: int = AcquireExit.INTERNAL
     try:
-        EmbeddedCenter = _embedded_center()
         with EmbeddedCenter(
             folder / "center", phone=DEMO_PHONE, log_file=folder / "center-requests.log"
         ) as center, _logs_to(folder / "center.log"):
@@ -148,16 +140,14 @@ def main(argv: list[str]) -> int:
                 rc = _run_wizard(center, product, demo_notes(center.url, kits, folder))
                 installed = installed_files()
     except LicwizError as exc:
-        print(f"licwiz: {exc.brief} [{exc.code}]", file=sys.stderr)
-        if exc.detail != exc.brief:
-            print(exc.detail, file=sys.stderr)
+        report_error(exc, code=AcquireExit.INTERNAL, verbose=True)
         print(f"(center log: {folder / 'center.log'})", file=sys.stderr)
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
-        return 1
+        return AcquireExit.INTERNAL
     except KeyboardInterrupt:
         installed = []
-        rc = 130
+        rc = AcquireExit.INTERRUPTED
     if installed:
         for entry in installed:
             scope = "all users" if entry.scope == "all-users" else "the current user"

@@ -9,7 +9,8 @@
 ``licwiz verify FILE [--json]``
     Prints what a license says and whether it is valid on this computer.
 
-Exit codes (both commands; stable, scripts may test them):
+Exit codes (both commands; stable, scripts may test them; ``DiagnosticsExit``
+in cli/errors.py):
 
 == ===========================================================================
 0  valid / matches (``fingerprint`` without ``--what-if``: parameters printed)
@@ -39,64 +40,20 @@ from typing import Any
 
 from licwiz.core import fingerprint
 from licwiz.core import license as lic_mod
-from licwiz.core.errors import FileFormatError, LicenseInvalid, LicwizError, SignatureError
+from licwiz.core.errors import LicenseInvalid, LicwizError, SignatureError
 from licwiz.core.keys import Keyring, load_keyring
 from licwiz.core.product import current_product
 from licwiz.core.storage import installed_files
 
-EXIT_OK = 0
-EXIT_NOTHING = 1
-EXIT_USAGE = 2
-EXIT_FILE = 3
-EXIT_SIGNATURE = 4
-EXIT_PRODUCT = 5
-EXIT_DATES = 6
-EXIT_COMPUTER = 7
-EXIT_OTHER = 8
+from .errors import DiagnosticsExit, Parser, diagnostics_exit_code, report_error
 
 _INSTALLED = "\0installed"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as a return code instead of exiting."""
-
-    def error(self, message: str) -> Any:
-        raise _UsageError(f"{self.prog}: {message}")
-
-
-class _UsageError(Exception):
-    pass
-
-
-def exit_code(err: LicwizError) -> int:
-    """The exit code for a failure (see the module docstring)."""
-    if isinstance(err, FileFormatError):
-        return EXIT_FILE
-    if isinstance(err, SignatureError):
-        return EXIT_SIGNATURE
-    if isinstance(err, LicenseInvalid):
-        if err.code == "wrong_product":
-            return EXIT_PRODUCT
-        if err.code in ("expired", "not_yet_valid"):
-            return EXIT_DATES
-        return EXIT_COMPUTER
-    return EXIT_OTHER
-
-
 def _fail(err: LicwizError) -> int:
-    # One line: a brief text may quote file content, which must not break the line.
-    print(f"licwiz: {' '.join(str(err).split())}", file=sys.stderr)
-    return exit_code(err)
-
-
-def _parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
-    try:
-        return parser.parse_args(argv)
-    except _UsageError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    code = diagnostics_exit_code(err)
+    report_error(err, code=code)
+    return code
 
 
 def _what_if(path: Path, keyring: Keyring, root: Path) -> tuple[dict[str, Any], int]:
@@ -106,7 +63,7 @@ def _what_if(path: Path, keyring: Keyring, root: Path) -> tuple[dict[str, Any], 
         signed = lic_mod.parse(lic_mod.read_file(path), str(path))
     except LicwizError as exc:
         report["error"] = exc.as_dict()
-        return report, exit_code(exc)
+        return report, diagnostics_exit_code(exc)
     lic = signed.license
     try:
         lic_mod.verify(signed.text, keyring, source=str(path))
@@ -118,11 +75,11 @@ def _what_if(path: Path, keyring: Keyring, root: Path) -> tuple[dict[str, Any], 
     m = fingerprint.matches(lic.params, fingerprint.collect(lic.product, root=root))
     report.update(license_id=lic.license_id, product=lic.product, match=asdict(m),
                   strength={n: fingerprint.strength(n) for n in lic.params})
-    return report, EXIT_OK if m.ok else EXIT_COMPUTER
+    return report, DiagnosticsExit.OK if m.ok else DiagnosticsExit.COMPUTER
 
 
 def cmd_fingerprint(argv: list[str]) -> int:
-    parser = _Parser(prog="licwiz fingerprint", description="Show the key computer parameters.")
+    parser = Parser(prog="licwiz fingerprint", description="Show the key computer parameters.")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--show-raw", action="store_true",
                         help="also show the raw values (personal data: do not post them)")
@@ -130,11 +87,8 @@ def cmd_fingerprint(argv: list[str]) -> int:
                         help="compare with a license file (default: every installed license)")
     # For tests and for support inspecting a mounted disk image; not used to acquire licenses.
     parser.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
-    args = _parse_args(parser, argv)
-    if isinstance(args, int):
-        return args
     try:
-        return _fingerprint(args)
+        return _fingerprint(parser.parse_args(argv))
     except LicwizError as exc:
         return _fail(exc)
 
@@ -153,7 +107,7 @@ def _fingerprint(args: argparse.Namespace) -> int:
     }
     if args.show_raw:
         out["raw"] = raw
-    code = EXIT_OK
+    code: int = DiagnosticsExit.OK
     if args.what_if is not None:
         keyring = load_keyring()
         if args.what_if == _INSTALLED:
@@ -167,14 +121,14 @@ def _fingerprint(args: argparse.Namespace) -> int:
             code = max(code, rc)
         out["what_if"] = reports
         if not files:
-            code = EXIT_NOTHING
+            code = DiagnosticsExit.NOTHING
     if args.json:
         print(json.dumps(out, indent=2, sort_keys=True))
     else:
         _print_fingerprint(out)
-    if code == EXIT_NOTHING:
+    if code == DiagnosticsExit.NOTHING:
         print("licwiz: no installed license to compare with", file=sys.stderr)
-    elif code != EXIT_OK:
+    elif code != DiagnosticsExit.OK:
         bad = [r for r in out["what_if"] if "error" in r or not r["match"]["ok"]]
         first = bad[0]
         why = first["error"]["brief"] if "error" in first else first["match"]["reason"]
@@ -205,16 +159,14 @@ def _print_fingerprint(out: Mapping[str, Any]) -> None:
 
 
 def cmd_verify(argv: list[str]) -> int:
-    parser = _Parser(
+    parser = Parser(
         prog="licwiz verify",
         description="Check a license file: genuine, for this product, in date, for this computer.",
     )
     parser.add_argument("file", type=Path, help="the .lic file")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    args = _parse_args(parser, argv)
-    if isinstance(args, int):
-        return args
     try:
+        args = parser.parse_args(argv)
         return _verify(args.file, as_json=args.json)
     except LicwizError as exc:
         return _fail(exc)
@@ -243,7 +195,7 @@ def _verify(path: Path, *, as_json: bool) -> int:
         _print_license(lic, m, error)
     if error is not None:
         return _fail(error)
-    return EXIT_OK
+    return DiagnosticsExit.OK
 
 
 def _print_license(lic: lic_mod.License, m: fingerprint.Match, error: LicwizError | None) -> None:

@@ -18,13 +18,14 @@ terminal, which already sent them to COMMAND) are forwarded to COMMAND.
 Exit status: COMMAND's own status (128+N when a signal N ended it);
 75 no seat free (the holders are listed), 77 no valid license, 69 license
 server unreachable or refusing, 64 usage error, 126 COMMAND not executable,
-127 COMMAND not found.
+127 COMMAND not found (``RunExit`` in cli/errors.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import getpass
 import os
@@ -34,19 +35,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from types import FrameType
+from typing import Any, TypeVar
 
 from licwiz.core import fingerprint, seats
 from licwiz.core.errors import InputError, LicenseInvalid, LicwizError, SeatError
 from licwiz.core.product import current_product
 
-EXIT_NO_SEAT = 75
-EXIT_NO_LICENSE = 77
-EXIT_SERVER = 69
-EXIT_USAGE = 64
-EXIT_NOT_EXECUTABLE = 126
-EXIT_NOT_FOUND = 127
+from .errors import Parser, RunExit, UsageError, run_exit_code
+
+T = TypeVar("T")
 
 _FORWARD = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 _FROM_TTY = (signal.SIGINT, signal.SIGQUIT)
@@ -73,13 +72,13 @@ def run_child(cmd: list[str], pass_fds: Sequence[int] = ()) -> int:
         child = subprocess.Popen(cmd, pass_fds=tuple(pass_fds))
     except FileNotFoundError:
         _err(f"command not found: {cmd[0]}")
-        return EXIT_NOT_FOUND
+        return RunExit.NOT_FOUND
     except PermissionError:
         _err(f"command not executable: {cmd[0]}")
-        return EXIT_NOT_EXECUTABLE
+        return RunExit.NOT_EXECUTABLE
     except OSError as exc:  # e.g. ENOEXEC: a script without #! line, a binary for another machine
         _err(f"command cannot be run: {cmd[0]}: {exc.strerror or exc}")
-        return EXIT_NOT_EXECUTABLE
+        return RunExit.NOT_EXECUTABLE
     fg = _in_foreground()
 
     def forward(signum: int, _frame: FrameType | None) -> None:
@@ -89,8 +88,8 @@ def run_child(cmd: list[str], pass_fds: Sequence[int] = ()) -> int:
             child.send_signal(signum)
 
     old: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
-    for s in (*_FORWARD, *_FROM_TTY):
-        old[s] = signal.signal(s, forward)
+    for sig in (*_FORWARD, *_FROM_TTY):
+        old[sig] = signal.signal(sig, forward)
     try:
         while True:
             try:
@@ -99,8 +98,8 @@ def run_child(cmd: list[str], pass_fds: Sequence[int] = ()) -> int:
             except InterruptedError:
                 continue
     finally:
-        for s, h in old.items():
-            signal.signal(s, h if h is not None else signal.SIG_DFL)
+        for num, h in old.items():
+            signal.signal(num, h if h is not None else signal.SIG_DFL)
     return 128 - rc if rc < 0 else rc
 
 
@@ -133,9 +132,9 @@ class ServerSeatKeeper:
     acquisition, the heartbeats (every lease/3) and the release."""
 
     def __init__(self, address: str | None, product: str) -> None:
+        # Imported here: httpx is not needed (nor paid for) by local seats.
         from licwiz.core import server_client
 
-        self._sc = server_client
         self.client = server_client.client_from_config(address)
         self.product = product
         self.session = fingerprint.session_id()
@@ -149,10 +148,10 @@ class ServerSeatKeeper:
         self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._loop.run_forever, name="licwiz-seat", daemon=True)
         self._thread.start()
-        self._beat: asyncio.Future[None] | None = None
+        self._beat: concurrent.futures.Future[None] | None = None
 
-    def _do(self, coro: object) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
+    def _do(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     async def _acquire(self) -> None:
         self.seat = await self.client.acquire_seat(self.session, self.host, self.user, self.product)
@@ -161,6 +160,8 @@ class ServerSeatKeeper:
         self._do(self._acquire())
 
     async def _heartbeats(self) -> None:
+        from licwiz.core.server_client import ServerError
+
         assert self.seat is not None
         while True:
             interval = max(0.2, self.seat.lease / 3)
@@ -169,7 +170,7 @@ class ServerSeatKeeper:
                 return
             try:
                 await self.client.heartbeat(self.seat)
-            except self._sc.ServerError as exc:
+            except ServerError as exc:
                 if exc.code != "seat_lost":
                     _err(f"cannot renew the seat ({exc.brief}); retrying")
                     continue
@@ -220,7 +221,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         while cmd and cmd[0].startswith("-"):
             take = 2 if cmd[0] in ("--server", "--wait") else 1
             opts, cmd = opts + cmd[:take], cmd[take:]
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="licwiz run", description="run a command holding a license seat",
         usage="licwiz run [--server HOST:PORT | --local] [--wait SECONDS] -- COMMAND...")
     where = p.add_mutually_exclusive_group()
@@ -235,11 +236,12 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         ns, cmd = parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exc:
-        return EXIT_USAGE if exc.code not in (0, None) else 0
+    except UsageError as exc:
+        _err(exc.brief)
+        return RunExit.USAGE
     if not cmd:
         _err("no command given (usage: licwiz run [--server HOST:PORT] -- COMMAND...)")
-        return EXIT_USAGE
+        return RunExit.USAGE
     product = current_product()
     try:
         if ns.local:
@@ -251,22 +253,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_server(cmd, address, product, ns.wait)
         return run_local(cmd, product, ns.wait)
     except KeyboardInterrupt:  # Ctrl-C while waiting for a seat
-        return 130
-    except SeatError as exc:
-        _err(refusal_text(exc))
-        return EXIT_NO_SEAT
-    except LicenseInvalid as exc:
-        _err(f"{exc.brief}\n  {exc.detail}" if exc.detail != exc.brief else exc.brief)
-        return EXIT_NO_LICENSE
-    except InputError as exc:
-        _err(f"{exc.brief} ({exc.detail})" if exc.detail != exc.brief else exc.brief)
-        return EXIT_USAGE
+        return RunExit.INTERRUPTED
     except LicwizError as exc:
-        if exc.code == "no_license":
+        code = run_exit_code(exc)
+        if isinstance(exc, SeatError):
+            _err(refusal_text(exc))
+        elif isinstance(exc, LicenseInvalid | InputError) and exc.detail != exc.brief:
+            _err(f"{exc.brief}\n  {exc.detail}" if isinstance(exc, LicenseInvalid) else
+                 f"{exc.brief} ({exc.detail})")
+        else:
             _err(exc.brief)
-            return EXIT_NO_LICENSE
-        _err(exc.brief)
         if exc.code in ("unauthenticated", "forbidden"):
             _err("the license server needs the site's client token: set LICWIZ_SERVER_CLIENT_TOKEN or "
                  "\"client_token\" in ~/.config/licwiz/server.json or /etc/licwiz/server.json")
-        return EXIT_SERVER if exc.__class__.__name__ == "ServerError" else 1
+        return code

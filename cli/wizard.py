@@ -1,0 +1,56 @@
+"""``licwiz [wizard]``: start the keyboard-only wizard (app/wizard.py) with a
+``WizardConfig`` (app/config.py) from the options; ``run_app`` turns a Textual
+app's result into the exit code (also for ``licwiz demo``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from licwiz.app.config import WizardConfig
+from licwiz.app.wizard import LicwizApp
+from licwiz.core.errors import LicwizError
+
+from .errors import AcquireExit, Parser, UsageError, report_error
+
+
+def _parser() -> Parser:
+    p = Parser(prog="licwiz wizard", description="Run the keyboard-only license acquisition wizard.")
+    p.add_argument("--center", metavar="URL", help="Licensing Center URL (default: $LICWIZ_CENTER_URL)")
+    p.add_argument("--product", help="product id (default: $LICWIZ_PRODUCT or licwiz-demo)")
+    p.add_argument("--phone", metavar="NUMBER",
+                   help="the Licensing Center's phone number for the phone method "
+                   "(default: $LICWIZ_CENTER_PHONE or center.json)")
+    p.add_argument("--web-page", metavar="URL",
+                   help="the center's web page for the file method (default: $LICWIZ_CENTER_WEB, "
+                   "center.json, or the center URL)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        kw: dict[str, Any] = {}  # unset options keep WizardConfig's defaults (env, config files)
+        if args.center:
+            kw["center_url"] = args.center
+        if args.product:
+            kw["product"] = args.product
+        if args.phone:
+            kw["phone_number"] = args.phone
+        if args.web_page:
+            kw["center_web_page"] = args.web_page
+        config = WizardConfig(**kw)  # reads center.json: may be unreadable
+    except (UsageError, LicwizError) as exc:
+        report_error(exc, code=AcquireExit.USAGE)
+        return AcquireExit.USAGE
+    return run_app(LicwizApp(config))
+
+
+def run_app(app: LicwizApp) -> int:
+    """Run the wizard; its return value (an int) becomes the exit code."""
+    try:
+        result = app.run()
+    except KeyboardInterrupt:
+        return AcquireExit.INTERRUPTED
+    if app.return_code:
+        return app.return_code
+    return result if isinstance(result, int) else AcquireExit.OK
