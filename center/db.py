@@ -13,9 +13,10 @@ could fail with SQLITE_BUSY when another process wrote in between.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import platformdirs
 import sqlalchemy as sa
@@ -226,3 +227,18 @@ async def schema_revision(engine: AsyncEngine) -> str | None:
         except sa.exc.DBAPIError:
             return None
         return str(row[0]) if row else None
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@overload
+def aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def aware(value: dt.datetime | None) -> dt.datetime | None: ...
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; they were written as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)

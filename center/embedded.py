@@ -27,7 +27,9 @@ from licwiz.core.errors import LicwizError
 from . import db
 from .app import create_app
 from .keystore import init_keys
-from .service import CenterService, KitInfo
+from .kits import KitInfo
+from .service import CenterService
+from .setup import migrate
 
 T = TypeVar("T")
 
@@ -68,18 +70,14 @@ class EmbeddedCenter:
         self._log = self.log_file.open("a", buffering=1, encoding="utf-8")
 
         async def _main() -> None:
-            engine = db.make_engine(self.db_url)
-            try:
-                await db.run_migrations(engine)
-            finally:
-                await engine.dispose()
+            await migrate(self.db_url)
             svc = CenterService.open(self.db_url, self.home)
             self.service = svc
             await svc.start()
-            if "admin_token_hash" not in await svc.get_settings():
-                await svc.set_admin_token()
+            if not await svc.operators.has_admin_token():
+                await svc.operators.set_admin_token()
             if self.phone is not None:
-                await svc.set_setting("phone_number", self.phone)
+                await svc.settings.set("phone_number", self.phone)
             config = uvicorn.Config(create_app(svc, log_stream=self._log), log_level="warning",
                                     access_log=False, lifespan="on")
             self._server = uvicorn.Server(config)
@@ -116,7 +114,7 @@ class EmbeddedCenter:
 
     def create_kit(self, users: int = 1, pins: int = 3, product: str = "licwiz-demo") -> KitInfo:
         assert self.service is not None, "not started"
-        return self.call(self.service.create_kits(product, users, pins, 1, request_id="embedded"))[0]
+        return self.call(self.service.kits.create(product, users, pins, 1, request_id="embedded"))[0]
 
     def stop(self) -> None:
         if self._server is not None:

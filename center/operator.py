@@ -33,11 +33,14 @@ from licwiz.core import phonecodes, phonemsg
 from licwiz.core.errors import LicwizError, PhoneCodeError
 from licwiz.core.license import parse as parse_license
 from licwiz.core.owner import KINDS, LABELS, OwnerData
+from licwiz.service.access import client_addr, request_id
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .web import SECURITY_HEADERS, client_addr, error_status, error_view, render, request_id, too_large
+from .keystore import CenterKeys
+from .service import CenterService
+from .web import SECURITY_HEADERS, error_status, error_view, render, too_large
 
 COOKIE = "licwiz_operator"
 SESSION_SECONDS = 8 * 3600
@@ -50,8 +53,8 @@ class OperatorError(LicwizError):
     code = "operator"
 
 
-def _secret(svc: Any) -> bytes:
-    raw = svc.keys.signing.private_bytes(
+def _secret(keys: CenterKeys) -> bytes:
+    raw = keys.signing.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     return hashlib.sha256(b"licwiz-operator-session-v1\n" + raw).digest()
@@ -109,10 +112,8 @@ def _owner_from_form(form: Any) -> OwnerData:
     return OwnerData(kind=kind if kind in KINDS else "organisation", **values)
 
 
-def operator_routes(ctx: Any) -> list[BaseRoute]:
-    """``ctx`` is the center's ``CenterService``."""
-    svc = ctx
-    secret = _secret(svc)
+def operator_routes(svc: CenterService) -> list[BaseRoute]:
+    secret = _secret(svc.keys)
 
     async def current(request: Request) -> tuple[str, str] | None:
         """(operator name, cookie) of a valid session."""
@@ -120,7 +121,7 @@ def operator_routes(ctx: Any) -> list[BaseRoute]:
         token = session_token(secret, cookie) if cookie else None
         if token is None:
             return None
-        name = await svc.operator_for_token(token)
+        name = await svc.operators.for_token(token)
         return (name, cookie) if name else None
 
     def page(name: str, cookie: str, status: int = 200, **ctx: Any) -> Response:
@@ -149,7 +150,7 @@ def operator_routes(ctx: Any) -> list[BaseRoute]:
             return login_page(400, error_view(OperatorError("The login form was not accepted"), rid))
         async with request.form(max_files=0, max_fields=4) as form:
             token = str(form.get("token", "")).strip()
-        name = await svc.operator_for_token(token)
+        name = await svc.operators.for_token(token)
         if not name:
             # Slow down token guessing a little; tokens are 256-bit random anyway.
             await asyncio.sleep(0.2)
@@ -210,7 +211,7 @@ def operator_routes(ctx: Any) -> list[BaseRoute]:
             return page(name, cookie, 400, error=error_view(err, rid), **shown)
         # 3. Issue (or replay: the same request code and owner data give the same answer).
         try:
-            product = (await svc.kit_info(preq.regnum)).product
+            product = (await svc.kits.info(preq.regnum)).product
             if not preq.product_matches(product):
                 raise OperatorError(
                     "The request code is for another product than this registration number",

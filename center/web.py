@@ -30,12 +30,17 @@ from licwiz.core.keys import Keyring
 from licwiz.core.license import parse as parse_license
 from licwiz.core.license import verify
 from licwiz.core.request import MAX_FILE_BYTES as MAX_REQUEST_BYTES
+from licwiz.service import body
+from licwiz.service.access import client_addr, request_id
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from . import refusals
+from .service import CenterService
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = jinja2.Environment(
@@ -63,14 +68,6 @@ class PageError(LicwizError):
     code = "bad_upload"
 
 
-def request_id(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("request_id", ""))
-
-
-def client_addr(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
 def render(name: str, status: int = 200, headers: dict[str, str] | None = None, **ctx: Any) -> HTMLResponse:
     html = TEMPLATES.get_template(name).render(**ctx)
     return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
@@ -82,13 +79,11 @@ def error_view(exc: BaseException, rid: str) -> dict[str, str]:
         return {"code": exc.code, "brief": exc.brief, "detail": exc.detail, "request_id": rid}
     if isinstance(exc, OperationalError | DBAPIError):
         print(f"center web: database error {type(exc).__name__} (request {rid})", file=sys.stderr)
-        return {"code": "unavailable", "brief": "The Licensing Center is busy or its database is down",
-                "detail": "Try again in a minute; quote the request id to support if it persists.",
-                "request_id": rid}
-    print(f"center web: internal error {type(exc).__name__} (request {rid})", file=sys.stderr)
-    return {"code": "internal", "brief": "The Licensing Center failed to answer",
-            "detail": "An internal error happened; quote the request id to the vendor's support.",
-            "request_id": rid}
+        shown = refusals.unavailable()
+    else:
+        print(f"center web: internal error {type(exc).__name__} (request {rid})", file=sys.stderr)
+        shown = refusals.internal()
+    return {"code": shown.code, "brief": shown.brief, "detail": shown.detail, "request_id": rid}
 
 
 def error_status(exc: BaseException) -> int:
@@ -99,8 +94,7 @@ def error_status(exc: BaseException) -> int:
 
 
 def too_large(request: Request, limit: int) -> bool:
-    length = request.headers.get("content-length")
-    return length is not None and (not length.isdigit() or int(length) > limit)
+    return body.too_large(request.headers, limit)
 
 
 async def _uploaded_text(request: Request) -> str:
@@ -135,9 +129,7 @@ async def _uploaded_text(request: Request) -> str:
                         f"{name} is not a text file; choose the .req file the wizard saved.") from None
 
 
-def web_routes(ctx: Any) -> list[BaseRoute]:
-    """``ctx`` is the center's ``CenterService``."""
-    svc = ctx
+def web_routes(svc: CenterService) -> list[BaseRoute]:
 
     async def index(request: Request) -> Response:
         return render("index.html", phone=svc.phone_number_cached, error=None, issued=None)

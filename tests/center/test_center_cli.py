@@ -138,7 +138,7 @@ def test_operators_and_their_tokens(center_factory: Any) -> None:
     async def who(t: str) -> str | None:
         svc = CenterService.open(c.db_url, c.home)
         try:
-            return await svc.operator_for_token(t)
+            return await svc.operators.for_token(t)
         finally:
             await svc.close()
 

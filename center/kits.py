@@ -1,0 +1,163 @@
+"""Kits and the licenses issued from them, on the admin side: create kits with
+their PIN codes, show and list kits, list, show and revoke licenses.
+
+(Spending a PIN for a license is the activation's: center/activation.py.)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from licwiz.core.errors import InputError, LicwizError
+from licwiz.core.identifiers import new_pin, new_regnum
+from sqlalchemy.exc import IntegrityError
+
+from . import audit, db, refusals
+from .refusals import MULTI, SINGLE
+from .uow import UnitOfWork
+
+MAX_USERS = 10_000
+MAX_PINS = 1_000
+MAX_KITS = 1_000
+
+
+@dataclass
+class KitInfo:
+    regnum: str
+    product: str
+    users: int
+    single_pins: list[str] = field(default_factory=list)
+    multi_pins: list[str] = field(default_factory=list)
+    pin_set: str | None = None
+    issued: int = 0
+    created: str = ""
+    used_pins: list[str] = field(default_factory=list)
+    locked_until: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "regnum": self.regnum, "product": self.product, "users": self.users,
+            "single_pins": self.single_pins, "multi_pins": self.multi_pins, "pin_set": self.pin_set,
+            "issued": self.issued, "created": self.created, "used_pins": self.used_pins,
+            "locked_until": self.locked_until,
+        }
+
+    @classmethod
+    def from_row(cls, kit: Any) -> KitInfo:
+        locked = db.aware(kit.locked_until)
+        return cls(
+            kit.regnum, kit.product, kit.users, pin_set=kit.pin_set, issued=kit.issued,
+            created=db.aware(kit.created).isoformat(),
+            locked_until=locked.isoformat() if locked and locked > db.utcnow() else None,
+        )
+
+
+def license_summary(row: Any, with_owner: bool = False) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "license_id": row.license_id, "regnum": row.regnum, "serial": row.serial,
+        "product": row.product, "users": row.users, "pin_set": row.pin_set, "method": row.method,
+        "status": row.status, "issued_at": db.aware(row.issued_at).isoformat(),
+        "supersedes": row.supersedes, "superseded_by": row.superseded_by,
+        "owner_digest": row.owner_digest,
+    }
+    if with_owner:
+        d["owner"] = json.loads(row.owner_json)
+        d["params"] = json.loads(row.params_json)
+        d["license"] = row.text
+    return d
+
+
+class Kits:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    # ---- kits
+
+    async def create(self, product: str, users: int, pins: int, count: int = 1,
+                     request_id: str = "cli", actor: str = "admin") -> list[KitInfo]:
+        product = product.strip()
+        if not product or len(product) > 100:
+            raise InputError("product", "Product: 1 to 100 characters")
+        if not 1 <= users <= MAX_USERS:
+            raise InputError("users", f"Users: a whole number from 1 to {MAX_USERS}")
+        if not 1 <= pins <= MAX_PINS:
+            raise InputError("pins", f"PINs: a whole number from 1 to {MAX_PINS}")
+        if not 1 <= count <= MAX_KITS:
+            raise InputError("count", f"Count: a whole number from 1 to {MAX_KITS}")
+        if count * pins * (2 if users > 1 else 1) > 20_000:
+            raise InputError("count", "Too many PIN codes in one call: at most 20000 (count x pins x sets)")
+        out: list[KitInfo] = []
+        now = db.utcnow()
+        for _ in range(count):
+            for _attempt in range(5):  # a random regnum/PIN collision is rare; try again then
+                kit = KitInfo(new_regnum(), product, users, created=now.isoformat())
+                kit.single_pins = [new_pin() for _ in range(pins)]
+                kit.multi_pins = [new_pin() for _ in range(pins)] if users > 1 else []
+                try:
+                    async with self.uow.writer.begin() as conn:
+                        await conn.execute(db.kits.insert().values(
+                            regnum=kit.regnum, product=product, users=users, created=now))
+                        await conn.execute(db.pins.insert(), [
+                            {"pin": p, "regnum": kit.regnum, "pin_set": s}
+                            for s, ps in ((SINGLE, kit.single_pins), (MULTI, kit.multi_pins)) for p in ps
+                        ])
+                        await audit.awrite(conn, "kit_create", request_id=request_id, regnum=kit.regnum,
+                                           actor=actor)
+                    out.append(kit)
+                    break
+                except IntegrityError:
+                    continue
+            else:
+                raise LicwizError("Could not create a kit (identifier collisions)", code="internal")
+        return out
+
+    async def info(self, regnum: str) -> KitInfo:
+        async with self.uow.engine.connect() as conn:
+            kit = (await conn.execute(sa.select(db.kits).where(db.kits.c.regnum == regnum))).first()
+            if kit is None:
+                raise refusals.no_kit(regnum)
+            prow = (await conn.execute(sa.select(db.pins).where(db.pins.c.regnum == regnum)
+                                       .order_by(db.pins.c.pin))).all()
+        info = KitInfo.from_row(kit)
+        info.single_pins = [p.pin for p in prow if p.pin_set == SINGLE]
+        info.multi_pins = [p.pin for p in prow if p.pin_set == MULTI]
+        info.used_pins = [p.pin for p in prow if p.used_at is not None]
+        return info
+
+    async def list_kits(self, limit: int = 1000) -> list[KitInfo]:
+        async with self.uow.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(db.kits).order_by(db.kits.c.created, db.kits.c.regnum)
+                                       .limit(limit))).all()
+        return [KitInfo.from_row(r) for r in rows]
+
+    # ---- licenses
+
+    async def list_licenses(self, regnum: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        q = sa.select(db.licenses).order_by(db.licenses.c.issued_at, db.licenses.c.license_id).limit(limit)
+        if regnum:
+            q = q.where(db.licenses.c.regnum == regnum)
+        async with self.uow.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [license_summary(r) for r in rows]
+
+    async def license_info(self, license_id: str) -> dict[str, Any]:
+        async with self.uow.engine.connect() as conn:
+            row = (await conn.execute(sa.select(db.licenses)
+                                      .where(db.licenses.c.license_id == license_id))).first()
+        if row is None:
+            raise refusals.no_license(license_id)
+        return license_summary(row, with_owner=True)
+
+    async def revoke(self, license_id: str, *, request_id: str = "cli",
+                     actor: str = "admin") -> dict[str, Any]:
+        async with self.uow.writer.begin() as conn:
+            res = await conn.execute(db.licenses.update().where(db.licenses.c.license_id == license_id)
+                                     .values(status="revoked"))
+            if res.rowcount != 1:
+                raise refusals.no_license(license_id)
+            await audit.awrite(conn, "revoke", request_id=request_id, license_id=license_id,
+                               regnum=license_id.split("-")[0], actor=actor)
+        return await self.license_info(license_id)

@@ -1,0 +1,354 @@
+"""``licwiz center ...``: set up, run and administer the Licensing Center.
+
+Every subcommand takes ``--home DIR`` (keys; default: LICWIZ_CENTER_HOME, else
+licwiz/center under the user's state dir) and ``--db URL`` (default:
+LICWIZ_CENTER_DB, else center.db in the home), so init, kit commands and serve
+all work on the same database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from licwiz.center import db, setup
+from licwiz.center.keystore import default_home, rotate_signing
+from licwiz.center.service import CenterService
+from licwiz.center.settings import DEFAULTS as DEFAULT_SETTINGS
+from licwiz.core.errors import InputError, LicwizError
+from licwiz.core.identifiers import format_pin
+from sqlalchemy.exc import DBAPIError
+
+Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="URL", default=None,
+                   help="database URL (sqlite+aiosqlite:///file.db or postgresql+asyncpg://...); "
+                        "default LICWIZ_CENTER_DB or center.db in the home folder")
+    p.add_argument("--home", metavar="DIR", default=None,
+                   help="folder of the center's keys (default LICWIZ_CENTER_HOME or the state dir)")
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home) if args.home else default_home()
+
+
+def _db(args: argparse.Namespace) -> str:
+    return db.normalise_url(args.db) if args.db else db.default_db_url(_home(args))
+
+
+async def _service(args: argparse.Namespace) -> CenterService:
+    return await setup.open_service(_db(args), _home(args), pool_size=2, max_overflow=2)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+async def cmd_init(args: argparse.Namespace) -> int:
+    home = _home(args)
+    done = await setup.initialise(home, _db(args), new_admin_token=args.new_admin_token, phone=args.phone)
+    keys, token = done.keys, done.admin_token
+    info = {"home": str(home), "db": _db(args), "keys_created": done.keys_created,
+            "signing_key": keys.signing_id, "sealing_key": keys.sealing_id,
+            "trusted_keys_dir": str(home / "public"), "admin_token": token}
+    if args.json:
+        _print_json(info)
+    else:
+        print(f"Licensing Center ready: database {info['db']}")
+        print(f"keys in {home} (signing {keys.signing_id}, sealing {keys.sealing_id}); "
+              f"clients trust {home / 'public'}")
+        if token:
+            print(f"admin token (shown once, also in {home / 'admin-token'}): {token}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    home = _home(args)
+    url = _db(args)
+    setup.check_tls(args.tls_cert, args.tls_key)
+    setup.check_keys(home)
+    asyncio.run(setup.require_schema(url))
+    scheme = "https" if args.tls_cert else "http"
+    print(f"licwiz center: serving {scheme}://{args.host}:{args.port} ({args.workers} worker(s), db {url})",
+          file=sys.stderr, flush=True)
+    setup.serve(home=home, db_url=url, host=args.host, port=args.port, workers=args.workers,
+                log_file=args.log_file, tls_cert=args.tls_cert, tls_key=args.tls_key)
+    return 0
+
+
+async def cmd_kit_create(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        kits = await svc.kits.create(args.product, args.users, args.pins, args.count)
+    finally:
+        await svc.close()
+    if args.json:
+        _print_json([k.to_dict() for k in kits])
+        return 0
+    for k in kits:
+        print(f"Registration number {k.regnum}  product {k.product}  users {k.users}")
+        print("  single-user PIN codes:" if k.multi_pins else "  PIN codes:")
+        for p in k.single_pins:
+            print(f"    {format_pin(p)}")
+        if k.multi_pins:
+            print(f"  multi-user PIN codes (one {k.users}-user license each):")
+            for p in k.multi_pins:
+                print(f"    {format_pin(p)}")
+    return 0
+
+
+async def cmd_kit_show(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        kit = await svc.kits.info(args.regnum)
+        lics = await svc.kits.list_licenses(args.regnum)
+    finally:
+        await svc.close()
+    if args.json:
+        _print_json({**kit.to_dict(), "licenses": lics})
+        return 0
+    print(f"Registration number {kit.regnum}  product {kit.product}  users {kit.users}  "
+          f"set in use: {kit.pin_set or 'none yet'}  licenses issued: {kit.issued}")
+    if kit.locked_until:
+        print(f"  locked until {kit.locked_until} (wrong PIN codes)")
+    for name, ps in (("single", kit.single_pins), ("multi", kit.multi_pins)):
+        for p in ps:
+            print(f"  {name:<6} {format_pin(p)}  {'used' if p in kit.used_pins else 'unused'}")
+    for lic in lics:
+        print(f"  license {lic['license_id']}  {lic['status']}  users {lic['users']}  {lic['method']}")
+    return 0
+
+
+async def cmd_kit_list(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        kits = await svc.kits.list_kits()
+    finally:
+        await svc.close()
+    if args.json:
+        _print_json([k.to_dict() for k in kits])
+        return 0
+    for k in kits:
+        print(f"{k.regnum}  {k.product:<20} users {k.users:<5} set {k.pin_set or '-':<6} issued {k.issued}")
+    return 0
+
+
+async def cmd_license_list(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        lics = await svc.kits.list_licenses(args.regnum)
+    finally:
+        await svc.close()
+    if args.json:
+        _print_json(lics)
+        return 0
+    for lic in lics:
+        print(f"{lic['license_id']}  {lic['status']:<10} users {lic['users']:<5} {lic['method']:<6} "
+              f"{lic['issued_at'][:10]}" + (f"  supersedes {lic['supersedes']}" if lic["supersedes"] else ""))
+    return 0
+
+
+async def cmd_license_show(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        lic = await svc.kits.license_info(args.license_id)
+    finally:
+        await svc.close()
+    if args.json:
+        _print_json(lic)
+    else:
+        for k, v in lic.items():
+            if k != "license":
+                print(f"{k}: {v}")
+        print(lic["license"], end="")
+    return 0
+
+
+async def cmd_license_revoke(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        lic = await svc.kits.revoke(args.license_id, actor="cli")
+    finally:
+        await svc.close()
+    print(f"license {lic['license_id']} revoked")
+    return 0
+
+
+async def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    kid = rotate_signing(_home(args))
+    print(f"new signing key {kid}; older keys kept for verification. Restart 'licwiz center serve'.")
+    return 0
+
+
+async def cmd_operator_add(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        token = await svc.operators.add(args.name)
+    finally:
+        await svc.close()
+    print(f"operator {args.name.strip()} added; token (shown once): {token}")
+    return 0
+
+
+async def cmd_operator_list(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        ops = await svc.operators.list_all()
+    finally:
+        await svc.close()
+    if args.json:
+        _print_json(ops)
+    for o in [] if args.json else ops:
+        print(f"{o['name']}  created {o['created'][:19]}  {'disabled' if o['disabled'] else 'enabled'}")
+    return 0
+
+
+async def cmd_operator_disable(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        ok = await svc.operators.disable(args.name)
+    finally:
+        await svc.close()
+    if not ok:
+        raise InputError("name", f"No operator {args.name!r}")
+    print(f"operator {args.name} disabled")
+    return 0
+
+
+async def cmd_config_set(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        await svc.settings.set(args.key, args.value)
+    finally:
+        await svc.close()
+    return 0
+
+
+async def cmd_config_show(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        values = await svc.settings.shown()
+    finally:
+        await svc.close()
+    if args.json:
+        _print_json(values)
+    else:
+        for k, v in values.items():
+            print(f"{k} = {v}")
+    return 0
+
+
+async def cmd_audit(args: argparse.Namespace) -> int:
+    svc = await _service(args)
+    try:
+        rows = await svc.audit.log(args.limit)
+    finally:
+        await svc.close()
+    if args.json:
+        _print_json(rows)
+    for r in [] if args.json else rows:
+        print(f"{r['at'][:19]}  {r['event']:<13} {r['code'] or '-':<18} {r['regnum'] or '-':<10} "
+              f"{r['license_id'] or '-':<14} {r['request_id']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="licwiz center", description="The Licensing Center (vendor side).")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def add(parent: Any, name: str, func: Any, help_: str) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+        _common(sp)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add(sub, "init", cmd_init, "create the database schema, the key pairs and an admin token")
+    sp.add_argument("--phone", default=None, help="phone number of the activation desk shown to users")
+    sp.add_argument("--new-admin-token", action="store_true", help="replace the admin token")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add(sub, "serve", cmd_serve, "run the HTTP service")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8470)
+    sp.add_argument("--workers", type=int, default=1, help="server processes (they share the database)")
+    sp.add_argument("--log-file", default=None, help="append the JSON request log here (default stderr)")
+    sp.add_argument("--tls-cert", default=None, metavar="PEM",
+                    help="serve HTTPS with this certificate (chain) file; clients trust it through "
+                    "their system store or SSL_CERT_FILE")
+    sp.add_argument("--tls-key", default=None, metavar="PEM", help="the certificate's private key file")
+
+    kit = sub.add_parser("kit", help="kits: create, show, list").add_subparsers(dest="kcmd", required=True)
+    sp = add(kit, "create", cmd_kit_create, "create kits with their PIN codes")
+    sp.add_argument("--product", required=True)
+    sp.add_argument("--users", type=int, default=1)
+    sp.add_argument("--pins", type=int, default=3, help="PIN codes per set")
+    sp.add_argument("--count", type=int, default=1)
+    sp.add_argument("--json", action="store_true")
+    sp = add(kit, "show", cmd_kit_show, "show a kit, its PIN codes and licenses")
+    sp.add_argument("regnum")
+    sp.add_argument("--json", action="store_true")
+    sp = add(kit, "list", cmd_kit_list, "list kits")
+    sp.add_argument("--json", action="store_true")
+
+    lic = sub.add_parser("license", help="licenses: list, show, revoke").add_subparsers(
+        dest="lcmd", required=True)
+    sp = add(lic, "list", cmd_license_list, "list licenses")
+    sp.add_argument("--regnum", default=None)
+    sp.add_argument("--json", action="store_true")
+    sp = add(lic, "show", cmd_license_show, "show a license (with owner data, for support)")
+    sp.add_argument("license_id")
+    sp.add_argument("--json", action="store_true")
+    sp = add(lic, "revoke", cmd_license_revoke, "revoke a license")
+    sp.add_argument("license_id")
+
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="kycmd", required=True)
+    add(keys, "rotate", cmd_keys_rotate, "make a new signing key current (old keys keep verifying)")
+
+    op = sub.add_parser("operator", help="phone operators").add_subparsers(dest="ocmd", required=True)
+    sp = add(op, "add", cmd_operator_add, "add an operator and print its token once")
+    sp.add_argument("name")
+    sp = add(op, "list", cmd_operator_list, "list operators")
+    sp.add_argument("--json", action="store_true")
+    sp = add(op, "disable", cmd_operator_disable, "disable an operator's token")
+    sp.add_argument("name")
+
+    cfg = sub.add_parser("config", help="settings").add_subparsers(dest="ccmd", required=True)
+    sp = add(cfg, "set", cmd_config_set, f"set a setting ({', '.join(DEFAULT_SETTINGS)})")
+    sp.add_argument("key")
+    sp.add_argument("value")
+    sp = add(cfg, "show", cmd_config_show, "show the settings")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add(sub, "audit", cmd_audit, "show the audit trail, newest first")
+    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.cmd == "serve":  # the only command that runs its own event loop (uvicorn's)
+            return cmd_serve(args)
+        handler: Handler = args.func
+        return asyncio.run(handler(args))
+    except LicwizError as exc:
+        print(f"licwiz center: {exc.brief}", file=sys.stderr)
+        if exc.detail and exc.detail != exc.brief:
+            print(f"  {exc.detail}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        raise  # licwiz's main stops quietly (licwiz center kit list | head)
+    except (DBAPIError, OSError) as exc:
+        print(f"licwiz center: the database cannot be used: {type(exc).__name__}: "
+              f"{str(exc).splitlines()[0][:300]}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
