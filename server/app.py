@@ -24,18 +24,18 @@ import asyncio
 import contextlib
 import gc
 import hmac
-import json
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from licwiz.core import __version__, fingerprint, keys
 from licwiz.core import license as lic_mod
-from licwiz.core.errors import LicwizError
 from licwiz.core.product import current_product
+from licwiz.service.body import JsonRules, read_json
+from licwiz.service.errors import ApiError, ErrorHandler
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,13 +48,29 @@ from .seatstore import SeatStore
 
 MAX_BODY = 64 * 1024
 MAX_FIELD = 200
+JSON_RULES = JsonRules(
+    max_bytes=MAX_BODY,
+    too_large=("too_large", f"request body over {MAX_BODY // 1024} KiB", ""),
+    not_json=("bad_json", "request body is not JSON", ""),
+    not_object=("bad_json", "request body must be a JSON object", ""),
+)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, brief: str, detail: str = "", **extra: Any) -> None:
-        super().__init__(brief)
-        self.status, self.code, self.brief, self.extra = status, code, brief, extra
-        self.detail = detail or brief
+def _request_id(request: object) -> str:
+    # Only answers that fail carry an id (to match the server's log); made on demand.
+    return uuid.uuid4().hex[:16]
+
+
+def _unexpected(exc: Exception, rid: str) -> ApiError:
+    # A database failure: a JSON answer, the cause in the server's log.
+    print(f"licwiz server: request {rid} failed: {exc.__class__.__name__}: {exc}", file=sys.stderr,
+          flush=True)
+    return ApiError("server_error", "the license server could not complete the request",
+                    f"see the server log, request {rid}", status=503)
+
+
+# Bad input a core parser refused (an uploaded license) is 422, as the server's own checks.
+ERRORS = ErrorHandler(request_id=_request_id, licwiz_status=422, unexpected=_unexpected, id_header=False)
 
 
 @dataclass
@@ -85,76 +101,67 @@ class ServerState:
         return self.params[product]
 
 
-def _error(exc: ApiError, request_id: str) -> JSONResponse:
-    body = {"code": exc.code, "brief": exc.brief, "detail": exc.detail, "request_id": request_id, **exc.extra}
-    return JSONResponse({"error": body}, status_code=exc.status)
+class ApiRequest(Protocol):
+    """What the seat handlers read of a request: Starlette's Request is one, and so
+    is ``_RawRequest``, which the seat hot path builds straight from ASGI."""
+
+    @property
+    def scope(self) -> MutableMapping[str, Any]: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def path_params(self) -> Mapping[str, Any]: ...
+
+    def stream(self) -> AsyncIterator[bytes]: ...
 
 
-def _check_token(request: Request, state: ServerState, *, admin: bool) -> None:
+R = TypeVar("R", bound=ApiRequest)
+
+
+def _check_token(request: ApiRequest, state: ServerState, *, admin: bool) -> None:
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthenticated", "a token is required (Authorization: Bearer ...)")
+        raise ApiError("unauthenticated", "a token is required (Authorization: Bearer ...)", status=401)
     h = db.token_hash(token.strip())
     ok = hmac.compare_digest(h, state.admin_hash)
     if not admin:
         ok = ok or hmac.compare_digest(h, state.client_hash)
     if not ok:
-        raise ApiError(403, "forbidden", "the admin token is required" if admin else "the token is not valid")
+        raise ApiError("forbidden", "the admin token is required" if admin else "the token is not valid",
+                       status=403)
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "too_large", f"request body over {MAX_BODY // 1024} KiB")
-    try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise ApiError(400, "bad_json", "request body is not JSON") from None
-    if not isinstance(doc, dict):
-        raise ApiError(400, "bad_json", "request body must be a JSON object")
+async def _json(request: ApiRequest) -> dict[str, Any]:
+    doc: dict[str, Any] = await read_json(request, JSON_RULES)
     return doc
 
 
 def _text_field(doc: dict[str, Any], name: str, default: str | None = None) -> str:
     v = doc.get(name, default)
     if not isinstance(v, str) or not v.strip() or len(v) > MAX_FIELD:
-        raise ApiError(422, "bad_input",
-                       f"field {name!r} must be a non-empty text of at most {MAX_FIELD} chars", field=name)
+        raise ApiError("bad_input", f"field {name!r} must be a non-empty text of at most {MAX_FIELD} chars",
+                       status=422, field=name)
     return v.strip()
 
 
-Handler = Callable[[Request, ServerState], Awaitable[Response]]
+Handler = Callable[[R, ServerState], Awaitable[Response]]
 
 
-def _guarded(fn: Handler, *, auth: str | None) -> Handler:
+def _guarded(fn: Handler[R], *, auth: str | None) -> Handler[R]:
     """``fn`` behind the token check, with every failure as a JSON error."""
 
-    async def run(request: Request, state: ServerState) -> Response:
-        try:
-            if auth is not None:
-                _check_token(request, state, admin=auth == "admin")
-            return await fn(request, state)
-        except ApiError as exc:
-            return _error(exc, _request_id())
-        except LicwizError as exc:
-            return _error(ApiError(422, exc.code, exc.brief, exc.detail), _request_id())
-        except Exception as exc:  # a database failure: a JSON answer, the cause in the server's log
-            rid = _request_id()
-            print(f"licwiz server: request {rid} failed: {exc.__class__.__name__}: {exc}",
-                  file=sys.stderr, flush=True)
-            return _error(ApiError(503, "server_error", "the license server could not complete the request",
-                                   f"see the server log, request {rid}"), rid)
+    async def checked(request: R, state: ServerState) -> Response:
+        if auth is not None:
+            _check_token(request, state, admin=auth == "admin")
+        return await fn(request, state)
 
-    return run
+    return ERRORS.guard(checked)
 
 
-def _request_id() -> str:
-    # Only answers that fail carry an id (to match the server's log); made on demand.
-    return uuid.uuid4().hex[:16]
-
-
-def _endpoint(fn: Handler, *, auth: str | None) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(fn: Handler[Request], *, auth: str | None) -> Callable[[Request], Awaitable[Response]]:
     guarded = _guarded(fn, auth=auth)
 
     async def run(request: Request) -> Response:
@@ -170,7 +177,7 @@ async def health(request: Request, state: ServerState) -> Response:
 async def parameters(request: Request, state: ServerState) -> Response:
     product = request.query_params.get("product") or current_product()
     if len(product) > 100:
-        raise ApiError(422, "bad_input", "product name too long", field="product")
+        raise ApiError("bad_input", "product name too long", status=422, field="product")
     return JSONResponse({"product": product, "params": state.server_params(product)})
 
 
@@ -178,13 +185,13 @@ async def post_license(request: Request, state: ServerState) -> Response:
     doc = await _json(request)
     text = doc.get("license")
     if not isinstance(text, str):
-        raise ApiError(422, "bad_input", "field 'license' must hold the license text", field="license")
+        raise ApiError("bad_input", "field 'license' must hold the license text", status=422, field="license")
     ring = keys.load_keyring()
     lic = lic_mod.verify(text, ring, source="uploaded license")  # raises LicwizError -> 422
     m = fingerprint.matches(lic.params, state.server_params(lic.product))
     if not m.ok:
-        raise ApiError(422, "wrong_computer", "the license is bound to another computer, not this server",
-                       f"parameters that differ: {', '.join(m.changed) or m.reason}")
+        raise ApiError("wrong_computer", "the license is bound to another computer, not this server",
+                       f"parameters that differ: {', '.join(m.changed) or m.reason}", status=422)
     async with state.db_lock():
         new = await db.store_license(state.engine, lic.license_id, lic.product, lic.users, lic.issued,
                                      lic.not_after, lic.supersedes, text)
@@ -214,7 +221,7 @@ async def get_seats(request: Request, state: ServerState) -> Response:
                                     "expires_in": round(s.expires_at - now, 1)} for s in rows]})
 
 
-async def acquire(request: Request, state: ServerState) -> Response:
+async def acquire(request: ApiRequest, state: ServerState) -> Response:
     doc = await _json(request)
     session = _text_field(doc, "session")
     host = _text_field(doc, "host")
@@ -224,61 +231,56 @@ async def acquire(request: Request, state: ServerState) -> Response:
         claim = await state.seats().claim(product, session, host, user, state.lease)
     if claim.seat is None:
         if claim.capacity == 0:
-            raise ApiError(409, "no_license", f"the server holds no valid license for {product}")
-        raise ApiError(409, "no_seat", f"all {claim.capacity} seat(s) of {product} are in use",
+            raise ApiError("no_license", f"the server holds no valid license for {product}", status=409)
+        raise ApiError("no_seat", f"all {claim.capacity} seat(s) of {product} are in use", status=409,
                        holders=claim.holders)
     s = claim.seat
     return JSONResponse({"seat_id": s.seat_id, "slot": s.slot, "product": s.product, "lease": state.lease,
                          "since": db.iso(s.granted_at)}, status_code=201)
 
 
-async def heartbeat(request: Request, state: ServerState) -> Response:
+async def heartbeat(request: ApiRequest, state: ServerState) -> Response:
     seat_id = request.path_params["seat_id"]
     async with state.db_lock():
         s = await state.seats().heartbeat(seat_id, state.lease)
     if s is None:
-        raise ApiError(404, "seat_lost", "this seat is not held any more (lease ran out, or released)")
+        raise ApiError("seat_lost", "this seat is not held any more (lease ran out, or released)", status=404)
     return JSONResponse({"seat_id": s.seat_id, "lease": state.lease})
 
 
-async def release(request: Request, state: ServerState) -> Response:
+async def release(request: ApiRequest, state: ServerState) -> Response:
     async with state.db_lock():
         released = await state.seats().release(request.path_params["seat_id"])
     return JSONResponse({"released": released})
 
 
 class _RawRequest:
-    """What the seat handlers read of a request (headers, body, path), taken
+    """What the seat handlers read of a request (scope, headers, body, path), taken
     straight from the ASGI scope: the same interface as Starlette's Request."""
 
-    __slots__ = ("_receive", "headers", "path_params")
+    __slots__ = ("_receive", "headers", "path_params", "scope")
 
     def __init__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> None:
+        self.scope = scope
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         self.path_params = path_params
         self._receive = receive
 
-    async def body(self) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
+    async def stream(self) -> AsyncIterator[bytes]:
         while True:
             msg = await self._receive()
             if msg["type"] != "http.request":
-                raise ApiError(400, "bad_request", "the client went away")
-            chunk = msg.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY:  # stop reading: the answer is 413 whatever follows
-                return b"x" * size
-            chunks.append(chunk)
+                raise ApiError("bad_request", "the client went away", status=400)
+            yield msg.get("body", b"")
             if not msg.get("more_body", False):
-                return b"".join(chunks)
+                return
 
 
 _SEATS = "/api/v1/seats"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-def _seat_route(method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
+def _seat_route(method: str, path: str) -> tuple[Handler[ApiRequest], dict[str, str]] | None:
     if path == _SEATS:
         return (acquire, {}) if method == "POST" else None
     if not path.startswith(_SEATS + "/"):
@@ -297,7 +299,8 @@ def _fast_seats(app: Starlette, state: ServerState) -> ASGIApp:
     hot path, and on this 2-core machine those layers cost ~20% of its CPU
     (bench/seats.py). Same handlers, same tokens, same JSON errors; every other
     route (and any odd method on these paths) goes to Starlette."""
-    seat_handlers = {fn: _guarded(fn, auth="client") for fn in (acquire, heartbeat, release)}
+    seat_handlers: dict[Handler[ApiRequest], Handler[ApiRequest]] = {
+        fn: _guarded(fn, auth="client") for fn in (acquire, heartbeat, release)}
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         route = _seat_route(scope["method"], scope["path"]) if scope["type"] == "http" else None
@@ -306,7 +309,7 @@ def _fast_seats(app: Starlette, state: ServerState) -> ASGIApp:
             return
         handler, params = route
         request = _RawRequest(scope, receive, params)
-        response = await seat_handlers[handler](request, state)  # type: ignore[arg-type]
+        response = await seat_handlers[handler](request, state)
         body = bytes(response.body)
         await send({"type": "http.response.start", "status": response.status_code,
                     "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})

@@ -1,6 +1,8 @@
 """The license server's database: SQLite embedded by default, PostgreSQL for
-sites that run several servers on one database. Schema, tokens and licenses
-via SQLAlchemy; the seat hot path is in seatstore.py (raw drivers, for speed).
+sites that run several servers on one database. Tables, tokens and licenses
+via SQLAlchemy; the schema is made by Alembic revisions in server/migrations
+(``run_migrations``; the PostgreSQL claim function is part of revision 0001);
+the seat hot path is in seatstore.py (raw drivers, for speed).
 
 Never more seats than users, by construction at the database level:
 
@@ -9,7 +11,7 @@ Never more seats than users, by construction at the database level:
 - UNIQUE (product, session, host): one seat per session;
 - SQLite: claims are also serialised by ``BEGIN IMMEDIATE`` (one writer at a
   time across processes); PostgreSQL: claims run concurrently and the
-  constraints decide (see PG_CLAIM_FUNCTION).
+  constraints decide (see the claim function in migrations/versions/0001).
 
 Times are UNIX seconds (float) so both databases compare them the same way.
 """
@@ -20,6 +22,7 @@ import datetime as dt
 import hashlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -32,8 +35,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 metadata = MetaData()
@@ -103,97 +108,48 @@ def make_engine(url: str) -> AsyncEngine:
                      "(use sqlite+aiosqlite or postgresql+asyncpg)")
 
 
-# PostgreSQL: a claim in one round trip, without a lock. The guarantee is the
-# schema's: UNIQUE (product, slot) with slot < capacity means never more live
-# seats than users, whatever runs concurrently on however many servers; UNIQUE
-# (product, session, host) means one seat per session. Claimers start at a
-# random slot so they rarely collide; a collision (INSERT ... ON CONFLICT DO
-# NOTHING inserts nothing, after waiting for the other claim's commit) just
-# retries with a fresh snapshot (READ COMMITTED: every statement sees the
-# latest commits). No lock is held across the commit's fsync, so concurrent
-# claims share WAL flushes (group commit). Same rule as SqliteSeats: renew a
-# live seat of (session, host); else a slot below the capacity without a live
-# seat (replacing an expired one); else report the live holders ('full').
-PG_CLAIM_FUNCTION = """
-CREATE OR REPLACE FUNCTION licwiz_claim_seat(
-    p_product text, p_session text, p_host text, p_user text, p_now double precision,
-    p_lease double precision, p_seat_id text, p_day text)
-RETURNS TABLE(r_status text, r_seat_id text, r_slot integer, r_session text, r_host text,
-              r_user text, r_granted double precision, r_cap integer)
-LANGUAGE plpgsql VOLATILE AS $fn$
-DECLARE
-    v_cap integer;
-    v_slot integer;
-    v_id text;
-    v_old_slot integer;
-    v_granted double precision;
-    v_expires double precision;
-    v_off integer;
-    v_n integer;
-BEGIN
-    PERFORM set_config('synchronous_commit', 'on', true);  -- a granted seat survives a database crash
-    SELECT COALESCE(SUM(l.users), 0) INTO v_cap FROM licwiz_licenses l
-     WHERE l.product = p_product AND l.issued <= p_day AND (l.not_after IS NULL OR l.not_after >= p_day)
-       AND NOT EXISTS (SELECT 1 FROM licwiz_licenses n
-                        WHERE n.product = p_product AND n.supersedes = l.license_id);
-    FOR attempt IN 1..200 LOOP
-        v_id := NULL;
-        SELECT s.seat_id, s.slot, s.granted_at, s.expires_at INTO v_id, v_old_slot, v_granted, v_expires
-          FROM licwiz_seats s WHERE s.product = p_product AND s.session = p_session AND s.host = p_host;
-        IF v_id IS NOT NULL THEN
-            IF v_expires >= p_now THEN
-                UPDATE licwiz_seats SET expires_at = p_now + p_lease, user_name = p_user WHERE seat_id = v_id;
-                GET DIAGNOSTICS v_n = ROW_COUNT;
-                IF v_n = 1 THEN
-                    RETURN QUERY SELECT 'renew'::text, v_id, v_old_slot, p_session, p_host, p_user,
-                                        v_granted, v_cap;
-                    RETURN;
-                END IF;
-                CONTINUE;  -- released meanwhile: claim afresh
-            END IF;
-            DELETE FROM licwiz_seats WHERE seat_id = v_id;  -- this session's own expired seat
-        END IF;
-        v_slot := NULL;
-        IF v_cap > 0 THEN
-            v_off := floor(random() * v_cap)::integer;
-            SELECT g.i INTO v_slot
-              FROM (SELECT generate_series(v_off, v_cap - 1) AS i
-                    UNION ALL SELECT generate_series(0, v_off - 1)) AS g
-             WHERE NOT EXISTS (SELECT 1 FROM licwiz_seats s
-                                WHERE s.product = p_product AND s.slot = g.i AND s.expires_at >= p_now)
-             LIMIT 1;
-        END IF;
-        IF v_slot IS NULL THEN
-            RETURN QUERY SELECT 'full'::text, s.seat_id::text, s.slot, s.session::text, s.host::text,
-                                s.user_name::text, s.granted_at, v_cap
-                           FROM licwiz_seats s WHERE s.product = p_product AND s.expires_at >= p_now
-                          ORDER BY s.slot;
-            RETURN;
-        END IF;
-        DELETE FROM licwiz_seats s WHERE s.product = p_product AND s.slot = v_slot AND s.expires_at < p_now;
-        INSERT INTO licwiz_seats (seat_id, product, slot, session, host, user_name, granted_at, expires_at)
-             VALUES (p_seat_id, p_product, v_slot, p_session, p_host, p_user, p_now, p_now + p_lease)
-        ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        IF v_n = 1 THEN
-            RETURN QUERY SELECT 'granted'::text, p_seat_id, v_slot, p_session, p_host, p_user, p_now, v_cap;
-            RETURN;
-        END IF;
-    END LOOP;
-    RAISE EXCEPTION 'licwiz: seat claim kept colliding';
-END
-$fn$
-"""
+VERSION_TABLE = "licwiz_schema_version"
 
 
-async def create_schema(engine: AsyncEngine) -> None:
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return cfg
+
+
+async def run_migrations(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision (idempotent). A database made by
+    ``create_all`` before the server used Alembic is adopted: revision 0001
+    creates only what is missing."""
+    from alembic import command
+
+    cfg = _alembic_config()
+
+    def _upgrade(sync_conn: Any) -> None:
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, "head")
+
     async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-        if conn.dialect.name == "postgresql":
-            await conn.exec_driver_sql(
-                "DROP FUNCTION IF EXISTS licwiz_claim_seat(text, text, text, text, double precision, "
-                "double precision, text, text, bigint)")  # the first, locking version
-            await conn.exec_driver_sql(PG_CLAIM_FUNCTION)
+        await conn.run_sync(_upgrade)
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """The schema's revision; None when the database is not set up."""
+    async with engine.connect() as conn:
+        try:
+            row = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).first()
+        except DBAPIError:
+            return None
+        return str(row[0]) if row else None
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return str(head)
 
 
 def token_hash(token: str) -> str:

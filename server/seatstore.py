@@ -11,13 +11,13 @@ licenses stay on SQLAlchemy (server/db.py); the seat calls use:
   per process, so the loop itself serialises this process's writers, and
   ``BEGIN IMMEDIATE`` excludes the other processes.
 - PostgreSQL: an ``asyncpg`` pool; a claim is one call of the
-  ``licwiz_claim_seat`` function (server/db.py), which relies on the unique
+  ``licwiz_claim_seat`` function (server/migrations), which relies on the unique
   constraints instead of a lock.
 
 The rule, in both: renew a live seat of (session, host); else take a slot
 below the capacity without a live seat (replacing an expired one); else
 report the live holders. UNIQUE (product, slot) and UNIQUE (product,
-session, host) (created by server/db.py) hold in every case.
+session, host) (server/migrations) hold in every case.
 """
 
 from __future__ import annotations

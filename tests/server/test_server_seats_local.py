@@ -234,7 +234,7 @@ def test_run_exit_codes_without_license_and_without_command(seat_dir: Path) -> N
 
 def test_run_missing_command_is_127(seat_licenses: SeatLicenses, seat_dir: Path) -> None:
     seat_licenses.install(1)
-    from licwiz.app import run
+    from licwiz.cli import run
 
     assert run.main(["--", "/nonexistent/cmd-xyz"]) == 127
     assert run.main(["--", sys.executable, "-c", "raise SystemExit(5)"]) == 5

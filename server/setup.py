@@ -1,0 +1,82 @@
+"""Setting a license server up and starting it: what ``licwiz server init|serve``
+do, apart from their words.
+
+- ``initialise(url, admin, client, force)``: schema at the newest revision,
+  the two tokens' hashes (only hashes are stored, so every server process on a
+  shared PostgreSQL database accepts the same tokens).
+- ``prepare(url)``: what ``serve`` checks before it listens (schema upgraded,
+  its revision, the tokens).
+- ``serve(...)``: uvicorn on the app of server/app.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from . import db
+from .app import create_app
+from .seatstore import store_for
+
+
+def prepare_sqlite_dir(url: str) -> None:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def initialise(url: str, admin: str, client: str, force: bool) -> bool:
+    """False when the database already has tokens and ``force`` is not set."""
+    engine = db.make_engine(url)
+    try:
+        await db.run_migrations(engine)
+        cfg = await db.get_config(engine)
+        if cfg.get("admin_token_hash") and not force:
+            return False
+        await db.set_config(engine, {"admin_token_hash": db.token_hash(admin),
+                                     "client_token_hash": db.token_hash(client)})
+    finally:
+        await engine.dispose()
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    revision: str | None  # the schema's revision after the upgrade; None: no schema
+    head: str  # the revision this code needs
+    has_tokens: bool
+
+
+async def prepare(url: str) -> Readiness:
+    """Upgrade the schema (as every start does) and say whether the server can start."""
+    engine = db.make_engine(url)
+    try:
+        try:
+            await db.run_migrations(engine)
+        except Exception as exc:  # another server process on the database may be upgrading it now
+            print(f"licwiz server: schema check: {exc.__class__.__name__}", file=sys.stderr)
+        revision = await db.schema_revision(engine)
+        cfg = await db.get_config(engine) if revision is not None else {}
+    finally:
+        await engine.dispose()
+    return Readiness(revision, db.head_revision(),
+                     bool(cfg.get("admin_token_hash") and cfg.get("client_token_hash")))
+
+
+def serve(*, url: str, host: str, port: int, lease: float, tls_cert: str | None, tls_key: str | None,
+          banner: str) -> bool:
+    """Serve until stopped; False when the server could not start. ``banner`` is
+    printed once the app is built, before it listens."""
+    import uvicorn
+
+    # A fresh engine: the one ``prepare`` used belonged to another event loop.
+    app = create_app(db.make_engine(url), store_for(url), lease=lease)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            ssl_certfile=tls_cert or None, ssl_keyfile=tls_key or None, lifespan="on")
+    server = uvicorn.Server(config)
+    print(banner, flush=True)
+    server.run()
+    return bool(server.started)
