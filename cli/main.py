@@ -74,15 +74,15 @@ def _run() -> Entry:
 
 
 def _center() -> Entry:
-    from licwiz.center import cli
+    from . import center
 
-    return cli.main
+    return center.main
 
 
 def _server() -> Entry:
-    from licwiz.server import cli
+    from . import server
 
-    return cli.main
+    return server.main
 
 
 # command -> (loader of its entry function, one-line help)

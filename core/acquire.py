@@ -351,16 +351,6 @@ def install_license_text(
 
 # --- license server -------------------------------------------------------
 
-# Kept for callers written when the server client was optional (app/wizard.py);
-# it is part of core and always present.
-SERVER_CLIENT_MODULE = "licwiz.core.server_client"
-
-
-def server_available() -> bool:
-    """Always True: the license server client is part of core (kept for old callers)."""
-    return True
-
-
 def _server_client(target: ServerTarget) -> ServerClient:
     # Imported here: httpx costs the wizard's start-up ~100 ms before it is needed.
     from . import server_client

@@ -19,8 +19,6 @@ from licwiz.core.owner import OwnerData
 from licwiz.core.request import ActivationRequest
 from licwiz.core.storage import installed_files
 
-pytestmark = pytest.mark.skipif(not acquire.server_available(), reason="no license server client")
-
 
 async def test_online_acquisition_installs_on_the_server(
     acq_fake_center: Any, acq_owner: OwnerData, license_server_factory: Callable[..., Any]
