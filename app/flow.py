@@ -1,8 +1,9 @@
 r"""The wizard's flow: pure functions from ``WizardState`` to the next step.
 
 No Textual here: tests/wizard/test_wizard_flow.py walks every branch of the
-seed with bare states. The App (app/wizard.py) only asks ``next_step`` where
-to go on Next, and truncates ``state.history`` on Back.
+seed with bare states. The App (app/wizard.py) asks ``go_next`` where to go on
+Next and pushes that step's screen; Back (``go_back``) pops screens down to
+the step kept, so ``state.history`` is always the screen stack.
 
 Branches (shared/seed-license-acquisition.txt)::
 
@@ -28,29 +29,15 @@ refusal of the online method (then only the phone is left), and keeps it in
 from __future__ import annotations
 
 import ipaddress
-from typing import get_args
 
 from licwiz.core.errors import InputError
 from licwiz.core.identifiers import parse_pin, parse_regnum
 
+from . import steps
 from .state import Method, MethodLock, StepName, WizardState
 
-STEPS: tuple[StepName, ...] = get_args(StepName)
-TITLES: dict[StepName, str] = {
-    "action": "Action",
-    "kit": "Kit and PIN",
-    "operation": "Operation",
-    "owner_first": "Owner data",
-    "recovery": "Recovery",
-    "owner_verify": "Verify owner",
-    "automatic": "Acquisition",
-    "method": "Method",
-    "file_request": "Request file",
-    "file_install": "License file",
-    "phone_codes": "Phone codes",
-    "phone_response": "Phone answer",
-    "final": "Done",
-}
+STEPS: tuple[StepName, ...] = steps.NAMES
+TITLES = steps.TITLES
 METHODS: tuple[Method, ...] = ("automatic", "file", "phone")
 METHOD_LABELS: dict[Method, str] = {
     "automatic": "Automatically",

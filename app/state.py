@@ -1,8 +1,9 @@
 """Everything the person has typed or chosen so far, in one typed object.
 
-Screens are built fresh on every visit and read their initial values from
-here, so Back (to any earlier step) always shows what was typed. Nothing in
-this module imports Textual: the flow (app/flow.py) and its tests use it bare.
+A step's screen reads its initial values from here and writes every change
+back, so a step built again (forward after Back) shows what was typed. Nothing
+in this module imports Textual: the flow (app/flow.py), the controller and
+their tests use it bare.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from licwiz.core import __version__
 from licwiz.core.errors import CenterError, LicwizError
 from licwiz.core.owner import OwnerData
 
-StepName = Literal[
-    "action", "kit", "operation", "owner_first", "recovery", "owner_verify",
-    "automatic", "method", "file_request", "file_install", "phone_codes", "phone_response", "final",
-]
+from .steps import StepName
+
+__all__ = ["ErrorInfo", "Result", "StepName", "WizardState"]
+
 Action = Literal["acquire", "license_file"]
 OperationChoice = Literal["first", "recover"]
 RecoverChoice = Literal["same", "update"]
@@ -90,7 +91,8 @@ class Result:
 
 @dataclass(slots=True)
 class WizardState:
-    # Step history: the rail shows it, Back truncates it; the last is the current step.
+    # Step history: the screen stack of the wizard, the rail shows it, Back truncates
+    # it; the last is the current step.
     history: list[StepName] = field(default_factory=lambda: ["action"])
     action: Action = "acquire"
     # Kit step. ``pin`` is the PIN to spend (first time) or the last used PIN (recovery).

@@ -4,15 +4,12 @@ exclusive workers, so the screen stays responsive and Cancel really stops."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import ClassVar
 
-from licwiz.app import flow
-from licwiz.app.state import ErrorInfo, Result, StepName
-from licwiz.core import acquire
-from licwiz.core.errors import CenterError, LicwizError, NotWritable, StorageError
-from licwiz.core.storage import is_writable, license_dir
-from rich.text import Text
+from licwiz.app.controller import WizardController, issued_note, kept_note
+from licwiz.app.state import ErrorInfo, StepName
+from licwiz.core.acquire import AfterActivationError
+from licwiz.core.errors import LicwizError, NotWritable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -20,28 +17,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
 
-from .base import StepScreen
+from .base import Cancel, StepScreen
 from .dialogs import AllUsersWarning, ErrorDialog
-
-STAGES = acquire.STEPS
-
-
-def kept_note(exc: acquire.AfterActivationError) -> str:
-    """What the step says about a license issued but not installed: where it
-    was kept and how to install it (the PIN is spent; the text must not be lost)."""
-    where = exc.saved_to
-    if where is None:
-        return ("The license was issued (its PIN code is used) but could not be saved: its text is "
-                "in the error description (V). Copy it before closing the wizard.")
-    if exc.verified:
-        return (f"The license was issued (its PIN code is used) but not installed. It was kept in "
-                f"{where}\nInstall it with: licwiz install --without-request {where}")
-    return (f"The license received did not pass verification and was NOT installed. It was kept "
-            f"in {where} for support (V: error description).")
 
 
 class AutomaticStep(StepScreen):
-    STEP: ClassVar[StepName] = "automatic"
     NEXT_LABEL = "Acquire (Enter)"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel", "Cancel"),
@@ -57,19 +37,16 @@ C cancels a running check or acquisition (a retry never spends a second PIN).
 If it fails: V shows the error description for support, M selects another
 license acquisition method."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, controller: WizardController, step: StepName, *, depth: int | None = None) -> None:
+        super().__init__(controller, step, depth=depth)
         self._running = False
         self._checked = False
         self._done_stages: list[str] = []
         # Issued by the center (PIN spent) but not installed: the license in hand.
-        self._after: acquire.AfterActivationError | None = None
+        self._after: AfterActivationError | None = None
 
     def compose_body(self) -> ComposeResult:
-        s = self.state
-        where = {"all-users": "for all users of this computer", "user": "for the current user",
-                 "server": f"on the license server {s.server_address}"}[s.install_scope]
-        yield Static(f"The license will be saved {where}.", id="where", markup=False)
+        yield Static(f"The license will be saved {self.controller.where()}.", id="where", markup=False)
         yield Static("", id="availability", markup=False)
         yield Static("", id="progress", markup=False)
         with Vertical(id="failure"):
@@ -84,6 +61,13 @@ license acquisition method."""
     def after_mount(self) -> None:
         self._show_error(None)  # a new visit is a new attempt
         self.run_check()
+
+    def revisited(self) -> None:
+        # Back from the method choice: another attempt, as on a first visit.
+        if not self._running:
+            self._checked = False
+            self.query_one("#progress", Static).update("")
+            self.after_mount()
 
     # -- state of the screen ---------------------------------------------------
 
@@ -138,30 +122,9 @@ license acquisition method."""
         self._fail(exc, kept)
         self._set_running(False)
 
-    async def _all_users_not_writable(self, exc: acquire.AfterActivationError) -> bool:
-        """Did the install fail because the all-users folder cannot be written?
-        Said by the error (not_writable) or, for causes such as a read-only file
-        system, by trying the folder again (file I/O: in a thread)."""
-        s = self.state
-        if not exc.verified or s.install_on_server or s.scope != "all-users":
-            return False
-        if not isinstance(exc.cause, StorageError):
-            return False
-        if exc.cause.code == NotWritable.code:
-            return True
-        return not await asyncio.to_thread(is_writable, "all-users")
-
     def _fail(self, exc: BaseException, kept: str = "") -> None:
-        s = self.state
-        if isinstance(exc, CenterError):
-            if exc.code == "unreachable":
-                s.center_unreachable = True
-            elif exc.code == "method_locked":
-                # The center refused the online method for this kit: only the phone is left.
-                s.method_lock = "phone"
-        info = ErrorInfo.from_exception(exc, step="automatic")
-        info.center = self.wizard.config.center_url
-        if kept and not isinstance(exc, acquire.AfterActivationError):  # that one says it already
+        info = self.controller.failure(exc, step="automatic")
+        if kept and not isinstance(exc, AfterActivationError):  # that one says it already
             info.detail += "\n\n" + kept
         self._show_error(info, kept)
 
@@ -174,24 +137,14 @@ license acquisition method."""
 
     @work(exclusive=True, group="center")
     async def _check_worker(self) -> None:
-        s = self.state
         try:
-            req = await self.wizard.build_request()
-            async with self.wizard.center_client() as client:
-                avail = await acquire.check_available(client, req)
+            avail = await self.controller.check_availability()
         except LicwizError as exc:
             self.query_one("#availability", Static).update("Availability check failed.")
-            s.center_unreachable = isinstance(exc, CenterError) and exc.code == "unreachable"
             self._failed(exc)
             return
-        s.center_unreachable = False
-        s.availability_checked = True
-        s.available_users = avail.users
-        lock = flow.lock_from_family(avail.method_family)
-        if s.operation == "recover" and lock is not None:
-            s.method_lock = lock
         self._running = False
-        if "automatic" not in flow.allowed_methods(s):
+        if not self.controller.automatic_allowed():
             self.query_one("#availability", Static).update(
                 "This license was acquired by phone: it can only be re-acquired by phone. "
                 "Press M to select the method.")
@@ -208,35 +161,23 @@ license acquisition method."""
 
     @work(exclusive=True, group="center")
     async def _acquire_worker(self) -> None:
-        s = self.state
         self._done_stages = []
         try:
-            req = await self.wizard.build_request()
-            async with self.wizard.center_client() as client:
-                outcome = await acquire.acquire_online(
-                    client, req, keyring=await self.wizard.keyring(), scope=s.scope,
-                    idempotency_key=s.key_for_attempt(), progress=self._progress,
-                    server=self.wizard.server_target(),
-                )
-        except acquire.AfterActivationError as exc:
+            await self.controller.acquire(progress=self._progress)
+        except AfterActivationError as exc:
             # The PIN is spent and the license issued, but it could not be installed.
             self._running = False
             self._progress_done()
             self._after = exc
-            if await self._all_users_not_writable(exc):
+            if await self.controller.offer_current_user(exc):
                 # The all-users folder could be written at the start and no longer at the
                 # end: the license in hand goes to the current user if the person wants,
                 # with no second activation and no second PIN.
                 self._fail(exc)
-                note = (
-                    "The Licensing Center has already issued the license (its PIN code is used). "
-                    "\"Acquire for the current user\" installs that license for the current "
-                    "operating system user; no other PIN code is used."
-                )
-                if exc.saved_to is not None:
-                    note += f" Meanwhile it is kept in {exc.saved_to}"
                 self.app.push_screen(
-                    AllUsersWarning(str(license_dir("all-users")), issued_note=note), self._issued_answer)
+                    AllUsersWarning(self.controller.all_users_dir(), issued_note=issued_note(exc),
+                                    ascii=self.config.ascii),
+                    self._issued_answer)
             else:
                 self._fail(exc, kept=kept_note(exc))
             self._set_running(False)
@@ -244,11 +185,10 @@ license acquisition method."""
         except NotWritable as exc:
             self._running = False
             self._progress_done()
-            if s.scope == "all-users" and not s.install_on_server:
-                self._fail(exc)
-                self.app.push_screen(AllUsersWarning(str(exc.brief)), self._all_users_answer)
-            else:
-                self._fail(exc)
+            self._fail(exc)
+            if self.controller.offer_current_user_before(exc):
+                self.app.push_screen(AllUsersWarning(str(exc.brief), ascii=self.config.ascii),
+                                     self._all_users_answer)
             self._set_running(False)
             return
         except LicwizError as exc:
@@ -258,67 +198,50 @@ license acquisition method."""
             return
         self._running = False
         self._progress_done()
-        self._finish(outcome)
+        self._finish()
 
-    def _finish(self, outcome: acquire.Outcome) -> None:
-        s = self.state
-        lic = outcome.license
-        s.result = Result(
-            license_id=lic.license_id, users=lic.users,
-            scope="server" if outcome.server else (outcome.scope or s.scope),
-            path=str(outcome.path or ""), server=outcome.server or "", product=lic.product,
-            method=lic.method, supersedes=lic.supersedes,
-        )
-        s.error = None
-        self.wizard.go_next("final")
+    def _finish(self) -> None:
+        self.go_next("final")
 
     def _progress_done(self) -> None:
         if self._done_stages:
             last = self._done_stages.pop()
             self._progress(last)
 
-    def _issued_answer(self, answer: object) -> None:
+    def _issued_answer(self, answer: bool | None) -> None:
         after = self._after
         if after is None:
             return
-        if answer is True:
-            self.state.scope = "user"
+        if answer:
+            self.controller.use_current_user()
             self.query_one("#where", Static).update("The license will be saved for the current user.")
             self._show_error(None)
             self._set_running(True)
             self._install_issued(after)
         else:
             # Cancelled, but the PIN is spent: say on the way out where the license is.
-            self.wizard.cancel_acquisition(message=Text(f"licwiz: {kept_note(after)}"))
+            self.post_message(Cancel(f"licwiz: {kept_note(after)}"))
 
     @work(exclusive=True, group="center")
-    async def _install_issued(self, after: acquire.AfterActivationError) -> None:
-        """Install the license the center already issued, for the current user:
-        verified again (it must be the license this request asked for), no
-        activation, no PIN."""
+    async def _install_issued(self, after: AfterActivationError) -> None:
+        """Install the license the center already issued, for the current user."""
         try:
-            req = await self.wizard.build_request()
-            keyring = await self.wizard.keyring()
-            outcome = await asyncio.to_thread(  # file I/O and fsync: off the event loop
-                acquire.install_license_text, after.license_text, keyring=keyring,
-                product=req.product, params=req.params, scope="user", expect=req,
-                source="issued license",
-            )
+            await self.controller.install_issued(after)
         except LicwizError as exc:
             self._failed(exc, kept=kept_note(after))
             return
         self._running = False
         self._after = None
-        self._finish(outcome)
+        self._finish()
 
-    def _all_users_answer(self, answer: object) -> None:
-        if answer is True:
-            self.state.scope = "user"
+    def _all_users_answer(self, answer: bool | None) -> None:
+        if answer:
+            self.controller.use_current_user()
             self.query_one("#where", Static).update("The license will be saved for the current user.")
             self._show_error(None)
             self.action_next()
         else:
-            self.wizard.cancel_acquisition()
+            self.post_message(Cancel())
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:
@@ -354,12 +277,12 @@ license acquisition method."""
 
     def action_view_error(self) -> None:
         if self.state.error is not None:
-            self.app.push_screen(ErrorDialog(self.state.error))
+            self.app.push_screen(ErrorDialog(self.state.error, ascii=self.config.ascii))
 
     def action_other_method(self) -> None:
         if self._running:
             return
-        self.wizard.go_next("method")
+        self.go_next("method")
 
     def action_back(self) -> None:
         self.action_cancel()

@@ -1,35 +1,73 @@
 """The frame every wizard step shares: title, step rail, body, status line
 and the Back / Next / Help / Quit buttons with their keys.
 
-A step subclasses ``StepScreen``, sets STEP and HELP, yields its widgets from
+A step subclasses ``StepScreen``, sets HELP, yields its widgets from
 ``compose_body``, writes what was typed into ``self.state`` in ``save`` (also
 called on every change, so nothing is lost on Back), and lets
 ``app.flow.step_errors`` decide whether Next is enabled.
+
+A step is built with the wizard's controller (its state and config come from
+it) and the step name it shows; it never reaches the App. To move it posts a
+message the App acts on: ``GoNext`` (push the next step), ``GoBack`` (pop back
+to a step), ``Finish``, ``Cancel``, ``QuitRequested``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, cast
 
 from licwiz.app import flow
-from licwiz.app.state import StepName, WizardState
+from licwiz.app.controller import WizardController
+from licwiz.app.state import StepName
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.geometry import Size
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-if TYPE_CHECKING:
-    from licwiz.app.wizard import LicwizApp
-
 NOTES_MIN_WIDTH = 100  # the demo notes panel sits beside the wizard from this width on
 
 
+class GoNext(Message):
+    """Push the next step (``step`` instead of the flow's, e.g. "method" after a failure)."""
+
+    def __init__(self, step: StepName | None = None) -> None:
+        super().__init__()
+        self.step = step
+
+
+class GoBack(Message):
+    """Pop back to ``state.history[index]``."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+
+class Replace(Message):
+    """Build the current step again (what it offers changed, e.g. the method lock)."""
+
+
+class Finish(Message):
+    """The license is installed and the person pressed Finish."""
+
+
+class Cancel(Message):
+    """End the wizard without a license; ``note`` is printed once the terminal is back."""
+
+    def __init__(self, note: str = "") -> None:
+        super().__init__()
+        self.note = note
+
+
+class QuitRequested(Message):
+    """Quit, asking first if something typed would be lost."""
+
+
 class StepScreen(Screen[None]):
-    STEP: ClassVar[StepName]
     HELP: ClassVar[str] = ""
     # Steps that run something (automatic) replace Next's label.
     NEXT_LABEL: ClassVar[str] = "Next > (Enter)"
@@ -47,38 +85,42 @@ class StepScreen(Screen[None]):
         Binding("ctrl+q", "app.request_quit", "Quit", priority=True),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, controller: WizardController, step: StepName, *, depth: int | None = None) -> None:
+        """``depth``: how many steps the rail shows, this one last (default:
+        the whole history, as when the step is pushed)."""
         super().__init__()
+        self.controller = controller
+        self.state = controller.state
+        self.config = controller.config
+        self.step = step
+        self.depth = len(self.state.history) if depth is None else depth
+        self._rail_steps: list[StepName] = list(self.state.history[: self.depth])
         self._checked_values: dict[str, str] = {}  # field id -> value at the last check
+        self._resumed = False
 
     @property
-    def wizard(self) -> LicwizApp:
-        return cast("LicwizApp", self.app)
-
-    @property
-    def state(self) -> WizardState:
-        return self.wizard.state
+    def title_text(self) -> str:
+        return f" License acquisition - step {self.depth}: {flow.TITLES[self.step]}"
 
     # -- layout --------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        if self.wizard.config.ascii:
+        if self.config.ascii:
             # Here, before the widgets exist: added on mount it restyles every one.
             self.add_class("-ascii")
-        history = flow.steps_taken(self.state)
-        n = len(history)
-        yield Static(f" License acquisition - step {n}: {flow.TITLES[self.STEP]}", id="title")
+        n = self.depth
+        yield Static(self.title_text, id="title")
         with Horizontal(id="main"):
             # Filled as it is built: options added after mounting lay it out again.
             rail = OptionList(*[
                 Option(f"{'>' if i == n - 1 else '+'} {i + 1} {flow.TITLES[step]}", id=f"rail-{i}")
-                for i, step in enumerate(history)
+                for i, step in enumerate(self._rail_steps)
             ], id="rail")
             rail.border_title = "Steps"
             yield rail
             with VerticalScroll(id="body"):
                 yield from self.compose_body()
-            notes = self.wizard.config.demo_notes
+            notes = self.config.demo_notes
             if notes:
                 panel = Static(notes, id="notes")
                 panel.border_title = "Demo kits (F2: all)"
@@ -103,39 +145,31 @@ class StepScreen(Screen[None]):
         self._focus_first()
         self.after_mount()
 
-    _resumed_once = False
-
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Each step is built fresh and styled as it mounts; the resume right after
-        # would style every widget again (Textual 8.2.8, pinned: this is its private
-        # resume handler), ~6 ms of a ~50 ms transition (bench/wizard.py).
-        # No super() call: Textual dispatches the handler of every class in the
-        # MRO, so Screen's own runs next, with this event; calling it here too
-        # laid out and rendered every new step twice.
-        if not self._resumed_once:
-            self._resumed_once = True
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # A new step is styled as it mounts; the resume that follows its push would
+        # style every widget again. This handler runs before Screen's own (Textual
+        # calls the handlers along the MRO, subclass first), which honours the
+        # event's public refresh_styles flag. Later resumes (a dialog closed, Back
+        # to this step) are left as they are.
+        if not self._resumed:
+            self._resumed = True
             event.refresh_styles = False
-
-    def _screen_resized(self, size: Size) -> None:
-        # A fresh step's first layout (on resume) sends the screen a Resize of the
-        # size it was just laid out at, and Textual lays the whole screen out and
-        # renders it again (Textual 8.2.8, pinned: a private hook). Only a real
-        # change of size needs that; a widget that changed since asked for a
-        # layout, which the screen's update timer does.
-        if size == self._compositor.size:
-            return
-        super()._screen_resized(size)
 
     def after_mount(self) -> None:
         """A step's own mount work. Textual calls every ``on_mount`` along the
         MRO, so steps override this instead of ``on_mount``."""
+
+    def revisited(self) -> None:
+        """Back (or the rail) returned to this step, as it was left: what the
+        steps after it changed in the state shows now."""
+        self.refresh_valid()
 
     def on_resize(self) -> None:
         notes = self.query("#notes")
         if notes:
             wide = self.size.width >= NOTES_MIN_WIDTH
             notes.first().display = wide
-            title = f" License acquisition - step {len(self.state.history)}: {flow.TITLES[self.STEP]}"
+            title = self.title_text
             self.query_one("#title", Static).update(title if wide else f"{title}   [F2: demo kits]")
 
     def _focus_first(self) -> None:
@@ -158,7 +192,7 @@ class StepScreen(Screen[None]):
         """Write the widgets' values into ``self.state``."""
 
     def errors(self) -> dict[str, str]:
-        return flow.step_errors(self.state, self.STEP)
+        return flow.step_errors(self.state, self.step)
 
     def can_go_next(self) -> bool:
         return not self.errors()
@@ -256,14 +290,14 @@ class StepScreen(Screen[None]):
 
     @on(Button.Pressed, "#quit")
     def _quit_pressed(self) -> None:
-        self.wizard.action_request_quit()
+        self.post_message(QuitRequested())
 
     @on(OptionList.OptionSelected, "#rail")
     def _rail_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option_index < len(self.state.history) - 1 and self.ALLOW_BACK:
             self.save()
-            self.wizard.back_to(event.option_index)
+            self.post_message(GoBack(event.option_index))
 
     # -- actions ----------------------------------------------------------------
 
@@ -276,20 +310,24 @@ class StepScreen(Screen[None]):
             return
         if not self.can_go_next():
             return
-        self.wizard.go_next()
+        self.go_next()
+
+    def go_next(self, step: StepName | None = None) -> None:
+        self.post_message(GoNext(step))
 
     def action_back(self) -> None:
         if len(self.state.history) > 1 and self.ALLOW_BACK:
             self.save()
-            self.wizard.back_to(len(self.state.history) - 2)
+            self.post_message(GoBack(len(self.state.history) - 2))
 
     def action_help(self) -> None:
         from .dialogs import TextDialog
 
-        self.app.push_screen(TextDialog(f"Help: {flow.TITLES[self.STEP]}", self.HELP or "No help here."))
+        self.app.push_screen(TextDialog(f"Help: {flow.TITLES[self.step]}", self.HELP or "No help here.",
+                                        ascii=self.config.ascii))
 
     def action_notes(self) -> None:
         from .dialogs import TextDialog
 
-        if self.wizard.config.demo_notes:
-            self.app.push_screen(TextDialog("Demo kits", self.wizard.config.demo_notes))
+        if self.config.demo_notes:
+            self.app.push_screen(TextDialog("Demo kits", self.config.demo_notes, ascii=self.config.ascii))

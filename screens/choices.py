@@ -6,13 +6,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from licwiz.app import flow
-from licwiz.app.state import StepName
-from licwiz.core.errors import CenterError, LicwizError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from .base import StepScreen
+from .base import Replace, StepScreen
 from .widgets import ChoiceList
 
 
@@ -54,7 +52,6 @@ class ChoiceStep(StepScreen):
 
 
 class ActionStep(ChoiceStep):
-    STEP: ClassVar[StepName] = "action"
     FIELD = "action"
     INTRO = ("A software license is required to use the product without a dongle. "
              "Select the action type:")
@@ -76,7 +73,6 @@ Keys: arrows choose, Enter goes on, Esc goes back, ctrl+q quits."""
 
 
 class OperationStep(ChoiceStep):
-    STEP: ClassVar[StepName] = "operation"
     FIELD = "operation"
     INTRO = "Select the operation type:"
     HELP = """\
@@ -95,7 +91,6 @@ license file is missing)."""
 
 
 class MethodStep(ChoiceStep):
-    STEP: ClassVar[StepName] = "method"
     FIELD = "method"
     INTRO = "Select the license acquisition method:"
     HELP = """\
@@ -124,8 +119,7 @@ updated using those methods; one first acquired by phone only by phone."""
         return self.state.method if self.state.method in allowed else allowed[0]
 
     def after_mount(self) -> None:
-        s = self.state
-        if s.operation == "recover" and s.method_lock is None and not s.center_unreachable:
+        if self.controller.should_ask_method_lock():
             # A recovery may re-acquire only by the method family of the first
             # license: ask the center which, so only allowed methods are offered.
             self.set_status("Asking the Licensing Center which methods this license allows...")
@@ -133,29 +127,12 @@ updated using those methods; one first acquired by phone only by phone."""
 
     @work(exclusive=True, group="center")
     async def _lock_worker(self) -> None:
-        from licwiz.core.acquire import check_available
-
-        s = self.state
-        try:
-            req = await self.wizard.build_request()
-            async with self.wizard.center_client() as client:
-                avail = await check_available(client, req)
-            lock = flow.lock_from_family(avail.method_family)
-        except CenterError as exc:
-            if exc.code == "method_locked":
-                lock = "phone"  # the online method was refused for this license
-            else:
-                s.center_unreachable = exc.code == "unreachable"
-                self.set_status("" if not s.center_unreachable else
-                                "The Licensing Center cannot be reached; every method is offered.")
-                return
-        except LicwizError:
-            self.set_status("")
-            return
-        s.method_lock = lock
+        lock = await self.controller.learn_method_lock()
         if lock is not None:
             self.save()
-            self.wizard.show_current()  # rebuilt with only the allowed methods
+            self.post_message(Replace())  # built again with only the allowed methods
+        elif self.state.center_unreachable:
+            self.set_status("The Licensing Center cannot be reached; every method is offered.")
         else:
             self.set_status("")
 

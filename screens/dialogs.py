@@ -1,14 +1,16 @@
 """Dialogs (ModalScreen): help, error description, PIN-set notes, confirm
-quit, the all-users warning, and the file path prompt of Save/Load data."""
+quit, the all-users warning, and the file path prompt of Save/Load data.
+
+A dialog takes its data as arguments (``ascii``: the plain border style) and
+returns its answer through ``dismiss``: the caller passes a callback to
+``push_screen``. None of them knows the App or the wizard's state."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from licwiz.app.state import ErrorInfo
 from textual import on
-from textual._context import NoActiveAppError
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -32,24 +34,20 @@ before you enter a PIN code. Spare PIN codes of the chosen set serve later
 license updates after the computer's key parameters change."""
 
 
-class _Dialog(ModalScreen[object]):
+T = TypeVar("T")
+
+
+class Dialog(ModalScreen[T]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
-    def __init__(self) -> None:
+    def __init__(self, *, ascii: bool = False) -> None:
         super().__init__()
-        # The class goes on before the dialog is built: added on mount, it would
-        # style every widget of the dialog a second time.
-        with contextlib.suppress(NoActiveAppError):
-            self._ascii_class()
-
-    def _ascii_class(self) -> None:
-        from licwiz.app.wizard import LicwizApp
-
-        if isinstance(self.app, LicwizApp) and self.app.config.ascii:
+        if ascii:
+            # Before the dialog is built: added on mount, it would style every
+            # widget of the dialog a second time.
             self.add_class("-ascii")
 
     def on_mount(self) -> None:
-        self._ascii_class()  # no-op when __init__ could already tell
         self.after_mount()
 
     def after_mount(self) -> None:
@@ -59,11 +57,15 @@ class _Dialog(ModalScreen[object]):
         self.dismiss(None)
 
 
-class TextDialog(_Dialog):
+class TextDialog(Dialog[None]):
     """A titled text with Close (Esc or Enter); used for help and notes."""
 
-    def __init__(self, title: str, text: str) -> None:
-        super().__init__()
+    # Focus lands on the button as the dialog is composed (Textual's auto focus),
+    # not a moment later: a key typed at once goes where the dialog says.
+    AUTO_FOCUS = "#close"
+
+    def __init__(self, title: str, text: str, *, ascii: bool = False) -> None:
+        super().__init__(ascii=ascii)
         self._title = title
         self._text = text
 
@@ -75,9 +77,6 @@ class TextDialog(_Dialog):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close (Esc)", id="close", compact=True)
 
-    def after_mount(self) -> None:
-        self.query_one("#close", Button).focus()
-
     @on(Button.Pressed, "#close")
     def _close(self) -> None:
         self.dismiss(None)
@@ -86,20 +85,22 @@ class TextDialog(_Dialog):
 class ErrorDialog(TextDialog):
     """View error description: what a support engineer needs."""
 
-    def __init__(self, error: ErrorInfo) -> None:
-        super().__init__("Error description", error.description())
+    def __init__(self, error: ErrorInfo, *, ascii: bool = False) -> None:
+        super().__init__("Error description", error.description(), ascii=ascii)
 
 
 class PinSetDialog(TextDialog):
-    def __init__(self) -> None:
-        super().__init__("Attention! PIN code sets of 5-, 10- and 20-user kits", PIN_SET_NOTES)
+    def __init__(self, *, ascii: bool = False) -> None:
+        super().__init__("Attention! PIN code sets of 5-, 10- and 20-user kits", PIN_SET_NOTES, ascii=ascii)
 
 
-class ConfirmDialog(_Dialog):
+class ConfirmDialog(Dialog[bool]):
     """Yes/No; dismisses with True or False (Esc is No)."""
 
-    def __init__(self, title: str, text: str, yes: str, no: str) -> None:
-        super().__init__()
+    AUTO_FOCUS = "#no"
+
+    def __init__(self, title: str, text: str, yes: str, no: str, *, ascii: bool = False) -> None:
+        super().__init__(ascii=ascii)
         self._title, self._text, self._yes, self._no = title, text, yes, no
 
     def compose(self) -> ComposeResult:
@@ -109,9 +110,6 @@ class ConfirmDialog(_Dialog):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self._yes, id="yes", compact=True)
                 yield Button(self._no, id="no", compact=True)
-
-    def after_mount(self) -> None:
-        self.query_one("#no", Button).focus()
 
     def action_close(self) -> None:
         self.dismiss(False)
@@ -129,7 +127,9 @@ class AllUsersWarning(ConfirmDialog):
     license (its PIN is spent): it says that the license in hand is installed
     for the current user, without another PIN, and where it is kept meanwhile."""
 
-    def __init__(self, where: str, *, issued_note: str = "") -> None:
+    AUTO_FOCUS = "#yes"
+
+    def __init__(self, where: str, *, issued_note: str = "", ascii: bool = False) -> None:
         then = issued_note or "You can acquire the license for the current operating system user instead."
         super().__init__(
             "Warning",
@@ -137,20 +137,20 @@ class AllUsersWarning(ConfirmDialog):
             f"users cannot be written:\n{where}\n\n{then}",
             "Acquire for the current user",
             "Cancel license acquisition",
+            ascii=ascii,
         )
-
-    def after_mount(self) -> None:
-        self.query_one("#yes", Button).focus()
 
     def action_close(self) -> None:
         self.dismiss(False)
 
 
-class PathDialog(_Dialog):
+class PathDialog(Dialog[str | None]):
     """Ask for a file path (Save data / Load data); dismisses with the path or None."""
 
-    def __init__(self, title: str, initial: str, ok_label: str) -> None:
-        super().__init__()
+    AUTO_FOCUS = "#path"
+
+    def __init__(self, title: str, initial: str, ok_label: str, *, ascii: bool = False) -> None:
+        super().__init__(ascii=ascii)
         self._title, self._initial, self._ok = title, initial, ok_label
 
     def compose(self) -> ComposeResult:
@@ -158,14 +158,12 @@ class PathDialog(_Dialog):
             box.border_title = self._title
             yield Label("File path:")
             yield Input(self._initial, id="path", compact=True, placeholder="e.g. ~/license-owner.json")
-            yield Static("", id="path-error", classes="field-error")
+            error = Static("", id="path-error", classes="field-error")
+            error.display = False
+            yield error
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self._ok, id="ok", compact=True)
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
-
-    def after_mount(self) -> None:
-        self.query_one("#path-error").display = False
-        self.query_one("#path", Input).focus()
 
     def _submit(self) -> None:
         value = self.query_one("#path", Input).value.strip()

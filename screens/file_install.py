@@ -7,21 +7,18 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
-from typing import ClassVar
 
-from licwiz.app import offline
+from licwiz.app.controller import WizardController
 from licwiz.app.state import StepName
-from licwiz.core.errors import LicwizError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Static
 
-from .file_request import OfflineFailure, OfflineStep, install_params, result_of
+from .file_request import OfflineFailure, OfflineStep
 
 
 class FileInstallStep(OfflineStep):
-    STEP: ClassVar[StepName] = "file_install"
     NEXT_LABEL = "Install (Enter)"
     HELP = """\
 Type the path of the license data file the Licensing Center's web page gave
@@ -35,8 +32,8 @@ foreign file is refused and nothing is installed.
 If it fails: V shows the error description for support; M selects another
 license acquisition method."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, controller: WizardController, step: StepName, *, depth: int | None = None) -> None:
+        super().__init__(controller, step, depth=depth)
         self._installing = False
 
     def _suggestion(self) -> str:
@@ -52,8 +49,7 @@ license acquisition method."""
         return ""
 
     def compose_body(self) -> ComposeResult:
-        pending = offline.load_pending(self.wizard.config.product)
-        files = [p for p in pending if p.method == "file"]
+        files = self.controller.pending_file_requests()
         if files:
             lines = ["Pending license request(s) of this computer:"]
             lines += [f"  - {p.describe()}" for p in files[:4]]
@@ -103,22 +99,13 @@ license acquisition method."""
 
     @work(exclusive=True, group="offline")
     async def _install_worker(self, path: str) -> None:
-        s = self.state
         try:
-            outcome, _ = await offline.install_file_answer(
-                Path(path), keyring=await self.wizard.keyring(), product=self.wizard.config.product,
-                scope=s.scope, params=await install_params(self.wizard), server=self.wizard.server_target(),
-            )
-        except LicwizError as exc:
-            self._done_failed(exc)
-            return
-        except Exception as exc:  # no traceback for the person
+            await self.controller.install_license_file(Path(path))
+        except Exception as exc:  # LicwizError or not: words for the person, never a traceback
             self._done_failed(exc)
             return
         self._installing = False
-        s.result = result_of(outcome, s.scope)
-        s.error = None
-        self.wizard.go_next("final")
+        self.go_next("final")
 
     def _done_failed(self, exc: BaseException) -> None:
         self._installing = False

@@ -7,64 +7,24 @@ full path is shown so it can be copied with scp) and records a pending
 request, so the wizard can be closed now and continued later with "Specify
 license details file".
 
-Also holds what the four offline steps share (``OfflineFailure`` and the
-request builder that binds a license-server install to the server's
-parameters).
+Also holds what the four offline steps share (``OfflineFailure``, ``OfflineStep``).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from licwiz.app import offline
-from licwiz.app.state import ErrorInfo, Result, StepName
-from licwiz.core import acquire
-from licwiz.core.errors import LicwizError
-from licwiz.core.request import ActivationRequest
+from licwiz.app.controller import WizardController
+from licwiz.app.state import ErrorInfo, StepName
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
-from .base import StepScreen
+from .base import GoBack, StepScreen
 from .dialogs import ErrorDialog
-
-if TYPE_CHECKING:
-    from licwiz.app.wizard import LicwizApp
-
-
-async def offline_request(wizard: LicwizApp, method: offline.OfflineMethod) -> ActivationRequest:
-    """The request for what was typed; a license for a license server binds
-    the server's parameters, not this computer's."""
-    req = await wizard.build_request(method=method)
-    target = wizard.server_target()
-    if target is not None:
-        params = await acquire.server_parameters(target, wizard.config.product)
-        req = ActivationRequest(
-            product=req.product, regnum=req.regnum, pin=req.pin, operation=req.operation, owner=req.owner,
-            params=params, method=method, extra_pin=req.extra_pin,
-        )
-    return req
-
-
-async def install_params(wizard: LicwizApp) -> dict[str, str]:
-    target = wizard.server_target()
-    if target is not None:
-        return await acquire.server_parameters(target, wizard.config.product)
-    return dict(await wizard.params())
-
-
-def result_of(outcome: acquire.Outcome, scope: str) -> Result:
-    lic = outcome.license
-    return Result(
-        license_id=lic.license_id, users=lic.users,
-        scope="server" if outcome.server else (outcome.scope or scope),  # type: ignore[arg-type]
-        path=str(outcome.path or ""), server=outcome.server or "", product=lic.product,
-        method=lic.method, supersedes=lic.supersedes,
-    )
 
 
 class OfflineFailure(Vertical):
@@ -93,9 +53,9 @@ class OfflineStep(StepScreen):
     ]
 
     def fail(self, exc: BaseException, prefix: str = "License not installed") -> None:
-        self.state.error = ErrorInfo.from_exception(exc, step=self.STEP)
-        self.query_one(OfflineFailure).show(self.state.error, prefix)
-        self.set_status(f"! {self.state.error.brief}")
+        error = self.controller.failure(exc, step=self.step)
+        self.query_one(OfflineFailure).show(error, prefix)
+        self.set_status(f"! {error.brief}")
         # Out of the text fields, so V and M act at once (Shift+Tab goes back to the field).
         self.query_one("#other-method", Button).focus()
 
@@ -105,15 +65,15 @@ class OfflineStep(StepScreen):
 
     def action_view_error(self) -> None:
         if self.state.error is not None:
-            self.app.push_screen(ErrorDialog(self.state.error))
+            self.app.push_screen(ErrorDialog(self.state.error, ascii=self.config.ascii))
 
     def action_other_method(self) -> None:
         if self.state.error is None:
             return
         if self.state.action == "license_file" and len(self.state.history) <= 2:
-            self.action_back()  # came from step 1: there is no method to choose
+            self.post_message(GoBack(0))  # came from step 1: there is no method to choose
             return
-        self.wizard.go_next("method")
+        self.go_next("method")
 
     @on(Button.Pressed, "#view-error")
     def _view_pressed(self) -> None:
@@ -125,7 +85,6 @@ class OfflineStep(StepScreen):
 
 
 class FileRequestStep(OfflineStep):
-    STEP: ClassVar[StepName] = "file_request"
     HELP = """\
 Manual license acquisition, using files:
 
@@ -140,8 +99,8 @@ Manual license acquisition, using files:
 You may close the wizard after step 1: start it again later and choose
 "Specify license details file" on the first step."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, controller: WizardController, step: StepName, *, depth: int | None = None) -> None:
+        super().__init__(controller, step, depth=depth)
         self._saving = False
 
     def _default_path(self) -> str:
@@ -152,7 +111,7 @@ You may close the wizard after step 1: start it again later and choose
         return os.path.join(os.getcwd(), f"licwiz-request-{regnum}.req")
 
     def compose_body(self) -> ComposeResult:
-        page = self.wizard.config.center_web_page or (self.wizard.config.center_url.rstrip("/") + "/")
+        page = self.config.center_web_page or (self.config.center_url.rstrip("/") + "/")
         yield Static(
             "Manual acquisition takes three steps:\n"
             "  1. Save the license request file (below).\n"
@@ -175,17 +134,9 @@ You may close the wizard after step 1: start it again later and choose
     def after_mount(self) -> None:
         self._show_saved()
 
-    def _pending(self) -> offline.PendingRequest | None:
-        if not self.state.request_file:
-            return None
-        for p in offline.load_pending(self.wizard.config.product):
-            if p.method == "file" and p.request_file == self.state.request_file:
-                return p
-        return None
-
     def _show_saved(self) -> None:
         saved = self.query_one("#saved", Static)
-        if self._pending() is None or not Path(self.state.request_file).exists():
+        if self.controller.saved_request() is None:
             saved.update("")
             return
         path = self.state.request_file
@@ -200,7 +151,7 @@ You may close the wizard after step 1: start it again later and choose
     def errors(self) -> dict[str, str]:
         if self._saving:
             return {"request_path": "Saving..."}
-        if self._pending() is None:
+        if self.controller.saved_request() is None:
             return {"request_path": "Save the request file first"}
         return {}
 
@@ -226,21 +177,13 @@ You may close the wizard after step 1: start it again later and choose
     @work(exclusive=True, group="offline")
     async def _save_worker(self, path: str) -> None:
         try:
-            req = await offline_request(self.wizard, "file")
-            keyring = await self.wizard.keyring()
-            pending = offline.write_request_file(req, Path(path), keyring=keyring, scope=self.state.scope)
-        except LicwizError as exc:
-            self._saving = False
-            self.fail(exc, "Request file not saved")
-            self.refresh_valid()
-            return
-        except Exception as exc:  # no traceback for the person; the type for support
+            pending = await self.controller.save_request_file(path)
+        except Exception as exc:  # LicwizError or not: words for the person, the type for support
             self._saving = False
             self.fail(exc, "Request file not saved")
             self.refresh_valid()
             return
         self._saving = False
-        self.state.request_file = pending.request_file
         self.query_one("#request_path", Input).value = pending.request_file
         self.set_status("Request file saved.")
         self.refresh_valid()
@@ -257,7 +200,7 @@ You may close the wizard after step 1: start it again later and choose
         self.action_save_request()
 
     def action_next(self) -> None:
-        if self._pending() is None:
+        if self.controller.saved_request() is None:
             self.action_save_request()
             return
-        self.wizard.go_next()
+        self.go_next()

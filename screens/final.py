@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from licwiz.app.state import StepName
 from textual.app import ComposeResult
 from textual.widgets import Button, Static
 
-from .base import StepScreen
+from .base import Finish, StepScreen
 
 
 class FinalStep(StepScreen):
-    STEP: ClassVar[StepName] = "final"
     NEXT_LABEL = "Finish (Enter)"
     # The license is in place: going back would only invite spending another PIN.
     ALLOW_BACK = False
@@ -50,4 +46,4 @@ class FinalStep(StepScreen):
         return True
 
     def action_next(self) -> None:
-        self.wizard.finish()
+        self.post_message(Finish())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from licwiz.app.state import StepName
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -30,7 +29,6 @@ def field_row(label: str, widget_id: str, value: str, placeholder: str = "", *,
 
 
 class KitStep(StepScreen):
-    STEP: ClassVar[StepName] = "kit"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f3", "attention", "Attention!...", priority=True),
         Binding("f4", "advanced", "Advanced settings", priority=True),
@@ -59,13 +57,14 @@ Advanced settings (F4):
         yield from field_row(pin_label, "pin", s.pin, "15 digits: 123-456-789-012-345", max_length=64)
         yield Static(f"  ({hint})", classes="hint")
         yield Button("Attention!... (F3) PIN sets of 5/10/20-user kits", id="attention", compact=True)
-        symbols = {"collapsed_symbol": ">", "expanded_symbol": "v"} if self.wizard.config.ascii else {}
+        closed, opened = (">", "v") if self.config.ascii else ("▶", "▼")
         collapsed = not (s.install_on_server or not s.automatic)
         # "-collapsed" given up front: Collapsible adds it on mount otherwise, and
         # styles its whole subtree a second time. Its fields are built when it is
         # first opened (most people never open it): a third of the step's widgets.
         with Collapsible(title="Advanced settings (F4)", id="advanced", collapsed=collapsed,
-                         classes="-collapsed" if collapsed else None, **symbols):
+                         classes="-collapsed" if collapsed else None, collapsed_symbol=closed,
+                         expanded_symbol=opened):
             if not collapsed:
                 yield from self._advanced_fields()
 
@@ -111,7 +110,7 @@ Advanced settings (F4):
         self.action_attention()
 
     def action_attention(self) -> None:
-        self.app.push_screen(PinSetDialog())
+        self.app.push_screen(PinSetDialog(ascii=self.config.ascii))
 
     async def action_advanced(self) -> None:
         box = self.query_one("#advanced", Collapsible)

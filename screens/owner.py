@@ -7,9 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from licwiz.app.state import StepName
 from licwiz.core.errors import LicwizError
-from licwiz.core.owner import LABELS, REQUIRED, OwnerData, load_file, save_file
+from licwiz.core.owner import LABELS, REQUIRED, OwnerData
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -81,17 +80,18 @@ class OwnerStepBase(StepScreen):
 
     def action_load_data(self) -> None:
         self.app.push_screen(PathDialog("Load data: read owner data from a file",
-                                        self.state.owner_file, "Load"), self._load_path)
+                                        self.state.owner_file, "Load", ascii=self.config.ascii),
+                             self._load_path)
 
-    def _load_path(self, path: object) -> None:
-        if isinstance(path, str):
+    def _load_path(self, path: str | None) -> None:
+        if path is not None:
             self.state.owner_file = path
             self._load_worker(Path(path).expanduser())
 
     @work(thread=True, exclusive=True, group="owner-file")
     def _load_worker(self, path: Path) -> None:
         try:
-            owner = load_file(path)
+            owner = self.controller.load_owner_file(path)
         except LicwizError as exc:
             self.app.call_from_thread(self.set_status, f"! Load data: {exc.brief}")
             return
@@ -110,7 +110,6 @@ class OwnerStepBase(StepScreen):
 
 
 class OwnerFirstStep(OwnerStepBase):
-    STEP: ClassVar[StepName] = "owner_first"
     PREFIX = "owner"
     ATTR = "owner"
     INTRO = "Enter the license owner data."
@@ -152,18 +151,18 @@ forgiven), so save it with Save data (F5). Load data (F6) reads a saved file."""
             self.set_status("! Save data: " + next(iter(errors.values())))
             return
         initial = self.state.owner_file or str(Path.cwd() / "license-owner.json")
-        self.app.push_screen(PathDialog("Save data: write owner data to a file", initial, "Save"),
-                             self._save_path)
+        self.app.push_screen(PathDialog("Save data: write owner data to a file", initial, "Save",
+                                        ascii=self.config.ascii), self._save_path)
 
-    def _save_path(self, path: object) -> None:
-        if isinstance(path, str):
+    def _save_path(self, path: str | None) -> None:
+        if path is not None:
             self.state.owner_file = path
             self._save_worker(Path(path).expanduser(), self.owner)
 
     @work(thread=True, exclusive=True, group="owner-file")
     def _save_worker(self, path: Path, owner: OwnerData) -> None:
         try:
-            save_file(path, owner)
+            self.controller.save_owner_file(path, owner)
         except LicwizError as exc:
             self.app.call_from_thread(self.set_status, f"! Save data: {exc.brief}")
             return
@@ -171,7 +170,6 @@ forgiven), so save it with Save data (F5). Load data (F6) reads a saved file."""
 
 
 class OwnerVerifyStep(OwnerStepBase):
-    STEP: ClassVar[StepName] = "owner_verify"
     PREFIX = "verify"
     ATTR = "verify_owner"
     INTRO = "Re-enter the owner data given for the previous license, exactly."

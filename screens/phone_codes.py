@@ -5,17 +5,14 @@ with the same data shows the same codes."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from licwiz.app import offline
+from licwiz.app.controller import WizardController
 from licwiz.app.state import StepName
 from licwiz.core import phonecodes
-from licwiz.core.errors import LicwizError
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Button, Static
 
-from .file_request import OfflineFailure, OfflineStep, offline_request
+from .file_request import OfflineFailure, OfflineStep
 
 
 def code_table(rows: list[str]) -> str:
@@ -27,7 +24,6 @@ def code_table(rows: list[str]) -> str:
 
 
 class PhoneCodesStep(OfflineStep):
-    STEP: ClassVar[StepName] = "phone_codes"
     HELP = """\
 Call the Licensing Center's activation desk and read the request code to the
 operator: say the row number, then the digits in groups of three. The last
@@ -40,12 +36,12 @@ you typed it; recovery: exactly as it was registered) and then reads a
 response code back. Press Next to type it in; every row is checked as you
 type it."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, controller: WizardController, step: StepName, *, depth: int | None = None) -> None:
+        super().__init__(controller, step, depth=depth)
         self._rows: list[str] = []
 
     def compose_body(self) -> ComposeResult:
-        number = self.wizard.config.phone_number or "the activation desk number on your license certificate"
+        number = self.config.phone_number or "the activation desk number on your license certificate"
         yield Static(f"Call the Licensing Center: {number}", id="phone-number", classes="intro", markup=False)
         yield Static("Preparing the request code...", id="codes", markup=False)
         yield Static(
@@ -61,14 +57,8 @@ type it."""
     @work(exclusive=True, group="offline")
     async def _prepare(self) -> None:
         try:
-            req = await offline_request(self.wizard, "phone")
-            _, rows = offline.start_phone(req, scope=self.state.scope)
-        except LicwizError as exc:
-            self.query_one("#codes", Static).update("No request code.")
-            self.fail(exc, "No request code")
-            self.refresh_valid()
-            return
-        except Exception as exc:  # no traceback for the person
+            rows = await self.controller.phone_request_rows()
+        except Exception as exc:  # LicwizError or not: words for the person, never a traceback
             self.query_one("#codes", Static).update("No request code.")
             self.fail(exc, "No request code")
             self.refresh_valid()
@@ -86,4 +76,4 @@ type it."""
 
     def action_next(self) -> None:
         if self._rows:
-            self.wizard.go_next()
+            self.go_next()

@@ -7,9 +7,7 @@ center signed, verifies it with the center's public key and installs it."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from licwiz.app import offline
+from licwiz.app.controller import WizardController
 from licwiz.app.state import StepName
 from licwiz.core import phonecodes, phonemsg
 from licwiz.core.errors import PhoneCodeError
@@ -18,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Static
 
-from .file_request import OfflineFailure, OfflineStep, install_params, offline_request, result_of
+from .file_request import OfflineFailure, OfflineStep
 
 ROWS = phonecodes.row_count(phonemsg.SIGNATURE_BYTES + 9)
 ROW_DIGITS = phonecodes.DEFAULT_WIDTH + 1
@@ -42,7 +40,6 @@ def row_mark(row_no: int, text: str) -> str:
 
 
 class PhoneResponseStep(OfflineStep):
-    STEP: ClassVar[StepName] = "phone_response"
     NEXT_LABEL = "Install (Enter)"
     HELP = f"""\
 Type the response code the operator reads to you: {ROWS} rows of {ROW_DIGITS} digits.
@@ -55,8 +52,8 @@ and it is installed.
 If it fails: V shows the error description for support; M selects another
 license acquisition method."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, controller: WizardController, step: StepName, *, depth: int | None = None) -> None:
+        super().__init__(controller, step, depth=depth)
         self._installing = False
 
     def compose_body(self) -> ComposeResult:
@@ -139,20 +136,8 @@ license acquisition method."""
 
     @work(exclusive=True, group="offline")
     async def _install_worker(self, rows: list[str]) -> None:
-        s = self.state
         try:
-            req = await offline_request(self.wizard, "phone")
-            pending = offline.pending_for(req, "phone")
-            if pending is None:  # e.g. the state dir was cleared: the request is still what was typed
-                pending = offline.new_pending(req, "phone", scope=s.scope)
-            resp = phonemsg.decode_response(rows)
-            keyring = await self.wizard.keyring()
-            _, text = phonemsg.rebuild_license(resp, pending.request, keyring)
-            outcome = await offline.install_answer(
-                text, pending, keyring=keyring, product=self.wizard.config.product, scope=s.scope,
-                params=await install_params(self.wizard), server=self.wizard.server_target(),
-                source="phone response",
-            )
+            await self.controller.install_phone_answer(rows)
         except Exception as exc:  # LicwizError or not: words for the person, never a traceback
             self._installing = False
             self.query_one("#progress", Static).update("Nothing was installed.")
@@ -162,6 +147,4 @@ license acquisition method."""
             self.refresh_valid()
             return
         self._installing = False
-        s.result = result_of(outcome, s.scope)
-        s.error = None
-        self.wizard.go_next("final")
+        self.go_next("final")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from licwiz.app.state import StepName
 from licwiz.core.errors import InputError
 from licwiz.core.identifiers import format_pin, parse_pin
 from textual import on
@@ -17,7 +14,6 @@ from .widgets import ChoiceList, TickBox
 
 
 class RecoveryStep(StepScreen):
-    STEP: ClassVar[StepName] = "recovery"
     HELP = """\
 Acquire the same license: re-acquire the license you had (for example the license
 file was lost). Tick "I am sure the key computer parameters have not been changed".
@@ -60,8 +56,8 @@ At the next step the owner data entered for the previous license is verified."""
     def save(self) -> None:
         s = self.state
         value = self.query_one("#recover_choice", ChoiceList).value
-        if value in ("same", "update"):
-            s.recover_choice = value  # type: ignore[assignment]
+        if value == "same" or value == "update":
+            s.recover_choice = value
         s.same_params_ack = self.query_one("#same_params", Checkbox).value
         s.extra_pin = self.query_one("#extra_pin", Input).value
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rich.text import Text
 from textual.content import Content
@@ -17,12 +17,19 @@ T = TypeVar("T", bound=str)
 
 
 class TickBox(Checkbox):
-    """A checkbox drawn as ``[X] label`` / ``[ ] label``."""
+    """A checkbox drawn as ``[X] label`` / ``[ ] label`` (drawn here from its
+    public value and label: Checkbox's own button is a coloured block, the
+    same character ticked or not)."""
 
-    @property
-    def _button(self) -> Content:
-        style = self.get_visual_style("toggle--button")
-        return Content.assemble(("[", ""), ("X" if self.value else " ", style), ("]", ""))
+    def render(self) -> Content:
+        button = Content.assemble(
+            ("[", ""), ("X" if self.value else " ", self.get_visual_style("toggle--button")), ("]", "")
+        )
+        label = self.label.pad(1, 1).stylize_before(self.get_visual_style("toggle--label"))
+        return Content.assemble(button, label)
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return 3 + (2 + self.label.cell_length if self.label else 0)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         # Long labels (the absolute-accuracy sentence) wrap instead of being cut.
@@ -34,13 +41,13 @@ class ChoiceList(OptionList, Generic[T]):
     ``(*)``. Arrows choose, Enter chooses and goes on (``Chosen``)."""
 
     class Changed(Message):
-        def __init__(self, choice_list: ChoiceList[str], value: str) -> None:
+        def __init__(self, choice_list: ChoiceList[Any], value: str) -> None:
             super().__init__()
             self.choice_list = choice_list
             self.value = value
 
         @property
-        def control(self) -> ChoiceList[str]:
+        def control(self) -> ChoiceList[Any]:
             return self.choice_list
 
     class Chosen(Changed):

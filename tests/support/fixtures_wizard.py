@@ -55,12 +55,32 @@ class WizardDriver:
             await self.pilot.pause(0.02)
 
     async def at(self, step: str, timeout: float = 15.0) -> None:
-        """Wait until ``step`` is on screen (not behind a dialog) and mounted."""
+        """Wait until ``step`` is on screen (not behind a dialog), mounted and
+        focused (the step sets its focus as it mounts: keys go where it says)."""
         def ready() -> bool:
             scr = self.screen
-            return getattr(scr, "STEP", None) == step and scr.is_mounted and bool(scr.query("#next"))
+            return (getattr(scr, "step", None) == step and scr.is_mounted and bool(scr.query("#next"))
+                    and scr.focused is not None)
         await self.wait(ready, timeout, f"step {step}")
         await self.pilot.pause()
+
+    async def dialog(self, name: str, focus: str | None = None, timeout: float = 15.0) -> None:
+        """Wait until the dialog class ``name`` is on top, mounted and has its
+        focus (on the button ``#focus`` when given): a key pressed earlier would
+        go to the widget focused before the dialog's own focus lands."""
+        def ready() -> bool:
+            scr = self.screen
+            if type(scr).__name__ != name or not scr.is_mounted or scr.focused is None:
+                return False
+            return focus is None or scr.focused.id == focus
+        await self.wait(ready, timeout, f"dialog {name}" + (f" with #{focus} focused" if focus else ""))
+
+    async def focused(self, widget_id: str, timeout: float = 15.0) -> None:
+        """Wait until the widget ``#widget_id`` of the top screen has the focus."""
+        def ready() -> bool:
+            focused = self.screen.focused
+            return focused is not None and focused.id == widget_id
+        await self.wait(ready, timeout, f"focus on #{widget_id}")
 
     async def press(self, *keys: str) -> None:
         await self.pilot.press(*keys)
@@ -149,7 +169,7 @@ def wizard_run() -> Callable[..., contextlib.AbstractAsyncContextManager[WizardD
         app = LicwizApp(cfg)
         async with app.run_test(size=size) as pilot:
             driver = WizardDriver(app, pilot)
-            await asyncio.wait_for(app._startup_done.wait(), 15)
+            await asyncio.wait_for(app.controller.wait_started(), 15)
             await pilot.pause()
             if app.all_users_writable:
                 await driver.at("action")

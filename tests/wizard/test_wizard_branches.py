@@ -82,7 +82,7 @@ async def expect_refusal(d: WizardDriver, code: str) -> None:
     assert code in brief and d.state.error.brief in brief
     # View error description: code, request id, time, version, the center's detail.
     await d.press("v")
-    await d.wait(lambda: type(d.screen).__name__ == "ErrorDialog", what="error dialog")
+    await d.dialog("ErrorDialog")
     shown = d.text(".dialog-text Static")
     assert f"Error code: {code}" in shown and "Request id:" in shown and "licwiz version:" in shown
     assert d.state.error.detail in shown
@@ -158,7 +158,7 @@ async def test_install_for_the_current_user_when_all_users_is_not_writable(
     monkeypatch.setenv("LICWIZ_ALL_USERS_DIR", str(blocker / "below"))
     kit = wizard_center.create_kit(users=1)
     async with wizard_run(wizard_center.url) as d:
-        await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning")
+        await d.dialog("AllUsersWarning", focus="yes")
         assert "Acquire for the current user" in str(d.screen.query_one("#yes").label)
         assert "Cancel license acquisition" in str(d.screen.query_one("#no").label)
         await d.press("enter")  # the default button: Acquire for the current user
@@ -203,8 +203,7 @@ async def test_all_users_folder_unwritable_after_activation_installs_the_issued_
         with unwritable(folder) as how:
             assert not is_writable("all-users"), how
             relay.release.set()
-            await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning",
-                         timeout=20)
+            await d.dialog("AllUsersWarning", focus="yes", timeout=20)
             assert d.state.error.code == ("storage" if how == "file-in-place" else "not_writable")
             dialog = d.screen
             assert str(dialog.query_one("#yes").label) == "Acquire for the current user"
@@ -237,9 +236,10 @@ async def test_all_users_folder_unwritable_after_activation_cancel_says_where_th
         await acquire_until_activation_held(d, relay, kit.regnum, kit.single_pins[0])
         with unwritable(folder):
             relay.release.set()
-            await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning",
-                         timeout=20)
-            await d.press("tab", "enter")  # Cancel license acquisition
+            await d.dialog("AllUsersWarning", focus="yes", timeout=20)
+            await d.press("tab")
+            await d.focused("no")
+            await d.press("enter")  # Cancel license acquisition
             await d.wait(lambda: d.app.return_code is not None, what="exit")
     assert d.app.return_code == 130
     assert installed() == [] and installed("user") == []
@@ -273,7 +273,7 @@ async def test_issued_license_that_cannot_be_saved_for_another_reason_says_where
         assert str(kept) in shown and f"licwiz install --without-request {kept}" in shown
         assert d.screen.query_one("#kept").display
         await d.press("v")
-        await d.wait(lambda: type(d.screen).__name__ == "ErrorDialog", what="error dialog")
+        await d.dialog("ErrorDialog")
         assert str(kept) in d.text(".dialog-text Static")
     assert installed("user") == []
     lic = verify_file(kept, load_keyring([wizard_center.trusted_keys]), product=current_product())
@@ -288,8 +288,10 @@ async def test_all_users_warning_cancel_ends_the_wizard(
     blocker.write_text("")
     monkeypatch.setenv("LICWIZ_ALL_USERS_DIR", str(blocker / "below"))
     async with wizard_run(wizard_center.url) as d:
-        await d.wait(lambda: type(d.screen).__name__ == "AllUsersWarning", what="all-users warning")
-        await d.press("tab", "enter")  # Cancel license acquisition
+        await d.dialog("AllUsersWarning", focus="yes")
+        await d.press("tab")
+        await d.focused("no")
+        await d.press("enter")  # Cancel license acquisition
         await d.wait(lambda: d.app.return_code is not None, what="exit")
     assert d.app.return_code == 130
 

@@ -25,7 +25,7 @@ def app_at(*steps: str, ascii: bool = False, **state: Any) -> LicwizApp:
 
 
 async def settle(pilot: Any) -> None:
-    await pilot.app._startup_done.wait()
+    await pilot.app.controller.wait_started()
     await pilot.pause()
     for widget in pilot.app.screen.query(Input):
         widget.cursor_blink = False

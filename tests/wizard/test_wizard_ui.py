@@ -170,7 +170,7 @@ async def test_accuracy_box_gates_next_and_save_load_data(wizard_run: Any, tmp_p
         assert d.state.current == "owner_first"
         # Save data (F5) -> a path dialog, keyboard only.
         await d.press("f5")
-        await d.wait(lambda: type(d.screen).__name__ == "PathDialog", what="save dialog")
+        await d.dialog("PathDialog")
         await d.fill("#path", str(target))
         await d.press("enter")
         await d.wait(lambda: target.exists(), what="owner file")
@@ -180,7 +180,7 @@ async def test_accuracy_box_gates_next_and_save_load_data(wizard_run: Any, tmp_p
         for name in ("contact", "city"):
             await d.fill(f"#owner-{name}", "")
         await d.press("f6")
-        await d.wait(lambda: type(d.screen).__name__ == "PathDialog", what="load dialog")
+        await d.dialog("PathDialog")
         await d.press("enter")  # the last path is offered
         await d.wait(lambda: value(d, "#owner-contact") == WIZ_OWNER.contact, what="loaded")
         assert value(d, "#owner-city") == WIZ_OWNER.city
@@ -188,7 +188,7 @@ async def test_accuracy_box_gates_next_and_save_load_data(wizard_run: Any, tmp_p
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({"format": "something else"}))
         await d.press("f6")
-        await d.wait(lambda: type(d.screen).__name__ == "PathDialog", what="load dialog")
+        await d.dialog("PathDialog")
         await d.fill("#path", str(bad))
         await d.press("enter")
         await d.wait(lambda: "Load data" in d.text("#status"), what="load error")
@@ -201,26 +201,28 @@ async def test_accuracy_box_gates_next_and_save_load_data(wizard_run: Any, tmp_p
 async def test_help_attention_and_quit(wizard_run: Any) -> None:
     async with wizard_run(dead_center()) as d:
         await d.press("f1")
-        await d.wait(lambda: type(d.screen).__name__ == "TextDialog", what="help")
+        await d.dialog("TextDialog")
         assert "Specify license details file" in d.text(".dialog-text Static")
         await d.press("escape")
         await d.at("action")
         await d.press("enter")
         await d.at("kit")
         await d.press("f3")
-        await d.wait(lambda: type(d.screen).__name__ == "PinSetDialog", what="attention")
+        await d.dialog("PinSetDialog")
         assert "pin_set_conflict" in d.text(".dialog-text Static")
         await d.press("enter")
         await d.at("kit")
         await d.type("#regnum", "12")
         await d.press("ctrl+q")  # something typed: asks first
-        await d.wait(lambda: type(d.screen).__name__ == "ConfirmDialog", what="quit dialog")
+        await d.dialog("ConfirmDialog", focus="no")
         await d.press("enter")  # the default is Stay
         await d.at("kit")
         assert d.app.return_code is None
         await d.press("ctrl+q")
-        await d.wait(lambda: type(d.screen).__name__ == "ConfirmDialog", what="quit dialog")
-        await d.press("shift+tab", "enter")
+        await d.dialog("ConfirmDialog", focus="no")
+        await d.press("shift+tab")
+        await d.focused("yes")
+        await d.press("enter")
         await d.wait(lambda: d.app.return_code is not None, what="exit")
     assert d.app.return_code == 130
 
@@ -252,32 +254,5 @@ async def test_demo_notes_beside_the_wizard_when_wide(wizard_run: Any) -> None:
         assert not d.screen.query_one("#notes").display
         assert "F2: demo kits" in d.text("#title")
         await d.press("f2")  # narrow terminal: F2 shows the notes
-        await d.wait(lambda: type(d.screen).__name__ == "TextDialog", what="notes")
+        await d.dialog("TextDialog")
         assert "111-222-333-444-555" in d.text(".dialog-text Static")
-
-
-async def test_steps_left_behind_are_freed(wizard_run: Any) -> None:
-    """Each step is built fresh; the old one must go with its rendered lines,
-    or every full garbage collection walks more (Textual 8.2.8 keeps widgets'
-    styles caches in an lru_cache: app/wizard.py _release_old_widgets)."""
-    import gc
-
-    from textual._styles_cache import StylesCache
-
-    def styles_caches() -> int:
-        gc.collect()
-        return sum(1 for o in gc.get_objects() if isinstance(o, StylesCache))
-
-    async with wizard_run(dead_center()) as d:
-        async def there_and_back() -> None:
-            await d.press("enter")
-            await d.at("kit")
-            await d.press("escape")
-            await d.at("action")
-
-        await there_and_back()
-        before = styles_caches()
-        for _ in range(8):
-            await there_and_back()
-        after = styles_caches()
-    assert after <= before + 5, (before, after)  # ~35 more per round trip when kept

@@ -1,0 +1,58 @@
+"""Each workaround in app/textual_fixes.py is still needed and still works.
+
+These tests fail in both directions on purpose: when a Textual release fixes
+the bug (the workaround is then dead code: delete it and this test), and when
+the workaround stops freeing what it should.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pytest
+from licwiz.app import textual_fixes
+from support.fixtures_center import free_port
+from support.fixtures_wizard import WizardDriver
+from textual.strip import Strip
+
+ROUND_TRIPS = 8
+
+
+def strips_alive() -> int:
+    """Rendered lines still referenced anywhere (public type: textual.strip.Strip)."""
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, Strip))
+
+
+async def growth_over_round_trips(d: WizardDriver) -> int:
+    """How many more rendered lines are alive after Next/Back round trips
+    (each Back leaves a kit step behind)."""
+    async def there_and_back() -> None:
+        await d.press("enter")
+        await d.at("kit")
+        await d.press("escape")
+        await d.at("action")
+
+    await there_and_back()  # warm up: first-time caches of the kit step
+    before = strips_alive()
+    for _ in range(ROUND_TRIPS):
+        await there_and_back()
+    return strips_alive() - before
+
+
+async def test_steps_left_behind_are_freed_with_the_fix(wizard_run: Any) -> None:
+    async with wizard_run(f"http://127.0.0.1:{free_port()}") as d:
+        grown = await growth_over_round_trips(d)
+    assert grown <= 5 * ROUND_TRIPS, f"{grown} rendered lines kept after {ROUND_TRIPS} Back presses"
+
+
+async def test_without_the_fix_steps_left_behind_stay_alive(
+        wizard_run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If this fails, Textual no longer keeps left screens' lines: remove
+    release_left_behind and these tests."""
+    assert textual_fixes.release_left_behind(), "the cache worked around is gone: remove the workaround"
+    monkeypatch.setattr(textual_fixes, "release_left_behind", lambda: False)
+    async with wizard_run(f"http://127.0.0.1:{free_port()}") as d:
+        grown = await growth_over_round_trips(d)
+    assert grown > 50 * ROUND_TRIPS, f"only {grown} more rendered lines without the fix"
