@@ -37,8 +37,8 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import NoReturn
 
-from licwiz.core.acquire import AfterActivationError
 from licwiz.core.errors import (
+    AfterActivationError,
     CenterError,
     FileFormatError,
     InputError,

@@ -7,6 +7,7 @@ for a support engineer. Nothing outside this hierarchy should reach a user.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -131,3 +132,49 @@ class CenterError(LicwizError):
 
     def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "status": self.status, "request_id": self.request_id}
+
+
+class AfterActivationError(StorageError):
+    """The center issued a license but it could not be installed.
+
+    The PIN may be spent, so the license text travels with the error
+    (``license_text``) and was saved to ``saved_to`` when possible; the caller
+    can install it elsewhere with ``acquire.install_license_text`` (for instance for
+    the current user when the all-users folder is not writable).
+    An instance carries its cause's code; the class's own is never shown.
+    """
+
+    code = "after_activation"
+
+    def __init__(
+        self, cause: LicwizError, license_text: str, saved_to: Path | None, *, verified: bool
+    ) -> None:
+        if saved_to is not None:
+            kept = f"The license text was kept in {saved_to}."
+        else:
+            kept = "The license text could not be saved to disk either; it is shown below."
+        if verified:
+            hint = (
+                f"{kept} Install it with 'licwiz install --without-request {saved_to or 'FILE'}', "
+                "or repeat the acquisition as a license recovery with the same PIN: the center "
+                "issues the same license again without spending another PIN."
+            )
+        else:
+            hint = (
+                f"{kept} It was NOT installed because it did not pass verification. Give this file "
+                "and the request id to support; a license recovery with the same PIN fetches the "
+                "license again once the cause is fixed."
+            )
+        detail = f"{cause.detail}\n\n{hint}"
+        if saved_to is None:
+            detail += "\n\n" + license_text
+        super().__init__(cause.brief, detail, code=cause.code)
+        self.cause = cause
+        self.license_text = license_text
+        self.saved_to = saved_to
+        self.verified = verified
+
+    def as_dict(self) -> dict[str, Any]:
+        # scripts (licwiz acquire --json) learn where the issued license was kept
+        return {**self.cause.as_dict(), "detail": self.detail, "after_activation": True,
+                "verified": self.verified, "saved_to": str(self.saved_to) if self.saved_to else None}
