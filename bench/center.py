@@ -42,7 +42,7 @@ PARAMS = {"machine_id": "a1" * 32, "cpu": "b2" * 32, "root_fs": "d4" * 32, "os":
 
 
 def _cli(home: Path, db_url: str, *args: str) -> str:
-    cmd = [sys.executable, "-m", "licwiz.app.cli", "center", *args, "--db", db_url, "--home", str(home)]
+    cmd = [sys.executable, "-m", "licwiz.cli", "center", *args, "--db", db_url, "--home", str(home)]
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
 
@@ -56,7 +56,7 @@ def _port() -> int:
 def serve(home: Path, db_url: str, workers: int) -> Iterator[str]:
     port = _port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "licwiz.app.cli", "center", "serve", "--port", str(port), "--workers",
+        [sys.executable, "-m", "licwiz.cli", "center", "serve", "--port", str(port), "--workers",
          str(workers), "--db", db_url, "--home", str(home), "--log-file", str(home / "requests.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )

@@ -81,7 +81,7 @@ def free_port() -> int:
 
 def init_server(db: str, env: dict[str, str]) -> tuple[str, str]:
     py = str(REPO / ".venv" / "bin" / "python")
-    out = subprocess.run([py, "-m", "licwiz.app.cli", "server", "init", "--db", db], env=env, check=True,
+    out = subprocess.run([py, "-m", "licwiz.cli", "server", "init", "--db", db], env=env, check=True,
                          capture_output=True, text=True).stdout
     admin = next(x.split(":", 1)[1].strip() for x in out.splitlines() if x.startswith("admin token:"))
     client = next(x.split(":", 1)[1].strip() for x in out.splitlines() if x.startswith("client token:"))
@@ -91,7 +91,7 @@ def init_server(db: str, env: dict[str, str]) -> tuple[str, str]:
 def start_server(db: str, tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     py = str(REPO / ".venv" / "bin" / "python")
     port = free_port()
-    proc = subprocess.Popen([py, "-m", "licwiz.app.cli", "server", "serve", "--port", str(port), "--db", db],
+    proc = subprocess.Popen([py, "-m", "licwiz.cli", "server", "serve", "--port", str(port), "--db", db],
                             env=env, stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("wb"))
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):

@@ -23,7 +23,7 @@ from .test_center_api import req
 
 
 def licwiz(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "licwiz.app.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "licwiz.cli", *args], capture_output=True, text=True,
                           timeout=60, env={**os.environ, **(env or {})})
 
 
@@ -66,7 +66,7 @@ def test_one_home_is_one_whole_center(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "licwiz.app.cli", *args], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "licwiz.cli", *args], capture_output=True,
                               text=True, timeout=60, env=env)
 
     for home in (a, b):

@@ -16,7 +16,7 @@ from support.tls import self_signed
 
 def _acquire(url: str, kit: Any, owner_file: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "licwiz.app.cli", "acquire", "--center", url, "--kit", kit.regnum, "--pin",
+        [sys.executable, "-m", "licwiz.cli", "acquire", "--center", url, "--kit", kit.regnum, "--pin",
          kit.single_pins[0], "--owner-file", str(owner_file), "--operation", "first", "--scope", "user",
          "--json"], capture_output=True, text=True, timeout=60, env=env)
 

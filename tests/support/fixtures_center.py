@@ -80,7 +80,7 @@ class CenterProcess:
             self.config_set(key, value)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "licwiz.app.cli", "center", *args, "--db", self.db_url,
+        cmd = [sys.executable, "-m", "licwiz.cli", "center", *args, "--db", self.db_url,
                "--home", str(self.home)]
         res = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=60)
         if check and res.returncode != 0:
@@ -99,7 +99,7 @@ class CenterProcess:
         verify = self.verify
         out = self.out_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "licwiz.app.cli", "center", "serve", "--host", "127.0.0.1",
+            [sys.executable, "-m", "licwiz.cli", "center", "serve", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers), "--db", self.db_url,
              "--home", str(self.home), "--log-file", str(self.log_path), *extra],
             stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True,

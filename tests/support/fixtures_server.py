@@ -86,7 +86,7 @@ def _free_port() -> int:
 
 
 def licwiz_cmd(*args: str) -> list[str]:
-    return [PYTHON, "-m", "licwiz.app.cli", *args]
+    return [PYTHON, "-m", "licwiz.cli", *args]
 
 
 @dataclass
