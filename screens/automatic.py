@@ -52,11 +52,10 @@ license acquisition method."""
         with Vertical(id="failure"):
             yield Static("", id="error-brief", markup=False)
             yield Static("", id="kept", markup=False)
-            yield Button("View error description (V)", id="view-error", compact=True)
-            yield Button("Select another license acquisition method (M)", id="other-method",
-                         compact=True)
+            yield Button("View error description (V)", id="view-error")
+            yield Button("Select another license acquisition method (M)", id="other-method")
         with Horizontal(classes="row-buttons", id="cancel-row"):
-            yield Button("Cancel (C)", id="cancel", compact=True)
+            yield Button("Cancel (C)", id="cancel")
 
     def after_mount(self) -> None:
         self._show_error(None)  # a new visit is a new attempt

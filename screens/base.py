@@ -97,6 +97,7 @@ class StepScreen(Screen[None]):
         self._rail_steps: list[StepName] = list(self.state.history[: self.depth])
         self._checked_values: dict[str, str] = {}  # field id -> value at the last check
         self._resumed = False
+        self._sized = False
 
     @property
     def title_text(self) -> str:
@@ -127,12 +128,12 @@ class StepScreen(Screen[None]):
                 yield panel
         yield Static("", id="status")
         with Horizontal(id="buttons"):
-            back = Button("< Back (Esc)", id="back", compact=True)
+            back = Button("< Back (Esc)", id="back")
             back.display = n > 1 and self.ALLOW_BACK
             yield back
-            yield Button(self.NEXT_LABEL, id="next", compact=True, variant="primary")
-            yield Button("Help (F1)", id="help", compact=True)
-            yield Button("Quit (^Q)", id="quit", compact=True)
+            yield Button(self.NEXT_LABEL, id="next", variant="primary")
+            yield Button("Help (F1)", id="help")
+            yield Button("Quit (^Q)", id="quit")
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -164,7 +165,16 @@ class StepScreen(Screen[None]):
         steps after it changed in the state shows now."""
         self.refresh_valid()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        if not self._sized:
+            self._sized = True
+            if event.size == self.app.size:
+                # The first layout of a new step (as it is resumed) was done at this
+                # size already; Textual then sends the step the Resize of that same
+                # size, and Screen's handler would lay it and the step below out and
+                # render them again. prevent_default stops the base classes' handlers
+                # (Textual calls this one first); a real change of size goes through.
+                event.prevent_default()
         notes = self.query("#notes")
         if notes:
             wide = self.size.width >= NOTES_MIN_WIDTH

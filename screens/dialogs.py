@@ -75,7 +75,7 @@ class TextDialog(Dialog[None]):
             with VerticalScroll(classes="dialog-text"):
                 yield Static(self._text, markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Close (Esc)", id="close", compact=True)
+                yield Button("Close (Esc)", id="close")
 
     @on(Button.Pressed, "#close")
     def _close(self) -> None:
@@ -108,8 +108,8 @@ class ConfirmDialog(Dialog[bool]):
             box.border_title = self._title
             yield Static(self._text, markup=False, classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self._yes, id="yes", compact=True)
-                yield Button(self._no, id="no", compact=True)
+                yield Button(self._yes, id="yes")
+                yield Button(self._no, id="no")
 
     def action_close(self) -> None:
         self.dismiss(False)
@@ -157,13 +157,13 @@ class PathDialog(Dialog[str | None]):
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
             yield Label("File path:")
-            yield Input(self._initial, id="path", compact=True, placeholder="e.g. ~/license-owner.json")
+            yield Input(self._initial, id="path", placeholder="e.g. ~/license-owner.json")
             error = Static("", id="path-error", classes="field-error")
             error.display = False
             yield error
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self._ok, id="ok", compact=True)
-                yield Button("Cancel (Esc)", id="cancel", compact=True)
+                yield Button(self._ok, id="ok")
+                yield Button("Cancel (Esc)", id="cancel")
 
     def _submit(self) -> None:
         value = self.query_one("#path", Input).value.strip()

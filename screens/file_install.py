@@ -60,8 +60,7 @@ license acquisition method."""
         yield Static("Specify license details file:", markup=False)
         with Horizontal(classes="row"):
             yield Label("File: ", classes="field-label")
-            yield Input(self._suggestion(), id="license_path", placeholder="path of the .lic file",
-                        compact=True)
+            yield Input(self._suggestion(), id="license_path", placeholder="path of the .lic file")
         yield Static("", id="err-license_path", classes="field-error", markup=False)
         yield Static("", id="progress", markup=False)
         yield OfflineFailure()

@@ -35,8 +35,8 @@ class OfflineFailure(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="error-brief", markup=False)
         with Horizontal(classes="row-buttons"):
-            yield Button("View error description (V)", id="view-error", compact=True)
-            yield Button("Select another license acquisition method (M)", id="other-method", compact=True)
+            yield Button("View error description (V)", id="view-error")
+            yield Button("Select another license acquisition method (M)", id="other-method")
 
     def show(self, error: ErrorInfo | None, prefix: str = "License not installed") -> None:
         self.display = error is not None
@@ -123,11 +123,10 @@ You may close the wizard after step 1: start it again later and choose
         )
         with Horizontal(classes="row"):
             yield Label("Save to: ", classes="field-label")
-            yield Input(self._default_path(), id="request_path", placeholder="path of the request file",
-                        compact=True)
+            yield Input(self._default_path(), id="request_path", placeholder="path of the request file")
         yield Static("", id="err-request_path", classes="field-error", markup=False)
         with Horizontal(classes="row-buttons"):
-            yield Button("Save request file (Enter)", id="save-request", compact=True)
+            yield Button("Save request file (Enter)", id="save-request")
         yield Static("", id="saved", markup=False)
         yield OfflineFailure()
 

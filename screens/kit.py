@@ -22,7 +22,7 @@ def field_row(label: str, widget_id: str, value: str, placeholder: str = "", *,
     when it first has an error."""
     yield Horizontal(
         Label(label, classes="field-label"),
-        Input(value, id=widget_id, placeholder=placeholder, compact=True,
+        Input(value, id=widget_id, placeholder=placeholder,
               disabled=disabled, max_length=max_length),
         classes="row",
     )
@@ -56,7 +56,7 @@ Advanced settings (F4):
         yield from field_row("Kit number", "regnum", s.regnum, "10 digits", max_length=64)
         yield from field_row(pin_label, "pin", s.pin, "15 digits: 123-456-789-012-345", max_length=64)
         yield Static(f"  ({hint})", classes="hint")
-        yield Button("Attention!... (F3) PIN sets of 5/10/20-user kits", id="attention", compact=True)
+        yield Button("Attention!... (F3) PIN sets of 5/10/20-user kits", id="attention")
         closed, opened = (">", "v") if self.config.ascii else ("▶", "▼")
         collapsed = not (s.install_on_server or not s.automatic)
         # "-collapsed" given up front: Collapsible adds it on mount otherwise, and
@@ -70,13 +70,12 @@ Advanced settings (F4):
 
     def _advanced_fields(self) -> ComposeResult:
         s = self.state
-        yield TickBox("Install the license on the server", s.install_on_server, id="on_server",
-                      compact=True)
+        yield TickBox("Install the license on the server", s.install_on_server, id="on_server")
         yield from field_row("Server", "server", s.server, "host name",
                              disabled=not s.install_on_server, max_length=253)
         yield from field_row("Port", "port", s.port, "8475 unless told otherwise",
                              disabled=not s.install_on_server, max_length=5)
-        yield TickBox("Automatic acquisition", s.automatic, id="automatic", compact=True)
+        yield TickBox("Automatic acquisition", s.automatic, id="automatic")
 
     async def _open_advanced(self) -> None:
         if not self.query("#on_server"):

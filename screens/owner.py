@@ -54,7 +54,7 @@ class OwnerStepBase(StepScreen):
 
     def compose_extra(self) -> ComposeResult:
         with Horizontal(classes="row-buttons"):
-            yield Button("Load data (F6)", id="load", compact=True)
+            yield Button("Load data (F6)", id="load")
 
     def read_owner(self) -> OwnerData:
         kind = self.query_one(f"#{self.PREFIX}-kind", ChoiceList).value or "organisation"
@@ -126,11 +126,11 @@ compares the data exactly (only blanks at the ends and repeated spaces are
 forgiven), so save it with Save data (F5). Load data (F6) reads a saved file."""
 
     def compose_extra(self) -> ComposeResult:
-        yield TickBox(ACCURACY_LABEL, self.state.accuracy_ack, id="accuracy", compact=True)
+        yield TickBox(ACCURACY_LABEL, self.state.accuracy_ack, id="accuracy")
         yield Static("", id="err-accuracy", classes="field-error")
         with Horizontal(classes="row-buttons"):
-            yield Button("Save data (F5)", id="save", compact=True)
-            yield Button("Load data (F6)", id="load", compact=True)
+            yield Button("Save data (F5)", id="save")
+            yield Button("Load data (F6)", id="load")
 
     def save(self) -> None:
         super().save()

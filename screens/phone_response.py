@@ -64,8 +64,7 @@ license acquisition method."""
                 label = Label(f"Row {i}:", classes="resp-label")
                 label.styles.width = 8
                 yield label
-                field = Input(typed[i - 1], id=f"resp-{i}", placeholder=f"{ROW_DIGITS} digits", max_length=40,
-                              compact=True)
+                field = Input(typed[i - 1], id=f"resp-{i}", placeholder=f"{ROW_DIGITS} digits", max_length=40)
                 field.styles.width = 30  # 21 digits in groups of three, and a cursor
                 yield field
                 mark = Static(row_mark(i, typed[i - 1]), id=f"mark-{i}", classes="row-mark", markup=False)

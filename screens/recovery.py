@@ -37,7 +37,7 @@ At the next step the owner data entered for the previous license is verified."""
         ], s.recover_choice, id="recover_choice")
         yield Static("", id="err-recover_choice", classes="field-error")
         yield TickBox("I am sure the key computer parameters have not been changed",
-                      s.same_params_ack, id="same_params", compact=True)
+                      s.same_params_ack, id="same_params")
         yield Static("", id="err-same_params", classes="field-error")
         yield Static(f"PIN code currently in use: {in_use}", id="pin-in-use", markup=False)
         yield from field_row("Extra PIN code", "extra_pin", s.extra_pin, "an unused PIN of the kit",
