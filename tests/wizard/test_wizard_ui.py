@@ -256,3 +256,37 @@ async def test_demo_notes_beside_the_wizard_when_wide(wizard_run: Any) -> None:
         await d.press("f2")  # narrow terminal: F2 shows the notes
         await d.dialog("TextDialog")
         assert "111-222-333-444-555" in d.text(".dialog-text Static")
+
+
+async def test_the_screen_stack_is_the_path(wizard_run: Any) -> None:
+    """Next pushes a new step, Back pops it: the step below is the same screen
+    with what was typed, and the step left is never shown again."""
+    async with wizard_run(dead_center()) as d:
+        action = d.screen
+        await d.press("enter")
+        await d.at("kit")
+        kit = d.screen
+        await d.type("#regnum", "12345")
+        assert [type(s).__name__ for s in d.app.screen_stack[1:]] == ["ActionStep", "KitStep"]
+        await d.press("escape")
+        await d.at("action")
+        assert d.screen is action
+        assert len(d.app.screen_stack) == 2
+        await d.press("enter")
+        await d.at("kit")
+        assert d.screen is not kit  # a new screen, from the state
+        assert value(d, "#regnum") == "12345"
+        await d.fill("#pin", new_pin())
+        await d.fill("#regnum", new_regnum())
+        await d.next()
+        await d.at("operation")
+        await d.press("enter")
+        await d.at("owner_first")
+        assert d.state.history == ["action", "kit", "operation", "owner_first"]
+        assert [s.step for s in d.app.screen_stack[1:]] == d.state.history
+        rail = d.screen.query_one("#rail")
+        rail.focus()
+        await d.press("up", "up", "up", "enter")  # the rail: back to step 1 in one move
+        await d.at("action")
+        assert d.screen is action and d.state.history == ["action"]
+        assert len(d.app.screen_stack) == 2
