@@ -1,7 +1,8 @@
 """What the wizard is started with (not what the person types: that is app/state.py).
 
-``licwiz wizard`` (app/commands.py) and ``licwiz demo`` (app/demo.py) build one
-``WizardConfig`` and hand it to ``LicwizApp(config)``.
+``licwiz wizard`` (cli/wizard.py) and ``licwiz demo`` (cli/demo.py) build one
+``WizardConfig`` and hand it to ``LicwizApp(config)``; the controller
+(app/controller.py) reads it. No Textual here (the wizard's model).
 """
 
 from __future__ import annotations
