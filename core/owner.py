@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import FileFormatError, InputError
+from .text import text_problem
 
 OwnerKind = Literal["organisation", "person"]
 KINDS: tuple[str, ...] = ("organisation", "person")
@@ -83,8 +84,10 @@ class OwnerData:
                 out[name] = f"{label}: at most {MAX_FIELD} characters"
             elif not value and name in required:
                 out[name] = f"{label}: required"
-            elif any(unicodedata.category(ch) == "Cc" for ch in value):
-                out[name] = f"{label}: contains control characters"
+            elif (problem := text_problem(value)) is not None:
+                # checked on the canonical value: the whitespace it folds (tab,
+                # newline) is forgiven, every other invisible character is not
+                out[name] = f"{label}: {problem}"
         if c.email and "email" not in out and not _EMAIL.match(c.email):
             out["email"] = "E-mail: expected an address like name@example.com"
         if c.phone and "phone" not in out and not _PHONE.match(c.phone):

@@ -30,7 +30,8 @@ from . import __version__
 from .errors import FileFormatError, InputError, SealError
 from .identifiers import parse_pin, parse_regnum
 from .keys import key_id
-from .owner import OwnerData
+from .owner import LABELS, OwnerData, canonical_text
+from .text import printable, text_problem
 
 Operation = Literal["first", "recover", "update"]
 OPERATIONS: tuple[str, ...] = ("first", "recover", "update")
@@ -101,15 +102,38 @@ class ActivationRequest:
         extra = d.get("extra_pin")
         if extra is not None and not isinstance(extra, str):
             raise FileFormatError(source, "request field 'extra_pin' must be text")
+        owner = OwnerData.from_dict(d.get("owner"), source=source)
+        _check_text(d, params, owner, source)
         return cls(
             product=d["product"], regnum=d["regnum"], pin=d["pin"], operation=d["operation"],
-            owner=OwnerData.from_dict(d.get("owner"), source=source), params=dict(params),
+            owner=owner, params=dict(params),
             method=d["method"], extra_pin=extra, nonce=d["nonce"],
             client_version=d["client_version"], created=d["created"],
         )
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+
+
+def _check_text(d: dict[str, Any], params: dict[str, str], owner: OwnerData, source: str) -> None:
+    """Every text of a request is valid Unicode without control or format
+    characters (core/text.py says why): a lone surrogate from a JSON escape
+    could not even be hashed or stored. Owner fields are checked as their
+    canonical form, which folds the whitespace (newlines, tabs) it forgives."""
+    texts: list[tuple[str, str]] = [
+        (f"request field {name!r}", d[name])
+        for name in ("product", "regnum", "pin", "operation", "method", "nonce", "client_version",
+                     "created", "extra_pin") if isinstance(d.get(name), str)
+    ]
+    for key, value in params.items():
+        texts += [("request field 'params' (a name)", key), (f"request field 'params.{key}'", value)]
+    texts += [(f"request field 'owner.{name}' ({LABELS[name]})", canonical_text(getattr(owner, name)))
+              for name in owner.field_names()]
+    for where, value in texts:
+        problem = text_problem(value)
+        if problem is not None:
+            # a params name may itself be the bad text: never echo it raw
+            raise FileFormatError(source, f"{printable(where)}: {problem}")
 
 
 def seal(req: ActivationRequest, center_key: X25519PublicKey) -> str:
