@@ -44,7 +44,7 @@ def test_person_needs_no_organisation() -> None:
     ("phone", "call me", "Phone: digits, spaces, + ( ) - only, 5 to 30 characters"),
     ("postcode", "1", "Postcode: 2 to 12 letters, digits, spaces or dashes"),
     ("city", "x" * 201, "City: at most 200 characters"),
-    ("address", "Main St\x07 1", "Address: contains control characters"),
+    ("address", "Main St\x07 1", "Address: contains control characters (U+0007)"),
 ])
 def test_validation_messages_name_the_field(name: str, value: str, message: str) -> None:
     errs = dataclasses.replace(core_owner(), **{name: value}).errors()
