@@ -19,8 +19,17 @@ DEFAULTS: dict[str, str] = {
     "lock_seconds": "60",  # first lock; each further lock doubles, up to a day
     "addr_max_failures": "50",  # wrong PINs / unknown kits from one address per window
     "addr_window_seconds": "600",
+    "email": "",  # the license desk's address: shown on the web page, From of 'licwiz center mail'
+    "mail_max_per_hour": "20",  # messages answered per sender and hour by 'licwiz center mail'
 }
 INTERNAL = ("admin_token_hash",)
+
+
+def is_address(value: str) -> bool:
+    """A plain address (local@domain): it is shown on pages and used as a From."""
+    local, at, domain = value.rpartition("@")
+    return (bool(at and local and "." in domain.strip(".")) and len(value) <= 254 and value.isascii()
+            and value.isprintable() and not any(c in value for c in ' <>"(),;:[]\\'))
 
 
 class Settings:
@@ -43,6 +52,9 @@ class Settings:
                              f"known settings: {', '.join(sorted(DEFAULTS))}")
         if key in DEFAULTS and DEFAULTS[key].isdigit() and not value.isdigit():
             raise InputError("setting", f"{key}: expected a whole number, got {value!r}")
+        if key == "email" and value and not is_address(value):
+            raise InputError("setting", f"email: expected an e-mail address such as licenses@vendor.example, "
+                             f"got {value[:100]!r}")
         async with self.uow.writer.begin() as conn:
             done = await conn.execute(
                 db.settings.update().where(db.settings.c.key == key).values(value=value))

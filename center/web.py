@@ -129,10 +129,18 @@ async def _uploaded_text(request: Request) -> str:
                         f"{name} is not a text file; choose the .req file the wizard saved.") from None
 
 
+def desk_email(svc: CenterService) -> str:
+    """The mailbox ``licwiz center mail`` answers, named on the page (setting ``email``, read at start)."""
+    return svc.settings.values.get("email", "")
+
+
 def web_routes(svc: CenterService) -> list[BaseRoute]:
 
+    def page(status: int = 200, **ctx: Any) -> HTMLResponse:
+        return render("index.html", status, phone=svc.phone_number_cached, email=desk_email(svc), **ctx)
+
     async def index(request: Request) -> Response:
-        return render("index.html", phone=svc.phone_number_cached, error=None, issued=None)
+        return page(error=None, issued=None)
 
     async def upload(request: Request) -> Response:
         rid = request_id(request)
@@ -144,15 +152,14 @@ def web_routes(svc: CenterService) -> list[BaseRoute]:
             )
         except Exception as exc:  # every failure becomes words on the page
             request.scope.setdefault("state", {})["error_code"] = getattr(exc, "code", "internal")
-            return render("index.html", status=error_status(exc), phone=svc.phone_number_cached,
-                          error=error_view(exc, rid), issued=None)
+            return page(status=error_status(exc), error=error_view(exc, rid), issued=None)
         lic = act.license
         issued = {
             "license_id": act.license_id, "users": act.users, "text": act.license_text,
             "regnum": lic.regnum, "product": lic.product, "issued": lic.issued,
             "supersedes": act.supersedes, "replayed": act.replayed, "request_id": rid,
         }
-        return render("index.html", phone=svc.phone_number_cached, error=None, issued=issued)
+        return page(error=None, issued=issued)
 
     async def download(request: Request) -> Response:
         rid = request_id(request)
@@ -172,8 +179,7 @@ def web_routes(svc: CenterService) -> list[BaseRoute]:
             except SignatureError:
                 raise PageError("This license was not issued by this Licensing Center") from None
         except Exception as exc:
-            return render("index.html", status=error_status(exc), phone=svc.phone_number_cached,
-                          error=error_view(exc, rid), issued=None)
+            return page(status=error_status(exc), error=error_view(exc, rid), issued=None)
         name = signed.license.license_id
         return Response(
             text.encode("ascii"), media_type="application/octet-stream",

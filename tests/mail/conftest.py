@@ -1,0 +1,214 @@
+"""Fixtures of the e-mail desk tests (owner: mail).
+
+- ``smtp_sink``: a real SMTP server (aiosmtpd) on a free loopback port that
+  keeps every message it accepts: ``.port``, ``.messages`` (parsed),
+  ``.wait_for(n, timeout)``; ``.hold`` (a threading.Event): while cleared,
+  the server holds each message after receiving it whole, before its 250.
+- ``desk``: a real center database and keys (``licwiz center init``; no
+  ``serve``), a kit, a Maildir, the owner file, and helpers: ``.request()``
+  runs ``licwiz request`` with the center's trusted keys, ``.deliver(msg)``
+  drops a message into ``new/`` as an MTA does, ``.mail(*args)`` runs
+  ``licwiz center mail --once`` (``.start(...)`` with ``--interval``).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import email.utils
+import mailbox
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from licwiz.core.owner import save_file
+from support.fixtures_center import CenterProcess, Kit, free_port
+from support.fixtures_offline import OFF_OWNER
+
+DESK = "licenses@vendor.example"
+CUSTOMER = "Åsa Öberg <asa.oberg@example.se>"
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import asyncio
+
+        while not self.sink.hold.is_set():  # the test holds the 250 (a crash in the window)
+            self.sink.holding.set()
+            await asyncio.sleep(0.02)
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.sink.lock:
+            self.sink.messages.append(msg)
+            self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+@dataclass
+class SmtpSink:
+    port: int = 0
+    messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    hold: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)
+
+    def wait_for(self, n: int, timeout: float = 30.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= n:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise AssertionError(f"expected {n} replies, got {len(self.messages)} in {timeout}s")
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink(port=free_port())
+    sink.hold.set()
+    ctl = Controller(_Handler(sink), hostname="127.0.0.1", port=sink.port, data_size_limit=10_000_000)
+    ctl.start()
+    try:
+        yield sink
+    finally:
+        sink.hold.set()
+        ctl.stop()
+
+
+def mail_command() -> list[str]:
+    """``licwiz center mail`` once cli/center.py has it, else the module on its own."""
+    probe = subprocess.run([sys.executable, "-m", "licwiz.cli", "center", "mail", "--help"],
+                           capture_output=True, text=True, timeout=60)
+    if probe.returncode == 0:
+        return [sys.executable, "-m", "licwiz.cli", "center", "mail"]
+    return [sys.executable, "-m", "licwiz.cli.mail"]
+
+
+_MAIL_CMD: list[str] = []
+
+
+@dataclass
+class Desk:
+    center: CenterProcess
+    kit: Kit
+    maildir: Path
+    owner_file: Path
+    sink: SmtpSink
+    tmp: Path
+    address = DESK
+    customer = CUSTOMER
+
+    @staticmethod
+    def message(*, sender: str = CUSTOMER, subject: str = "License request", text: str | None = "Hello",
+                html: str | None = None, attachments: tuple[tuple[str, bytes], ...] = (),
+                headers: dict[str, str] | None = None, msgid: str | None = None) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = DESK
+        msg["Subject"] = subject
+        msg["Message-ID"] = msgid or email.utils.make_msgid(domain="example.se")
+        for k, v in (headers or {}).items():
+            msg[k] = v
+        if text is not None:
+            msg.set_content(text)
+        if html is not None:
+            if text is None:
+                msg.set_content(html, subtype="html")
+            else:
+                msg.add_alternative(html, subtype="html")
+        for name, data in attachments:
+            msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+        return msg
+
+
+    @staticmethod
+    def attachments_of(msg: EmailMessage) -> dict[str, bytes]:
+        out = {}
+        for part in msg.iter_attachments():
+            data = part.get_payload(decode=True)
+            assert isinstance(data, bytes)
+            out[str(part.get_filename())] = data
+        return out
+
+
+    @staticmethod
+    def body_of(msg: EmailMessage) -> str:
+        part = msg.get_body(("plain",))
+        assert part is not None
+        return str(part.get_content())
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LICWIZ_CENTER_")}
+        env["LICWIZ_TRUSTED_KEYS"] = str(self.center.trusted_keys)
+        env["LICWIZ_PRODUCT"] = self.kit.product
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def licwiz(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "licwiz.cli", *args], capture_output=True, text=True,
+                              env=self.env(), timeout=60)
+
+    def request(self, pin: str | None = None, name: str = "my.req") -> Path:
+        out = self.tmp / name
+        r = self.licwiz("request", "--out", str(out), "--kit", self.kit.regnum, "--pin",
+                        pin or self.kit.single_pins[0], "--operation", "first", "--owner-file",
+                        str(self.owner_file))
+        assert r.returncode == 0, r.stderr
+        return out
+
+    def deliver(self, msg: EmailMessage) -> str:
+        return mailbox.Maildir(self.maildir, create=True).add(msg)
+
+    def mail_args(self, *extra: str) -> list[str]:
+        if not _MAIL_CMD:
+            _MAIL_CMD.extend(mail_command())
+        return [*_MAIL_CMD, "--maildir", str(self.maildir), "--smtp", f"127.0.0.1:{self.sink.port}",
+                "--db", self.center.db_url, "--home", str(self.center.home), *extra]
+
+    def mail(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        args = self.mail_args(*extra) if "--interval" in extra else self.mail_args("--once", *extra)
+        return subprocess.run(args, capture_output=True, text=True, env=self.env(), timeout=120)
+
+    def start(self, interval: float = 0.2) -> subprocess.Popen[bytes]:
+        out = (self.tmp / "mail.out").open("ab")
+        proc = subprocess.Popen(self.mail_args("--interval", str(interval)), stdout=out,
+                                stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
+        out.close()
+        return proc
+
+    def flags(self) -> dict[str, str]:
+        """Maildir entries in cur/ by unique name: their flags."""
+        out = {}
+        for name in os.listdir(self.maildir / "cur"):
+            base, _, flags = name.partition(":2,")
+            out[base] = flags
+        return out
+
+    def audit(self) -> list[dict[str, Any]]:
+        import json
+
+        return list(json.loads(self.center.cli("audit", "--json", "--limit", "500").stdout))
+
+
+@pytest.fixture
+def desk(tmp_path: Path, smtp_sink: SmtpSink) -> Desk:
+    center = CenterProcess(tmp_path / "center")
+    center.config_set("email", DESK)
+    kit = center.create_kit(users=1, pins=5)
+    owner = tmp_path / "owner.json"
+    save_file(owner, OFF_OWNER)
+    maildir = tmp_path / "Maildir"
+    mailbox.Maildir(maildir, create=True)
+    return Desk(center, kit, maildir, owner, smtp_sink, tmp_path)
