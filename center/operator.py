@@ -1,12 +1,13 @@
 """The phone-operator console: a web page at ``/operator``.
 
 Login with an operator token (``licwiz center operator add NAME`` prints it
-once). The session is a cookie (HttpOnly, SameSite=Strict, Path=/operator)
-holding the token, an expiry and an HMAC keyed by a secret derived from the
-center's signing key, so every worker process accepts it; the token is
-checked against the database on every request, so disabling an operator ends
-its sessions. Every form post carries a CSRF token (an HMAC of the session)
-and must come from this origin.
+once). The token is checked once, at login; the session is server-side
+(center/operators.py, table ``operator_sessions``): the cookie (HttpOnly,
+SameSite=Strict, Secure over HTTPS, Path=/operator) holds only a random
+session id, the database its hash and expiry, and every request looks it up,
+so logout, ``operator disable`` and expiry end it for every worker process.
+Every form post carries a CSRF token derived from the session id (the page
+shows it; it does not reveal the id) and must come from this origin.
 
 The operator types the customer's request rows (each row is checked as it is
 typed by a small script, and again on the server, which names wrong rows by
@@ -20,15 +21,12 @@ response rows to read back.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-import time
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from licwiz.core import phonecodes, phonemsg
 from licwiz.core.errors import LicwizError, PhoneCodeError
 from licwiz.core.license import parse as parse_license
@@ -38,12 +36,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .keystore import CenterKeys
 from .service import CenterService
 from .web import SECURITY_HEADERS, error_status, error_view, render, too_large
 
 COOKIE = "licwiz_operator"
-SESSION_SECONDS = 8 * 3600
 MAX_ROWS = 6  # an update request is 5 rows; one spare for a stray extra row
 MAX_FORM = 16 * 1024
 OWNER_FIELDS = [(n, LABELS[n]) for n in OwnerData.field_names() if n != "kind"]
@@ -53,41 +49,11 @@ class OperatorError(LicwizError):
     code = "operator"
 
 
-def _secret(keys: CenterKeys) -> bytes:
-    raw = keys.signing.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return hashlib.sha256(b"licwiz-operator-session-v1\n" + raw).digest()
-
-
-def _mac(secret: bytes, *parts: str) -> str:
-    return hmac.new(secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
-
-
-def make_session(secret: bytes, token: str, now: float | None = None) -> str:
-    expires = str(int((now or time.time()) + SESSION_SECONDS))
-    tok = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
-    return f"{tok}.{expires}.{_mac(secret, 'session', tok, expires)}"
-
-
-def session_token(secret: bytes, cookie: str) -> str | None:
-    """The operator token inside a valid, unexpired session cookie."""
-    parts = cookie.split(".")
-    if len(parts) != 3 or len(cookie) > 600:
-        return None
-    tok, expires, mac = parts
-    if not expires.isdigit() or int(expires) < time.time():
-        return None
-    if not hmac.compare_digest(mac, _mac(secret, "session", tok, expires)):
-        return None
-    try:
-        return base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def csrf_token(secret: bytes, cookie: str) -> str:
-    return _mac(secret, "csrf", cookie)
+def csrf_token(session_id: str) -> str:
+    """The form token of a session: keyed by the session id, which only the operator's
+    browser holds (HttpOnly cookie), so another site cannot make it; no server secret,
+    so it does not change when the signing key rotates."""
+    return hmac.new(session_id.encode(), b"licwiz-operator-csrf-v1", hashlib.sha256).hexdigest()
 
 
 def _same_origin(request: Request) -> bool:
@@ -113,20 +79,16 @@ def _owner_from_form(form: Any) -> OwnerData:
 
 
 def operator_routes(svc: CenterService) -> list[BaseRoute]:
-    secret = _secret(svc.keys)
 
     async def current(request: Request) -> tuple[str, str] | None:
-        """(operator name, cookie) of a valid session."""
-        cookie = request.cookies.get(COOKIE, "")
-        token = session_token(secret, cookie) if cookie else None
-        if token is None:
-            return None
-        name = await svc.operators.for_token(token)
-        return (name, cookie) if name else None
+        """(operator name, session id) of a live session."""
+        session_id = request.cookies.get(COOKIE, "")
+        name = await svc.operators.for_session(session_id) if session_id else None
+        return (name, session_id) if name else None
 
-    def page(name: str, cookie: str, status: int = 200, **ctx: Any) -> Response:
+    def page(name: str, session_id: str, status: int = 200, **ctx: Any) -> Response:
         defaults: dict[str, Any] = {
-            "operator": name, "csrf": csrf_token(secret, cookie), "error": None, "response": None,
+            "operator": name, "csrf": csrf_token(session_id), "error": None, "response": None,
             "rows": [""] * MAX_ROWS, "bad_rows": [], "max_rows": MAX_ROWS, "owner": OwnerData().to_dict(),
             "owner_errors": {}, "owner_fields": OWNER_FIELDS, "kinds": KINDS,
         }
@@ -158,9 +120,10 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
             err = OperatorError("Unknown or disabled operator token",
                                 "Check the token printed by 'licwiz center operator add'.")
             return login_page(401, error_view(err, rid))
-        cookie = make_session(secret, token)
+        session_id, seconds = await svc.operators.start_session(
+            name, request_id=rid, client_addr=client_addr(request), replaces=request.cookies.get(COOKIE, ""))
         resp = RedirectResponse("/operator", status_code=303, headers=SECURITY_HEADERS)
-        resp.set_cookie(COOKIE, cookie, max_age=SESSION_SECONDS, path="/operator", httponly=True,
+        resp.set_cookie(COOKIE, session_id, max_age=seconds, path="/operator", httponly=True,
                         samesite="strict", secure=request.url.scheme == "https")
         return resp
 
@@ -168,10 +131,15 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
         resp = RedirectResponse("/operator", status_code=303, headers=SECURITY_HEADERS)
         who = await current(request)
         if who is not None and _same_origin(request):
+            name, session_id = who
             async with request.form(max_files=0, max_fields=4) as form:
-                ok = hmac.compare_digest(str(form.get("csrf", "")), csrf_token(secret, who[1]))
+                ok = hmac.compare_digest(str(form.get("csrf", "")), csrf_token(session_id))
             if ok:
-                resp.delete_cookie(COOKIE, path="/operator")
+                # Ended in the database first: the cookie is only the browser's copy.
+                await svc.operators.end_session(session_id, name=name, request_id=request_id(request),
+                                                client_addr=client_addr(request))
+                resp.delete_cookie(COOKIE, path="/operator", httponly=True, samesite="strict",
+                                   secure=request.url.scheme == "https")
         return resp
 
     async def issue(request: Request) -> Response:
@@ -180,13 +148,14 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
         if who is None:
             err = OperatorError("Your operator session has ended: log in again")
             return login_page(401, error_view(err, rid))
-        name, cookie = who
+        name, session_id = who
         if too_large(request, MAX_FORM) or not _same_origin(request):
-            return page(name, cookie, 400, error=error_view(OperatorError("The form was not accepted"), rid))
+            err = OperatorError("The form was not accepted")
+            return page(name, session_id, 400, error=error_view(err, rid))
         async with request.form(max_files=0, max_fields=MAX_ROWS + 16) as form:
-            if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(secret, cookie)):
+            if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(session_id)):
                 err = OperatorError("The form was not accepted (stale page): reload and type again")
-                return page(name, cookie, 403, error=error_view(err, rid))
+                return page(name, session_id, 403, error=error_view(err, rid))
             rows = _rows_from_form(form)
             owner = _owner_from_form(form)
         shown: dict[str, Any] = {"rows": rows, "owner": owner.to_dict()}
@@ -195,12 +164,12 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
             preq = phonemsg.decode_request(rows)
         except PhoneCodeError as exc:
             bad = list(exc.rows) or [i + 1 for i, r in enumerate(rows) if not phonecodes.check_row(i + 1, r)]
-            return page(name, cookie, 400, error=error_view(exc, rid), bad_rows=bad, **shown)
+            return page(name, session_id, 400, error=error_view(exc, rid), bad_rows=bad, **shown)
         # 2. The owner data: complete, and the same as the customer's computer sent.
         errs = owner.errors()
         if errs:
             err = OperatorError("Some owner data is missing or malformed", "; ".join(errs.values()))
-            return page(name, cookie, 400, error=error_view(err, rid), owner_errors=errs, **shown)
+            return page(name, session_id, 400, error=error_view(err, rid), owner_errors=errs, **shown)
         if not preq.owner_matches(owner):
             err = OperatorError(
                 "The owner data does not match what the customer's computer sent",
@@ -208,7 +177,7 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
                 "punctuation); it must be exactly what was typed in the wizard.",
             )
             request.scope.setdefault("state", {})["error_code"] = "owner_mismatch"
-            return page(name, cookie, 400, error=error_view(err, rid), **shown)
+            return page(name, session_id, 400, error=error_view(err, rid), **shown)
         # 3. Issue (or replay: the same request code and owner data give the same answer).
         try:
             product = (await svc.kits.info(preq.regnum)).product
@@ -238,13 +207,13 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
                 ) from None
         except Exception as exc:
             request.scope.setdefault("state", {})["error_code"] = getattr(exc, "code", "internal")
-            return page(name, cookie, error_status(exc), error=error_view(exc, rid), **shown)
+            return page(name, session_id, error_status(exc), error=error_view(exc, rid), **shown)
         response = {
             "rows": [phonecodes.format_row(r) for r in out_rows], "license_id": act.license_id,
             "users": act.users, "supersedes": act.supersedes, "replayed": act.replayed, "request_id": rid,
         }
         # A fresh, empty form for the next call: the rows and owner data are not kept on the page.
-        return page(name, cookie, response=response)
+        return page(name, session_id, response=response)
 
     return [
         Route("/operator", console, methods=["GET"]),
