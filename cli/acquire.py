@@ -41,6 +41,7 @@ from licwiz.core.keys import load_keyring
 from licwiz.core.owner import load_file
 from licwiz.core.product import current_product
 from licwiz.core.request import ActivationRequest
+from licwiz.core.text import printable
 
 from .errors import AcquireExit, Parser, UsageError, exit_code_for, guarded, report_error
 
@@ -194,10 +195,12 @@ def cmd_status(argv: list[str]) -> int:
         what = (f"{lic.license_id}  {lic.users} user{'s' if lic.users != 1 else ''}  {lic.method}  "
                 f"issued {lic.issued}" if lic else "(unreadable)")
         state = "valid here" if r.valid else f"NOT valid: {r.reason}"
-        print(f"[{r.scope}] {what}\n    {r.path}\n    {state}")
+        # an invalid file's content is untrusted; the reason may quote it
+        print("\n    ".join(printable(part) for part in (f"[{r.scope}] {what}", str(r.path), state)))
     if holders is not None:
         print(f"Seats in use: {len(holders)} of {users}")
         for h in holders:
-            print(f"    {h.get('user', '?')}: session {h.get('session', '?')}, pid {h.get('pid', '?')}, "
-                  f"since {h.get('since', '?')}")
+            # seat records are written by other users' sessions: printable only
+            print(printable(f"    {h.get('user', '?')}: session {h.get('session', '?')}, "
+                            f"pid {h.get('pid', '?')}, since {h.get('since', '?')}"))
     return AcquireExit.OK if valid else 1

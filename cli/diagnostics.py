@@ -44,6 +44,7 @@ from licwiz.core.errors import LicenseInvalid, LicwizError, SignatureError
 from licwiz.core.keys import Keyring, load_keyring
 from licwiz.core.product import current_product
 from licwiz.core.storage import installed_files
+from licwiz.core.text import printable, printable_lines
 
 from .errors import DiagnosticsExit, Parser, diagnostics_exit_code, report_error
 
@@ -132,30 +133,36 @@ def _fingerprint(args: argparse.Namespace) -> int:
         bad = [r for r in out["what_if"] if "error" in r or not r["match"]["ok"]]
         first = bad[0]
         why = first["error"]["brief"] if "error" in first else first["match"]["reason"]
-        print(f"licwiz: {first['file']}: {' '.join(why.split())}", file=sys.stderr)
+        print(printable(f"licwiz: {first['file']}: {' '.join(why.split())}"), file=sys.stderr)
     return code
 
 
+def _say(text: str) -> None:
+    """Print a report line: license files and their names are content from
+    outside (an unverified file says anything), so only printable text goes out."""
+    print(printable_lines(text))
+
+
 def _print_fingerprint(out: Mapping[str, Any]) -> None:
-    print(f"Product: {out['product']}")
-    print(f"Session: {out['session_id']}")
-    print("Key computer parameters:")
+    _say(f"Product: {out['product']}")
+    _say(f"Session: {out['session_id']}")
+    _say("Key computer parameters:")
     raw = out.get("raw", {})
     for name in fingerprint.PARAMETERS:
         value = out["params"].get(name, "(not available)")
         extra = f"  [{raw[name]}]" if name in raw else ""
-        print(f"  {name:<11} {out['strength'][name]:<9} {value}{extra}")
+        _say(f"  {name:<11} {out['strength'][name]:<9} {value}{extra}")
     for report in out.get("what_if", []):
-        print(f"\nLicense file: {report['file']}")
+        _say(f"\nLicense file: {report['file']}")
         if "error" in report:
-            print(f"  cannot read: {report['error']['brief']}")
+            _say(f"  cannot read: {report['error']['brief']}")
             continue
-        print(f"  license {report['license_id']} for {report['product']}, signature: {report['signature']}")
+        _say(f"  license {report['license_id']} for {report['product']}, signature: {report['signature']}")
         m = report["match"]
         for key in ("matched", "changed", "missing", "added"):
             if m[key]:
-                print(f"  {key + ':':<9} {', '.join(m[key])}")
-        print(f"  verdict:  {'valid on this computer' if m['ok'] else 'NOT valid here'} ({m['reason']})")
+                _say(f"  {key + ':':<9} {', '.join(m[key])}")
+        _say(f"  verdict:  {'valid on this computer' if m['ok'] else 'NOT valid here'} ({m['reason']})")
 
 
 def cmd_verify(argv: list[str]) -> int:
@@ -200,19 +207,19 @@ def _verify(path: Path, *, as_json: bool) -> int:
 
 def _print_license(lic: lic_mod.License, m: fingerprint.Match, error: LicwizError | None) -> None:
     genuine = not isinstance(error, SignatureError)
-    print(f"License {lic.license_id}{'' if genuine else '  (NOT verified: content is untrusted)'}")
-    print(f"  product:        {lic.product}")
-    print(f"  registration:   {lic.regnum}")
-    print(f"  users:          {lic.users}")
-    print(f"  method:         {lic.method}")
-    print(f"  issued:         {lic.issued}")
-    print(f"  valid until:    {lic.not_after or 'no end date'}")
+    _say(f"License {lic.license_id}{'' if genuine else '  (NOT verified: content is untrusted)'}")
+    _say(f"  product:        {lic.product}")
+    _say(f"  registration:   {lic.regnum}")
+    _say(f"  users:          {lic.users}")
+    _say(f"  method:         {lic.method}")
+    _say(f"  issued:         {lic.issued}")
+    _say(f"  valid until:    {lic.not_after or 'no end date'}")
     if lic.supersedes:
-        print(f"  supersedes:     {lic.supersedes}")
-    print(f"  signed by key:  {lic.key_id}")
-    print(f"  computer:       {', '.join(m.matched) or 'none'} match"
+        _say(f"  supersedes:     {lic.supersedes}")
+    _say(f"  signed by key:  {lic.key_id}")
+    _say(f"  computer:       {', '.join(m.matched) or 'none'} match"
           f"{'; changed: ' + ', '.join(m.changed) if m.changed else ''}"
           f"{'; not readable: ' + ', '.join(m.missing) if m.missing else ''}")
     today = dt.datetime.now(dt.UTC).date().isoformat()
     verdict = "VALID on this computer" if error is None else f"NOT valid ({error.code})"
-    print(f"  verdict:        {verdict} (checked {today})")
+    _say(f"  verdict:        {verdict} (checked {today})")

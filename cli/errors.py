@@ -49,6 +49,7 @@ from licwiz.core.errors import (
     SignatureError,
     StorageError,
 )
+from licwiz.core.text import printable, printable_lines
 
 
 class AcquireExit(IntEnum):
@@ -153,10 +154,12 @@ def report_error(
     exc: LicwizError, *, code: int, verbose: bool = False, as_json: bool = False, with_code: bool = True
 ) -> None:
     """The one way a command reports a failure (see the module docstring)."""
-    tag = f" [{exc.code}]" if with_code else ""
-    print(f"licwiz: {one_line(exc.brief)}{tag}", file=sys.stderr)
+    # a brief or detail may quote what the center, a server or a file said:
+    # nothing in it may drive the terminal (the --json copy is escaped by json)
+    tag = f" [{printable(exc.code)}]" if with_code else ""
+    print(f"licwiz: {printable(one_line(exc.brief))}{tag}", file=sys.stderr)
     if verbose and exc.detail and exc.detail != exc.brief:
-        print(exc.detail, file=sys.stderr)
+        print(printable_lines(exc.detail), file=sys.stderr)
     if as_json:
         print(json.dumps({"ok": False, "exit_code": int(code), "error": exc.as_dict()}, indent=2))
 

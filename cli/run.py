@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 from licwiz.core import fingerprint, seats
 from licwiz.core.errors import InputError, LicenseInvalid, LicwizError, SeatError
 from licwiz.core.product import current_product
+from licwiz.core.text import printable_lines
 
 from .errors import Parser, RunExit, UsageError, run_exit_code
 
@@ -52,7 +53,9 @@ _FROM_TTY = (signal.SIGINT, signal.SIGQUIT)
 
 
 def _err(msg: str) -> None:
-    print(f"licwiz run: {msg}", file=sys.stderr, flush=True)
+    # messages quote seat holders and server answers: other users and the
+    # server chose those words, so no control character reaches the terminal
+    print(f"licwiz run: {printable_lines(msg)}", file=sys.stderr, flush=True)
 
 
 def refusal_text(exc: SeatError) -> str:

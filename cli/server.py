@@ -90,6 +90,7 @@ async def _remote(args: argparse.Namespace) -> int:
 
     from licwiz.core import license as lic_mod
     from licwiz.core.server_client import admin_token, client_from_config
+    from licwiz.core.text import printable
 
     if args.cmd == "params":
         # parameters accept the client token too; prefer the admin one when set
@@ -99,38 +100,42 @@ async def _remote(args: argparse.Namespace) -> int:
             print(json.dumps(params, indent=2, sort_keys=True))
         else:
             for name, digest in params.items():
-                print(f"{name:<12} {digest}")
+                print(printable(f"{name:<12} {digest}"))
         return 0
     async with client_from_config(args.server, admin=True) as c:
         if args.cmd == "install":
             text = lic_mod.read_file(Path(args.file))
             got = await c.install(text)
-            print(f"installed {got['license_id']} on the server: {got['product']}, {got['users']} user(s)"
-                  + ("" if got.get("new") else " (it was already there)"))
+            again = "" if got.get("new") else " (it was already there)"
+            print(printable(f"installed {got['license_id']} on the server: {got['product']}, "
+                            f"{got['users']} user(s){again}"))
             return 0
         listing = await c.licenses()
         rows = await c.seats()
     print("Licenses:" if listing["licenses"] else "No licenses on the server.")
     for lic in listing["licenses"]:
         until = lic["not_after"] or "-"
-        print(f"  {lic['license_id']}  {lic['product']}  {lic['users']} user(s)  until {until}")
+        print(printable(f"  {lic['license_id']}  {lic['product']}  {lic['users']} user(s)  until {until}"))
     for product, cap in listing.get("capacity", {}).items():
         used = sum(1 for r in rows if r.get("product") == product)
-        print(f"Seats of {product}: {used} of {cap} in use")
+        print(printable(f"Seats of {product}: {used} of {cap} in use"))
     for r in rows:
-        print(f"  slot {r['slot']}: {r['user']} on {r['host']}, session {r['session']}, since {r['since']}")
+        # user, host and session are what some client told the server: never raw to the terminal
+        print(printable(f"  slot {r['slot']}: {r['user']} on {r['host']}, session {r['session']}, "
+                        f"since {r['since']}"))
     return 0
 
 
 def cmd_remote(args: argparse.Namespace) -> int:
     from licwiz.core.errors import LicwizError
+    from licwiz.core.text import printable, printable_lines
 
     try:
         return asyncio.run(_remote(args))
     except LicwizError as exc:
-        print(f"licwiz server: {exc.brief}", file=sys.stderr)
+        print(printable(f"licwiz server: {exc.brief}"), file=sys.stderr)
         if exc.detail != exc.brief:
-            print(f"  {exc.detail}", file=sys.stderr)
+            print(printable_lines(f"  {exc.detail}"), file=sys.stderr)
         return 69 if exc.code in ("unreachable", "bad_response") else 1
 
 

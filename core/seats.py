@@ -44,6 +44,7 @@ from typing import Any
 
 from . import fingerprint, keys, license, storage
 from .errors import FileFormatError, LicenseInvalid, LicwizError, SeatError, SignatureError, StorageError
+from .text import printable
 
 SYSTEM_SEAT_DIR = Path("/run/licwiz/seats")
 SHM_SEAT_DIR = Path("/dev/shm/licwiz-seats")
@@ -86,10 +87,11 @@ def format_holders(holders: list[dict[str, Any]] | list[Holder]) -> str:
         return "  (no holder could be read)"
     lines = []
     for h in rows:
+        # every field came from a seat record or the license server: printable only
         where = f" on {h['host']}" if h.get("host") else ""
         pid = f", pid {h['pid']}" if h.get("pid") else ""
-        lines.append(f"  {h.get('user', '?')}{where}: session {h.get('session', '?')}, "
-                     f"since {h.get('since', '?')}{pid}")
+        lines.append(printable(f"  {h.get('user', '?')}{where}: session {h.get('session', '?')}, "
+                               f"since {h.get('since', '?')}{pid}"))
     return "\n".join(lines)
 
 

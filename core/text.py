@@ -59,3 +59,9 @@ def printable(value: object) -> str:
 
 # Line and paragraph separators (U+2028, U+2029) break a line in some terminals.
 _UNPRINTABLE = frozenset(REFUSED_CATEGORIES) | {"Zl", "Zp"}
+
+
+def printable_lines(value: object) -> str:
+    """``printable`` for a block of text: its line breaks stay, nothing else does."""
+    text = value if isinstance(value, str) else str(value)
+    return "\n".join(printable(line) for line in text.split("\n"))
