@@ -130,7 +130,10 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
     async def logout(request: Request) -> Response:
         resp = RedirectResponse("/operator", status_code=303, headers=SECURITY_HEADERS)
         who = await current(request)
-        if who is not None and _same_origin(request):
+        if who is None:  # nothing live to end: the browser may drop its stale copy
+            resp.delete_cookie(COOKIE, path="/operator", httponly=True, samesite="strict",
+                               secure=request.url.scheme == "https")
+        elif _same_origin(request) and not too_large(request, MAX_FORM):
             name, session_id = who
             async with request.form(max_files=0, max_fields=4) as form:
                 ok = hmac.compare_digest(str(form.get("csrf", "")), csrf_token(session_id))

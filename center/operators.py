@@ -45,6 +45,7 @@ operator_sessions = sa.Table(
 
 SESSION_SETTING = "operator_session_seconds"
 SESSION_SECONDS = 8 * 3600  # the default: one shift
+MIN_SESSION_SECONDS = 60
 MAX_SESSION_SECONDS = 7 * 24 * 3600
 SESSION_ID_MAX = 100  # token_urlsafe(32) is 43 characters; longer cookies are not ours
 
@@ -61,11 +62,11 @@ def hash_session_id(session_id: str) -> str:
 
 def session_seconds(stored: dict[str, str]) -> int:
     """The session lifetime from the settings table (``operator_session_seconds``), else
-    8 h; a value that is not a whole number from 60 s to a week falls back to the default."""
-    raw = stored.get(SESSION_SETTING, "")
-    if raw.isdigit() and 60 <= int(raw) <= MAX_SESSION_SECONDS:
-        return int(raw)
-    return SESSION_SECONDS
+    8 h; held between a minute (shorter locks operators out mid-call) and a week."""
+    raw = stored.get(SESSION_SETTING, "").strip()
+    if not raw.isdigit():
+        return SESSION_SECONDS
+    return min(max(int(raw), MIN_SESSION_SECONDS), MAX_SESSION_SECONDS)
 
 
 async def _end_sessions(conn: AsyncConnection, *conds: sa.ColumnElement[bool]) -> int:

@@ -191,6 +191,16 @@ def test_an_expired_session_is_refused(center_factory: Callable[..., CenterProce
     assert len(_db(center.db_url, "SELECT id_hash FROM operator_sessions")) == 1
 
 
+def test_the_session_lifetime_setting_is_held_between_a_minute_and_a_week() -> None:
+    from licwiz.center.operators import session_seconds
+
+    assert session_seconds({}) == 8 * 3600
+    assert session_seconds({"operator_session_seconds": "3600"}) == 3600
+    assert session_seconds({"operator_session_seconds": "5"}) == 60
+    assert session_seconds({"operator_session_seconds": str(10**12)}) == 7 * 24 * 3600
+    assert session_seconds({"operator_session_seconds": "soon"}) == 8 * 3600
+
+
 def _token_forms(token: str) -> list[str]:
     raw = token.encode()
     return [token, base64.urlsafe_b64encode(raw).decode().rstrip("="),
