@@ -5,12 +5,15 @@ gives the seat back when it ends.
 
 - Local (default): the seat is one of this computer's N session slots
   (core/seats.py). The slot's locked descriptor is inherited by COMMAND, so the
-  seat stays held as long as the command (or anything it left running) lives,
-  even if this wrapper is killed.
+  seat stays held as long as the command (or anything it left running) lives.
 - Server (``--server``, env ``LICWIZ_SERVER`` or ``"server"`` in server.json):
   the seat comes from the license server; a background thread renews the
   lease; the seat is released at exit (a wrapper killed with -9 loses it after
   the lease).
+
+In both, COMMAND does not outlive this wrapper: the kernel sends it SIGTERM
+when the wrapper dies, even by kill -9 (PR_SET_PDEATHSIG, ``dies_with_parent``),
+so no command runs on after its seat is gone.
 
 Signals TERM, HUP, USR1, USR2 (and INT, QUIT unless they came from the
 terminal, which already sent them to COMMAND) are forwarded to COMMAND.
@@ -27,6 +30,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
 import getpass
 import os
 import signal
@@ -70,9 +74,47 @@ def _in_foreground() -> bool:
         return False
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def dies_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the kernel send SIGTERM to COMMAND when this
+    wrapper dies, however it dies (kill -9 included): a command must never
+    outlive the seat its wrapper holds (a server seat's lease would run out and
+    another session take it while the command still runs).
+
+    Why a preexec_fn: subprocess has no option for PR_SET_PDEATHSIG, and the
+    alternatives are an extra process per run (a holder that outlives us) or
+    an external helper (``setpriv --pdeathsig``, util-linux >= 2.33). The
+    function does only two system calls through a prctl resolved here, before
+    fork (no import, no lock taken in the child). The parent check closes the
+    race where the wrapper dies between fork and prctl.
+
+    Why SIGTERM, not SIGKILL: the command may save its work; a command that
+    ignores SIGTERM is one its user could also have run without ``licwiz run``
+    at all, which only a product that holds its seat itself prevents (README:
+    threat model). None where prctl is not available (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the wrapper died before prctl: no seat, no command
+            os._exit(RunExit.NO_SEAT)
+
+    return arm
+
+
 def run_child(cmd: list[str], pass_fds: Sequence[int] = ()) -> int:
     try:
-        child = subprocess.Popen(cmd, pass_fds=tuple(pass_fds))
+        child = subprocess.Popen(cmd, pass_fds=tuple(pass_fds), preexec_fn=dies_with_parent())
     except FileNotFoundError:
         _err(f"command not found: {cmd[0]}")
         return RunExit.NOT_FOUND

@@ -1,26 +1,43 @@
 """Terminal-session seats on one computer: an N-user license lets N terminal
 sessions run the product at once.
 
-Design (kernel-released locks, no PID files):
+Design (kernel-released locks, no PID files, no file writable by another user):
 
-- The seat folder (``LICWIZ_SEAT_DIR``, else ``/run/licwiz/seats`` when an
-  administrator created it, else ``/dev/shm/licwiz-seats``) is on tmpfs, so a
-  reboot empties it; it is world-writable with the sticky bit, like /tmp.
-- Per product: ``registry.lock`` (a short exclusive critical section around
-  every claim and every status scan) and ``slot-<i>.lock`` for i < N.
-- A slot is *in use* while any process holds a shared ``flock`` on its file;
-  the file's content names the session that claimed it (user, session, pid,
-  since). Every process of that session takes its own shared lock on the same
-  slot, so the seat stays taken until the *last* process of the session lets
-  go (or dies: the kernel drops the lock of a killed process).
-- Claiming, under the registry lock: first a slot whose record names my
-  session (join it: shared lock); else a slot nobody locks (probe with a
-  non-blocking exclusive lock, write my record, downgrade to shared).
-  Because the probe and the downgrade happen under the registry lock, no
-  other claimer can slip into the gap of the (non-atomic) flock conversion.
-  The race "first process of a session exits while a second one joins" is
-  harmless: the joiner either finds the slot still shared (joins) or free
-  with my session's stale record (re-claims it), both under the registry lock.
+- The seat folder comes from the administrator: ``seat_dir`` in
+  ``/etc/licwiz/seats.conf``, else ``/run/licwiz/seats`` when an administrator
+  created it, else ``/dev/shm/licwiz-seats``. It is on tmpfs (a reboot empties
+  it), world-writable with the sticky bit like /tmp, so no user can remove or
+  replace another user's file. ``LICWIZ_SEAT_DIR`` is a switch for tests and
+  for root only: honoured only when the real and effective user is root (who
+  could change the folder anyway); any other user naming an empty folder would
+  otherwise escape every seat.
+- Files sit directly in the folder (no per-product subfolder: its creator
+  would own it and could delete other users' files in it).
+  ``<product>.slot-<i>.u<uid>.lock`` is user <uid>'s lock-and-record file for
+  slot i: created by that user, mode 0644 (others read it for ``licwiz
+  status``, only its owner writes it). Slot i is *in use* while any process
+  holds an ``flock`` on any user's file of slot i.
+- The record in a file names the session that claimed the slot (session, pid,
+  since); who holds it is the file's owner (``st_uid``), not what it says.
+  Every process of that session takes its own shared lock on the same file, so
+  the seat stays taken until the *last* process of the session lets go (or
+  dies: the kernel drops the lock of a killed process).
+- Every claim and every status scan holds the registry lock: an exclusive
+  ``flock`` on the seat folder itself (a folder cannot be deleted and
+  recreated by a user, as a lock file could by its owner).
+- Claiming: first my session's slot, when MY file of it (owned by me) names my
+  session and no other user's file of that slot is locked (join it: shared
+  lock); else a slot with no locked file (exclusive lock on my file, write my
+  record, downgrade to shared; safe because every claimer is serialised by the
+  registry lock). A user can only write their own records, so a forged record
+  names a session of its own writer and is joined only while nobody else holds
+  that slot: it never adds a session beyond N.
+
+Threat model (what this stops, what it cannot): README "Seats: what is
+enforced where". In short: local seats stop sessions of other users and honest
+overuse; a user can always share one seat among their own sessions or run the
+product without ``licwiz run``; only a product that holds its seat itself (and
+a license server for seats across computers) closes that.
 
 N is the sum of ``users`` of the valid licenses for the product installed on
 this computer (all users + current user): signature, product, dates and the
@@ -36,7 +53,9 @@ import fcntl
 import getpass
 import json
 import os
+import pwd
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,14 +67,47 @@ from .text import printable
 
 SYSTEM_SEAT_DIR = Path("/run/licwiz/seats")
 SHM_SEAT_DIR = Path("/dev/shm/licwiz-seats")
+SEATS_CONF = Path("/etc/licwiz/seats.conf")
 _RECORD_MAX = 4096
 _RECORD_SIZE = 2048  # fits user[:64] and session[:200] even when JSON escapes every char
+_CONF_MAX = 64 * 1024
+
+
+def configured_seat_dir(conf: Path = SEATS_CONF) -> Path | None:
+    """``seat_dir = /path`` from the administrator's seats.conf (``#`` starts
+    a comment); None when the file does not exist. A file that exists but
+    cannot be used is an error, never a silent fallback to another folder."""
+    try:
+        with conf.open("rb") as fh:
+            raw = fh.read(_CONF_MAX + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StorageError(f"{conf}: cannot read the seat configuration", str(exc), code="seat_dir") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StorageError(f"{conf}: not UTF-8 text", code="seat_dir") from None
+    found: Path | None = None
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, sep, value = (part.strip() for part in line.partition("="))
+        if not sep or key != "seat_dir" or not value.startswith("/"):
+            raise StorageError(f"{conf}: line {n}: expected 'seat_dir = /absolute/path'", code="seat_dir")
+        found = Path(value)
+    return found
 
 
 def seat_dir() -> Path:
+    """The seat folder (see the module docstring for why each rule)."""
     env = os.environ.get("LICWIZ_SEAT_DIR")
-    if env:
-        return Path(env)
+    if env and os.getuid() == 0 and os.geteuid() == 0:
+        return Path(env)  # tests, and root, who can move the seats anyway
+    configured = configured_seat_dir()
+    if configured is not None:
+        return configured
     return SYSTEM_SEAT_DIR if SYSTEM_SEAT_DIR.is_dir() else SHM_SEAT_DIR
 
 
@@ -133,21 +185,6 @@ def entitlement(product: str, *, keyring: keys.Keyring | None = None,
 
 # --- the seat table ----------------------------------------------------------------------------
 
-def _open_shared_file(name: str, dir_fd: int) -> int:
-    """Open (creating) a file in the shared folder, never following a symlink
-    planted there, readable and writable by every user (sessions of different
-    users claim the same slots)."""
-    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        return os.open(name, flags, dir_fd=dir_fd)
-    except FileNotFoundError:
-        fd = os.open(name, flags | os.O_CREAT, 0o666, dir_fd=dir_fd)
-    with contextlib.suppress(OSError):
-        if os.fstat(fd).st_uid == os.geteuid():
-            os.fchmod(fd, 0o666)  # the umask cut the creation mode
-    return fd
-
-
 def _ensure_dir(path: Path) -> None:
     for d in (path.parent, path):
         try:
@@ -168,13 +205,22 @@ def _read_record(fd: int) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _holder(doc: dict[str, Any], slot: int) -> Holder:
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _holder(doc: dict[str, Any], slot: int, owner: int | None = None) -> Holder:
     def text(name: str) -> str:
         v = doc.get(name)
         return v if isinstance(v, str) else "?"
 
     pid = doc.get("pid")
-    return Holder(text("user"), text("session"), pid if isinstance(pid, int) else 0, text("since"), slot)
+    # who holds a slot is the owner of its file: the record could say anything
+    user = _user_name(owner) if owner is not None else text("user")
+    return Holder(user, text("session"), pid if isinstance(pid, int) else 0, text("since"), slot)
 
 
 def _user() -> str:
@@ -184,6 +230,31 @@ def _user() -> str:
         return str(os.getuid())
 
 
+# Opening a name another user may have planted: never follow a symlink, never
+# block on a FIFO; callers then check it is a regular file.
+_OPEN = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _probe_locked(dfd: int, name: str) -> tuple[bool, int | None, dict[str, Any] | None]:
+    """(locked, owner uid, record) of a slot file; (False, None, None) for
+    anything that is not a regular file (it cannot hold a seat)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | _OPEN, dir_fd=dfd)
+    except OSError:
+        return False, None, None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return False, None, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            return True, st.st_uid, _read_record(fd)
+        return False, st.st_uid, None  # closing drops the probe's lock
+    finally:
+        os.close(fd)
 class LocalSeat:
     """A seat held by this process; ``release()`` (or process exit) gives it back."""
 
@@ -223,33 +294,60 @@ class SeatTable:
     def __init__(self, product: str, users: int, directory: Path | None = None) -> None:
         self.product = _safe_name(product)
         self.users = users
-        self.dir = (directory or seat_dir()) / self.product
+        self.dir = directory or seat_dir()
+        self._pattern = re.compile(re.escape(self.product) + r"\.slot-(\d+)\.u(\d+)\.lock")
 
-    def _slot_path(self, i: int) -> Path:
-        return self.dir / f"slot-{i}.lock"
+    def slot_name(self, slot: int, uid: int | None = None) -> str:
+        """The name of user ``uid``'s (default: mine) file of ``slot``."""
+        return f"{self.product}.slot-{slot}.u{os.geteuid() if uid is None else uid}.lock"
 
     @contextlib.contextmanager
     def _registry(self) -> Iterator[int]:
-        """Hold the registry lock; yields the seat folder's descriptor."""
+        """Hold the registry lock (the folder's own flock); yields its descriptor."""
         try:
             try:
                 dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except FileNotFoundError:
                 _ensure_dir(self.dir)
                 dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                fd = _open_shared_file("registry.lock", dfd)
-            except OSError:
-                os.close(dfd)
-                raise
         except OSError as exc:
             raise StorageError(f"{self.dir}: cannot use the seat folder", str(exc), code="seat_dir") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(dfd, fcntl.LOCK_EX)
             yield dfd
         finally:
+            os.close(dfd)  # drops the registry lock
+
+    def _files(self, dfd: int) -> dict[int, list[str]]:
+        """Slot -> names of every user's file of it."""
+        out: dict[int, list[str]] = {}
+        for name in os.listdir(dfd):
+            m = self._pattern.fullmatch(name)
+            if m:
+                out.setdefault(int(m.group(1)), []).append(name)
+        return out
+
+    def _open_mine(self, dfd: int, slot: int, *, create: bool) -> int | None:
+        """My file of ``slot``, open for writing; None when it does not exist
+        (and ``create`` is false). A file of that name that is not mine (planted
+        by another user) is an error naming it: never written, never joined."""
+        name = self.slot_name(slot)
+        flags = os.O_RDWR | _OPEN | (os.O_CREAT if create else 0)
+        try:
+            fd = os.open(name, flags, 0o644, dir_fd=dfd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"{self.dir / name}: cannot use this seat file (not a plain file of yours); "
+                               "ask the administrator to remove it", str(exc), code="seat_dir") from None
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode):
             os.close(fd)
-            os.close(dfd)
+            raise StorageError(f"{self.dir / name}: this seat file belongs to another user; "
+                               "ask the administrator to remove it", code="seat_dir")
+        if st.st_mode & 0o777 != 0o644:
+            os.fchmod(fd, 0o644)  # the umask cut the creation mode, or an old version left 0666
+        return fd
 
     def acquire(self, session: str | None = None) -> LocalSeat:
         """Take (or join) the seat of ``session`` (default: this terminal session);
@@ -258,67 +356,85 @@ class SeatTable:
         if self.users <= 0:
             raise LicenseInvalid(f"no valid license for {self.product} on this computer", code="no_license")
         with self._registry() as dfd:
-            fds: dict[int, int] = {}
             try:
-                records = {}
-                for i in range(self.users):
-                    fds[i] = _open_shared_file(f"slot-{i}.lock", dfd)
-                    records[i] = _read_record(fds[i])
-                # 1. join my session's slot (held or just left: either way it is ours)
-                for i, rec in records.items():
-                    if rec is not None and rec.get("session") == sid:
-                        fcntl.flock(fds[i], fcntl.LOCK_SH | fcntl.LOCK_NB)
-                        return LocalSeat(self.product, i, fds.pop(i), _holder(rec, i))
-                # 2. claim a free slot
-                holders: list[Holder] = []
-                for i, fd in fds.items():
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except OSError as exc:
-                        if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                            raise
-                        holders.append(_holder(records[i] or {}, i))
-                        continue
-                    rec = {"user": _user()[:64], "session": sid[:200], "pid": os.getpid(),
-                           "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-                    # fixed size, space-padded: no truncate needed (JSON ignores the padding)
-                    data = json.dumps(rec).encode()[:_RECORD_SIZE].ljust(_RECORD_SIZE)
-                    os.pwrite(fd, data, 0)
-                    fcntl.flock(fd, fcntl.LOCK_SH)  # safe: claimers are serialised by the registry
-                    return LocalSeat(self.product, i, fds.pop(i), _holder(rec, i))
+                seat = self._claim(dfd, sid)
             except OSError as exc:
                 raise StorageError(f"{self.dir}: cannot use the seat folder", str(exc),
                                    code="seat_dir") from None
-            finally:
-                for fd in fds.values():
-                    os.close(fd)
+        if isinstance(seat, LocalSeat):
+            return seat
         raise SeatError(
             f"all {self.users} seat(s) of {self.product} are in use",
             f"{self.product} is licensed for {self.users} terminal session(s) at once; "
-            f"held by:\n{format_holders(holders)}",
-            holders=[h.as_dict() for h in holders],
+            f"held by:\n{format_holders(seat)}",
+            holders=[h.as_dict() for h in seat],
         )
+
+    def _claim(self, dfd: int, sid: str) -> LocalSeat | list[Holder]:
+        """Under the registry lock: my seat, or the holders of every slot."""
+        files = self._files(dfd)
+        mine_name = {i: self.slot_name(i) for i in range(self.users)}
+        state: dict[int, list[tuple[bool, int | None, dict[str, Any] | None]]] = {
+            i: [_probe_locked(dfd, n) for n in files.get(i, []) if n != mine_name[i]]
+            for i in range(self.users)}
+        others_hold = {i: any(locked for locked, _, _ in state[i]) for i in range(self.users)}
+        # 1. join my session's slot: my own file names my session, nobody else holds the slot
+        for i in range(self.users):
+            if others_hold[i] or mine_name[i] not in files.get(i, []):
+                continue
+            fd = self._open_mine(dfd, i, create=False)
+            if fd is None:
+                continue
+            rec = _read_record(fd)
+            if rec is not None and rec.get("session") == sid:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)  # held exclusively outside the protocol: not joinable
+                    continue
+                return LocalSeat(self.product, i, fd, _holder(rec, i, os.geteuid()))
+            os.close(fd)
+        # 2. claim a slot that nobody holds
+        holders: list[Holder] = []
+        for i in range(self.users):
+            if others_hold[i]:
+                holders += [_holder(rec or {}, i, uid) for locked, uid, rec in state[i] if locked]
+                continue
+            fd = self._open_mine(dfd, i, create=True)
+            assert fd is not None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    os.close(fd)
+                    raise
+                holders.append(_holder(_read_record(fd) or {}, i, os.geteuid()))  # another session of mine
+                os.close(fd)
+                continue
+            rec = {"user": _user()[:64], "session": sid[:200], "pid": os.getpid(),
+                   "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+            # fixed size, space-padded: no truncate needed (JSON ignores the padding)
+            data = json.dumps(rec).encode()[:_RECORD_SIZE].ljust(_RECORD_SIZE)
+            try:
+                os.pwrite(fd, data, 0)
+                fcntl.flock(fd, fcntl.LOCK_SH)  # safe: claimers are serialised by the registry
+            except OSError:
+                os.close(fd)
+                raise
+            return LocalSeat(self.product, i, fd, _holder(rec, i, os.geteuid()))
+        return holders
 
     def holders(self) -> list[Holder]:
         """Every slot in use (also slots beyond N left by a bigger, removed license)."""
         out: list[Holder] = []
         if not self.dir.is_dir():
             return out
-        with self._registry():
-            slots = sorted(int(m.group(1)) for p in self.dir.iterdir()
-                           if (m := re.fullmatch(r"slot-(\d+)\.lock", p.name)))
-            for i in slots:
-                try:
-                    fd = os.open(self._slot_path(i), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                except OSError:
-                    continue
-                try:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except OSError:
-                        out.append(_holder(_read_record(fd) or {}, i))
-                finally:
-                    os.close(fd)
+        with self._registry() as dfd:
+            for i, names in sorted(self._files(dfd).items()):
+                for name in sorted(names):
+                    locked, uid, rec = _probe_locked(dfd, name)
+                    if locked:
+                        out.append(_holder(rec or {}, i, uid))
         return out
 
 

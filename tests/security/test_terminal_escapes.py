@@ -76,8 +76,8 @@ def test_server_holders_with_escapes(license_server_factory: Callable[[str | Non
 
     asyncio.run(install())
     _plant_seat(srv, 0)
-    env = {**os.environ, "LICWIZ_SERVER_CLIENT_TOKEN": srv.client_token, "LICWIZ_SERVER_TOKEN": srv.admin_token,
-           "LICWIZ_SERVER": f"127.0.0.1:{sp.port}"}
+    env = {**os.environ, "LICWIZ_SERVER_CLIENT_TOKEN": srv.client_token,
+           "LICWIZ_SERVER_TOKEN": srv.admin_token, "LICWIZ_SERVER": f"127.0.0.1:{sp.port}"}
     r = subprocess.run(licwiz_cmd("run", "--", "true"), env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 75, r.stderr
     assert "pwned" in r.stderr
