@@ -10,15 +10,26 @@
 ``/activate`` passes "online", ``/requests`` and the web page "file", the
 operator console "phone". Every refusal is a ``Refusal`` from center/refusals.py.
 
+Numbers are normalised as the CLI and the wizard do (``validate``: a PIN
+with dashes or spaces is that PIN; a malformed one is ``bad_request`` naming
+the field, never a guess). PINs are looked up by their keyed hash
+(``CenterKeys.pin_hash``): the database holds no PIN.
+
 The transaction (``_activate_txn``, run by center/uow.py): one round-trip
-lookup (kit, PIN, the address's failures, a stored idempotent answer), the
-rules, then the PIN spent by a conditional UPDATE (``used_at IS NULL``) and the
-kit's next serial taken, and the license, its idempotent answer and the audit
-row inserted. A PIN is never spent twice (of two concurrent spends one matches
-no row; ``licenses.pin`` is UNIQUE) and never spent without its license. On
-PostgreSQL the same writes go in fewer round trips: the hand-written SQL
-below (``_PG_SPEND``, ``_PG_TAIL``). A refusal rolls the transaction back and is
-then recorded by center/throttle.py (audit row, wrong-guess counters).
+lookup (kit, PIN, the address's failures, a stored idempotent answer) that on
+PostgreSQL also takes the kit's row lock, the rules, then the PIN spent by a
+conditional UPDATE (``used_at IS NULL``) and the kit's next serial taken, and
+the license, its idempotent answer and the audit row inserted. A PIN is never
+spent twice (of two concurrent spends one matches no row; ``licenses.pin_hash``
+is UNIQUE) and never spent without its license. On PostgreSQL the same writes
+go in fewer round trips: the hand-written SQL below (``_PG_SPEND``,
+``_PG_TAIL``).
+
+A wrong guess (``pin_unknown``, ``kit_unknown``) is counted and audited IN the
+transaction that checked the lock (center/throttle.py ``count_guess``), which
+then commits and the refusal is raised after it: however many guesses arrive
+at once, the kit's lock and the address's limit hold. Any other refusal rolls
+the transaction back and is audited after it.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,7 +55,7 @@ from sqlalchemy.exc import IntegrityError
 from . import audit, db, refusals
 from .keystore import CenterKeys
 from .refusals import MULTI, SINGLE, Refusal
-from .throttle import ADDR_COUNT, Throttle
+from .throttle import ADDR_COUNT, COUNTED, Throttle
 from .uow import UnitOfWork
 
 MAX_PARAMS = 32
@@ -58,14 +69,20 @@ _IDEM_HASH = (
 )
 # One round trip: the kit, the PIN, the address's recent failures, a stored idempotent answer.
 _LOOKUP = (
-    sa.select(db.kits, db.pins.c.pin.label("p_pin"), db.pins.c.pin_set.label("p_set"),
+    sa.select(db.kits, db.pins.c.pin_hash.label("p_pin"), db.pins.c.pin_set.label("p_set"),
               db.pins.c.used_at.label("p_used"), ADDR_COUNT.label("addr_count"),
               _IDEM_HASH.label("idem_hash"))
     .select_from(db.kits.outerjoin(db.pins, sa.and_(db.pins.c.regnum == db.kits.c.regnum,
-                                                    db.pins.c.pin == _P("b_pin"))))
+                                                    db.pins.c.pin_hash == _P("b_pin"))))
     .where(db.kits.c.regnum == _P("b_regnum"))
+    # PostgreSQL: the kit's row lock, so every activation of a kit (and so the lock
+    # check, the guess and its count) runs one at a time. SQLite renders nothing:
+    # its writer lock already serialises every write transaction.
+    .with_for_update(of=db.kits)
 )
-_SPEND_PIN = (db.pins.update().where(db.pins.c.pin == _P("b_pin"), db.pins.c.used_at.is_(None))
+_KIT = sa.select(db.kits).where(db.kits.c.regnum == _P("b_regnum"))
+_KIT_LOCKED = _KIT.with_for_update()
+_SPEND_PIN = (db.pins.update().where(db.pins.c.pin_hash == _P("b_pin"), db.pins.c.used_at.is_(None))
               .values(used_at=_P("b_now")))
 _TAKE_SERIAL = (
     db.kits.update()
@@ -81,15 +98,16 @@ _INSERT_IDEM = db.idempotency.insert()
 # and take the serial in one statement; the kit UPDATE runs only if the PIN UPDATE
 # matched, and both re-check their WHERE under the row lock (READ COMMITTED).
 _PG_SPEND = sa.text(
-    "WITH spent AS (UPDATE pins SET used_at = :b_now WHERE pin = :b_pin AND used_at IS NULL RETURNING pin), "
+    "WITH spent AS (UPDATE pins SET used_at = :b_now WHERE pin_hash = :b_pin AND used_at IS NULL "
+    "RETURNING pin_hash), "
     "ser AS (UPDATE kits SET issued = issued + 1, pin_set = :b_set, failed_pins = 0, lock_level = 0 "
     "WHERE regnum = :b_regnum AND (pin_set IS NULL OR pin_set = :b_set) AND EXISTS (SELECT 1 FROM spent) "
     "RETURNING issued) "
     "SELECT (SELECT count(*) FROM spent) AS spent, (SELECT issued FROM ser) AS serial"
 )
-_LIC_COLS = ("license_id", "regnum", "serial", "pin", "product", "users", "pin_set", "method", "owner_json",
-             "owner_digest", "params_json", "text", "issued_at", "status", "supersedes", "superseded_by",
-             "request_id")
+_LIC_COLS = ("license_id", "regnum", "serial", "pin_hash", "product", "users", "pin_set", "method",
+             "owner_json", "owner_digest", "params_json", "text", "issued_at", "status", "supersedes",
+             "superseded_by", "request_id")
 _AUDIT_COLS = ("at", "request_id", "event", "code", "regnum", "license_id", "actor", "client_addr")
 _IDEM_COLS = ("key", "body_hash", "status", "response", "created")
 
@@ -109,6 +127,13 @@ _PG_TAIL = {
     )
     for lic in (False, True) for idem in (False, True)
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """A transaction's answer when it counted a wrong guess: commit, then refuse."""
+
+    refusal: Refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,18 +169,21 @@ def request_from_json(body: Any) -> ActivationRequest:
         raise refusals.bad_request(f"request body: {exc}") from None
 
 
-def validate(req: ActivationRequest, *, owner_required: bool) -> None:
-    """The request's own shape, before the database is asked anything."""
+def validate(req: ActivationRequest, *, owner_required: bool) -> ActivationRequest:
+    """The request's own shape, before the database is asked anything; returns it
+    with its numbers normalised exactly as the CLI and the wizard read them
+    (``123-456-...`` is the same PIN as ``123456...``)."""
     if req.operation not in OPERATIONS:
         raise refusals.operation_invalid(req.operation, OPERATIONS)
     try:
-        parse_regnum(req.regnum)
-        parse_pin(req.pin, "Last used PIN code" if req.operation != "first" else "PIN code")
+        regnum = parse_regnum(req.regnum)
+        pin = parse_pin(req.pin, "Last used PIN code" if req.operation != "first" else "PIN code")
+        extra_pin = req.extra_pin
         if req.operation == "update":
             if not req.extra_pin:
                 raise InputError("Extra PIN code", "Extra PIN code: required for an update")
-            parse_pin(req.extra_pin, "Extra PIN code")
-            if req.extra_pin == req.pin:
+            extra_pin = parse_pin(req.extra_pin, "Extra PIN code")
+            if extra_pin == pin:
                 raise InputError("Extra PIN code",
                                  "Extra PIN code: must differ from the PIN currently in use")
         if owner_required:
@@ -170,6 +198,9 @@ def validate(req: ActivationRequest, *, owner_required: bool) -> None:
         raise refusals.bad_request(f"params: at most {MAX_PARAMS} names, each digest 1 to 128 characters")
     if owner_required and not req.params:
         raise refusals.bad_request("params: the key computer parameters are missing")
+    if (regnum, pin, extra_pin) != (req.regnum, req.pin, req.extra_pin):
+        req = replace(req, regnum=regnum, pin=pin, extra_pin=extra_pin)
+    return req
 
 
 def _check_method(method: str) -> None:
@@ -220,22 +251,49 @@ class Activations:
         _check_method(method)
         owner_given = any(v for k, v in req.owner.to_dict().items() if k != "kind")
         try:
-            validate(req, owner_required=False)
+            req = validate(req, owner_required=False)
             if owner_given and req.operation != "first":
                 try:
                     req.owner.validate()
                 except InputError as exc:
                     raise refusals.bad_request(exc.detail, exc.brief) from None
-            return await self.uow.run(self._check_txn, req, method, client_addr, owner_given, write=False)
+            try:  # most checks are right: answered from a read, without the writer lock
+                out = await self.uow.run(self._check_txn, req, method, client_addr, owner_given, None,
+                                         write=False)
+            except Refusal as ref:
+                if ref.code not in COUNTED:
+                    raise
+                # A wrong guess: evaluated again where it is counted (the lock checked,
+                # the guess answered and counted in one serialised transaction).
+                out = await self.uow.run(self._check_txn, req, method, client_addr, owner_given,
+                                         (request_id, actor))
+            if isinstance(out, _Counted):
+                raise out.refusal
+            return out
         except Refusal as ref:
-            await self.throttle.record(ref, regnum=req.regnum, request_id=request_id,
-                                       client_addr=client_addr, actor=actor, event="check_refuse")
+            if not ref.audited:
+                await self.throttle.record(ref, regnum=req.regnum, request_id=request_id,
+                                           client_addr=client_addr, actor=actor, event="check_refuse")
             raise
 
     def _check_txn(self, conn: Connection, req: ActivationRequest, method: str, client_addr: str,
-                   owner_given: bool) -> dict[str, Any]:
+                   owner_given: bool, count: tuple[str, str | None] | None,
+                   ) -> dict[str, Any] | _Counted:
+        """``count``: (request id, actor) to count a wrong guess here (a write
+        transaction holding the kit's lock); None: a read that only evaluates."""
+        try:
+            return self._check_rules(conn, req, method, client_addr, owner_given, count is not None)
+        except Refusal as ref:
+            if count is None or ref.code not in COUNTED:
+                raise
+            return _Counted(self.throttle.count_guess(conn, ref, regnum=req.regnum, request_id=count[0],
+                                                      client_addr=client_addr, actor=count[1],
+                                                      event="check_refuse"))
+
+    def _check_rules(self, conn: Connection, req: ActivationRequest, method: str, client_addr: str,
+                     owner_given: bool, lock: bool) -> dict[str, Any]:
         self.throttle.check_addr(conn, client_addr)
-        kit = self._kit_checks(conn.execute(sa.select(db.kits).where(db.kits.c.regnum == req.regnum)).first(),
+        kit = self._kit_checks(conn.execute(_KIT_LOCKED if lock else _KIT, {"b_regnum": req.regnum}).first(),
                                req)
         if req.operation == "first":
             pin = self._pin(conn, kit.regnum, req.pin)
@@ -271,7 +329,7 @@ class Activations:
         raises ``Refusal``. With ``idempotency_key`` a retry returns the first answer."""
         _check_method(method)
         try:
-            validate(req, owner_required=True)
+            req = validate(req, owner_required=True)
             key = idempotency_key
             if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
                 raise refusals.bad_request("Idempotency-Key: 1 to 200 printable characters")
@@ -281,8 +339,8 @@ class Activations:
             raise
         body_hash = hashlib.sha256(req.to_json() + f"|{method}".encode()).hexdigest()
         try:
-            return await self.uow.run(self._activate_txn, req, method, idempotency_key, body_hash, request_id,
-                                      client_addr, actor)
+            out = await self.uow.run(self._activate_txn, req, method, idempotency_key, body_hash, request_id,
+                                     client_addr, actor)
         except Refusal as ref:
             if idempotency_key and ref.code in ("pin_used", "pin_mismatch"):
                 # A concurrent twin with the same key may have won: answer as it did.
@@ -299,12 +357,28 @@ class Activations:
                 if replay is not None:
                     return replay
             raise refusals.pin_used() from None
+        if isinstance(out, _Counted):
+            raise out.refusal
+        return out
 
     def _activate_txn(self, conn: Connection, req: ActivationRequest, method: str,
                       idempotency_key: str | None, body_hash: str, request_id: str, client_addr: str,
-                      actor: str | None) -> Activation:
+                      actor: str | None) -> Activation | _Counted:
+        try:
+            return self._activate_rules(conn, req, method, idempotency_key, body_hash, request_id,
+                                        client_addr, actor)
+        except Refusal as ref:
+            # A wrong guess is refused before anything was written: count it here, commit.
+            if ref.code not in COUNTED:
+                raise
+            return _Counted(self.throttle.count_guess(conn, ref, regnum=req.regnum, request_id=request_id,
+                                                      client_addr=client_addr, actor=actor))
+
+    def _activate_rules(self, conn: Connection, req: ActivationRequest, method: str,
+                        idempotency_key: str | None, body_hash: str, request_id: str, client_addr: str,
+                        actor: str | None) -> Activation:
         kit = conn.execute(_LOOKUP, {
-            "b_regnum": req.regnum, "b_pin": req.pin, "b_addr": client_addr,
+            "b_regnum": req.regnum, "b_pin": self.keys.pin_hash(req.pin), "b_addr": client_addr,
             "b_cutoff": self.throttle.addr_cutoff(), "b_key": idempotency_key or ""}).first()
         if idempotency_key and (kit is None or kit.idem_hash is not None):
             replay = _replay(conn, idempotency_key, body_hash)
@@ -346,10 +420,10 @@ class Activations:
             raise refusals.pin_used()
         if kit.pin_set and kit.pin_set != kit.p_set:
             raise refusals.set_conflict(kit.pin_set, kit.users)
-        serial = _spend(conn, kit, req.pin, kit.p_set)
+        serial = _spend(conn, kit, kit.p_pin, kit.p_set)
         users = 1 if kit.p_set == SINGLE else kit.users
         lic, text = self._issue(kit, serial, req, users, method, req.pin, None)
-        row = _license_row(lic, text, req.pin, kit.p_set, req, request_id, serial)
+        row = _license_row(lic, text, kit.p_pin, kit.p_set, req, request_id, serial)
         return Activation(text, lic, lic.license_id, users, None, request_id, "first"), row
 
     def _recover(self, conn: Connection, kit: Any, req: ActivationRequest, method: str,
@@ -375,7 +449,7 @@ class Activations:
             raise refusals.extra_pin_used()
         if extra.pin_set != old.pin_set:
             raise refusals.set_conflict(old.pin_set, kit.users)
-        serial = _spend(conn, kit, extra_pin, extra.pin_set)
+        serial = _spend(conn, kit, extra.pin_hash, extra.pin_set)
         lic, text = self._issue(kit, serial, req, old.users, method, extra_pin, old.license_id)
         res = conn.execute(
             db.licenses.update().where(db.licenses.c.license_id == old.license_id,
@@ -383,7 +457,7 @@ class Activations:
             .values(status="superseded", superseded_by=lic.license_id))
         if res.rowcount != 1:
             raise refusals.not_last_pin("The license was updated by another request at the same moment.")
-        row = _license_row(lic, text, extra_pin, extra.pin_set, req, request_id, serial)
+        row = _license_row(lic, text, extra.pin_hash, extra.pin_set, req, request_id, serial)
         return Activation(text, lic, lic.license_id, lic.users, old.license_id, request_id, "update"), row
 
     def _issue(self, kit: Any, serial: int, req: ActivationRequest, users: int, method: str, pin: str,
@@ -406,16 +480,17 @@ class Activations:
             raise refusals.wrong_product(kit.regnum, kit.product, req.product)
         return kit
 
-    @staticmethod
-    def _pin(conn: Connection, regnum: str, pin: str, field_name: str = "PIN code") -> Any:
-        row = conn.execute(sa.select(db.pins).where(db.pins.c.pin == pin, db.pins.c.regnum == regnum)).first()
+    def _pin(self, conn: Connection, regnum: str, pin: str, field_name: str = "PIN code") -> Any:
+        row = conn.execute(sa.select(db.pins).where(db.pins.c.pin_hash == self.keys.pin_hash(pin),
+                                                    db.pins.c.regnum == regnum)).first()
         if row is None:
             raise refusals.pin_unknown(field_name)
         return row
 
     def _current_license(self, conn: Connection, kit: Any, req: ActivationRequest, method: str) -> Any:
         """The active license paid by ``req.pin`` (recover/update), checked against the request."""
-        lic = conn.execute(sa.select(db.licenses).where(db.licenses.c.pin == req.pin,
+        paid_by = self.keys.pin_hash(req.pin)
+        lic = conn.execute(sa.select(db.licenses).where(db.licenses.c.pin_hash == paid_by,
                                                         db.licenses.c.regnum == kit.regnum)).first()
         if lic is None:
             self._pin(conn, kit.regnum, req.pin, "Last used PIN code")
@@ -447,7 +522,7 @@ def _replay(conn: Connection, key: str, body_hash: str) -> Activation | None:
 
 
 def _spend(conn: Connection, kit: Any, pin: str, pin_set: str) -> int:
-    """Spend ``pin`` and take the kit's next serial; Refusal if another request won.
+    """Spend ``pin`` (its hash) and take the kit's next serial; Refusal if another request won.
     The conditional UPDATE is the guard: of two concurrent spends one matches no row."""
     if conn.dialect.name == "postgresql":
         one = conn.execute(_PG_SPEND, {"b_pin": pin, "b_now": db.utcnow(), "b_regnum": kit.regnum,
@@ -466,11 +541,11 @@ def _spend(conn: Connection, kit: Any, pin: str, pin_set: str) -> int:
     return int(row[0])
 
 
-def _license_row(lic: License, text: str, pin: str, pin_set: str, req: ActivationRequest,
+def _license_row(lic: License, text: str, pin_hash: str, pin_set: str, req: ActivationRequest,
                  request_id: str, serial: int) -> dict[str, Any]:
     """The licenses row; written by _activate_txn in the same transaction as the spend."""
     return {
-        "license_id": lic.license_id, "regnum": lic.regnum, "serial": serial, "pin": pin,
+        "license_id": lic.license_id, "regnum": lic.regnum, "serial": serial, "pin_hash": pin_hash,
         "product": lic.product, "users": lic.users, "pin_set": pin_set, "method": lic.method,
         "owner_json": req.owner.canonical_json().decode("utf-8"), "owner_digest": lic.owner_digest,
         "params_json": json.dumps(dict(lic.params), sort_keys=True), "text": text,

@@ -4,6 +4,10 @@ SQLite (aiosqlite, WAL) is the embedded default; PostgreSQL (asyncpg) the
 scale-out path. The schema is defined once here as SQLAlchemy Core tables;
 Alembic migrations in ``center/migrations`` create it (``run_migrations``).
 
+Secrets at rest: a SQLite file is created 0600 (its -wal and -shm take the
+file's mode) and ``secure_files`` tightens existing ones; ``shown_url`` is
+the form of a URL that may be printed or logged (no password).
+
 SQLite concurrency: several ``serve`` processes share one file. Write
 transactions are opened with ``BEGIN IMMEDIATE`` (execution option
 ``sqlite_begin``), so the write lock is taken up front and waited for under
@@ -43,9 +47,12 @@ kits = sa.Table(
 
 pins = sa.Table(
     "pins", metadata,
-    sa.Column("pin", sa.String(15), primary_key=True),
+    # HMAC-SHA256 of the PIN under the home's PIN key (center/keystore.py): never the PIN.
+    sa.Column("pin_hash", sa.String(64), primary_key=True),
     sa.Column("regnum", sa.String(10), sa.ForeignKey("kits.regnum"), nullable=False, index=True),
     sa.Column("pin_set", sa.String(10), nullable=False),
+    # 1, 2, ... within the kit's set, as ``kit create`` listed them: how ``kit show`` names a PIN.
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
 )
 
@@ -54,8 +61,8 @@ licenses = sa.Table(
     sa.Column("license_id", sa.String(32), primary_key=True),
     sa.Column("regnum", sa.String(10), sa.ForeignKey("kits.regnum"), nullable=False, index=True),
     sa.Column("serial", sa.Integer, nullable=False),
-    # The PIN that paid for this license: each PIN pays for at most one.
-    sa.Column("pin", sa.String(15), sa.ForeignKey("pins.pin"), nullable=False, unique=True),
+    # The PIN that paid for this license (its hash): each PIN pays for at most one.
+    sa.Column("pin_hash", sa.String(64), sa.ForeignKey("pins.pin_hash"), nullable=False, unique=True),
     sa.Column("product", sa.String(100), nullable=False),
     sa.Column("users", sa.Integer, nullable=False),
     sa.Column("pin_set", sa.String(10), nullable=False),
@@ -142,6 +149,66 @@ def is_sqlite(url: str) -> bool:
     return normalise_url(url).startswith("sqlite")
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed or logged: the password, if any, as ``***``."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        # Not parseable as a URL: hide whatever sits between "//user:" and "@".
+        head, sep, rest = url.partition("://")
+        if sep and "@" in rest and ":" in rest.split("@", 1)[0]:
+            creds, host = rest.rsplit("@", 1)
+            return f"{head}://{creds.split(':', 1)[0]}:***@{host}"
+        return url
+
+
+def url_password(url: str) -> str | None:
+    """The password in ``url`` (so error text can be scrubbed of it), else None."""
+    try:
+        password = sa.engine.make_url(url).password
+    except sa.exc.ArgumentError:
+        return None
+    return str(password) if password else None
+
+
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal", ".writelock")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None: PostgreSQL or in-memory)."""
+    url = normalise_url(url)
+    if not url.startswith("sqlite"):
+        return None
+    dbfile = sa.engine.make_url(url).database
+    return Path(dbfile) if dbfile and dbfile != ":memory:" else None
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (an empty file is an
+    empty SQLite database; SQLite gives its -wal and -shm the same mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def secure_files(url: str) -> None:
+    """Tighten an existing SQLite database and its companions to 0600 (init, serve)."""
+    dbfile = sqlite_file(url)
+    if dbfile is None:
+        return
+    create_private_file(dbfile)
+    for suffix in SQLITE_COMPANIONS:
+        f = Path(f"{dbfile}{suffix}")
+        try:
+            if f.stat().st_mode & 0o077:
+                os.chmod(f, 0o600)
+        except FileNotFoundError:
+            continue
+
+
 def _sqlite_events(engine: sa.engine.Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
@@ -176,9 +243,9 @@ def writer_sync(engine: sa.engine.Engine) -> sa.engine.Engine:
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        dbfile = sa.engine.make_url(url).database
-        if dbfile and dbfile != ":memory:":
-            Path(dbfile).parent.mkdir(parents=True, exist_ok=True)
+        dbfile = sqlite_file(url)
+        if dbfile is not None:
+            create_private_file(dbfile)
         engine = create_async_engine(
             url, pool_size=kw.pop("pool_size", 4), max_overflow=kw.pop("max_overflow", 4),
             pool_timeout=60, connect_args={"timeout": 30}, **kw,
@@ -206,14 +273,25 @@ def _alembic_config() -> Any:
     return cfg
 
 
-async def run_migrations(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def run_migrations(engine: AsyncEngine, pin_key: bytes | None = None) -> None:
+    """Bring the schema to the newest revision (idempotent). ``pin_key``: the
+    home's PIN key, for the revision that turns stored PINs into their hashes."""
     from alembic import command
 
     cfg = _alembic_config()
 
     def _upgrade(sync_conn: Any) -> None:
         cfg.attributes["connection"] = sync_conn
+        cfg.attributes["pin_key"] = pin_key
         command.upgrade(cfg, "head")
 
     async with engine.begin() as conn:

@@ -29,7 +29,7 @@ from .app import create_app
 from .keystore import init_keys
 from .kits import KitInfo
 from .service import CenterService
-from .setup import migrate
+from .setup import migrate, private_log
 
 T = TypeVar("T")
 
@@ -59,18 +59,19 @@ class EmbeddedCenter:
         self.stop()
 
     def start(self, timeout: float = 20.0) -> EmbeddedCenter:
-        self.home.mkdir(parents=True, exist_ok=True)
-        _, keys = init_keys(self.home)
+        _, keys = init_keys(self.home)  # the home 0700, the keys 0600
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         ready = threading.Event()
+        private_log(self.log_file)
         self._log = self.log_file.open("a", buffering=1, encoding="utf-8")
+        pin_key = keys.pin_key
 
         async def _main() -> None:
-            await migrate(self.db_url)
+            await migrate(self.db_url, pin_key)
             svc = CenterService.open(self.db_url, self.home)
             self.service = svc
             await svc.start()
@@ -78,8 +79,9 @@ class EmbeddedCenter:
                 await svc.operators.set_admin_token()
             if self.phone is not None:
                 await svc.settings.set("phone_number", self.phone)
+            # proxy_headers off: a local client must not pick its address with X-Forwarded-For.
             config = uvicorn.Config(create_app(svc, log_stream=self._log), log_level="warning",
-                                    access_log=False, lifespan="on")
+                                    access_log=False, lifespan="on", proxy_headers=False)
             self._server = uvicorn.Server(config)
             self._loop = asyncio.get_running_loop()
             ready.set()

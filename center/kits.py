@@ -1,6 +1,11 @@
 """Kits and the licenses issued from them, on the admin side: create kits with
 their PIN codes, show and list kits, list, show and revoke licenses.
 
+The PINs themselves exist only in what ``create`` returns (``kit create``
+prints them once, like a password): the database keeps their keyed hashes
+(center/keystore.py), so ``info`` (``kit show``) names each PIN by its set and
+position with its state, never by its digits.
+
 (Spending a PIN for a license is the activation's: center/activation.py.)
 """
 
@@ -16,6 +21,7 @@ from licwiz.core.identifiers import new_pin, new_regnum
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, db, refusals
+from .keystore import CenterKeys
 from .refusals import MULTI, SINGLE
 from .uow import UnitOfWork
 
@@ -24,26 +30,42 @@ MAX_PINS = 1_000
 MAX_KITS = 1_000
 
 
+@dataclass(frozen=True, slots=True)
+class PinState:
+    """A PIN as ``kit show`` sees it: which one it is, and whether it was spent."""
+
+    pin_set: str
+    position: int
+    used: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"set": self.pin_set, "position": self.position, "state": "used" if self.used else "unused"}
+
+
 @dataclass
 class KitInfo:
     regnum: str
     product: str
     users: int
-    single_pins: list[str] = field(default_factory=list)
-    multi_pins: list[str] = field(default_factory=list)
+    # The PINs, in position order: known only to ``create`` (None once stored).
+    single_pins: list[str] | None = None
+    multi_pins: list[str] | None = None
     pin_set: str | None = None
     issued: int = 0
     created: str = ""
-    used_pins: list[str] = field(default_factory=list)
+    pins: list[PinState] = field(default_factory=list)
     locked_until: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "regnum": self.regnum, "product": self.product, "users": self.users,
-            "single_pins": self.single_pins, "multi_pins": self.multi_pins, "pin_set": self.pin_set,
-            "issued": self.issued, "created": self.created, "used_pins": self.used_pins,
-            "locked_until": self.locked_until,
+        d: dict[str, Any] = {
+            "regnum": self.regnum, "product": self.product, "users": self.users, "pin_set": self.pin_set,
+            "issued": self.issued, "created": self.created, "locked_until": self.locked_until,
+            "pins": [p.to_dict() for p in self.pins],
         }
+        if self.single_pins is not None:
+            d["single_pins"] = self.single_pins
+            d["multi_pins"] = self.multi_pins or []
+        return d
 
     @classmethod
     def from_row(cls, kit: Any) -> KitInfo:
@@ -71,8 +93,9 @@ def license_summary(row: Any, with_owner: bool = False) -> dict[str, Any]:
 
 
 class Kits:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, keys: CenterKeys) -> None:
         self.uow = uow
+        self.keys = keys
 
     # ---- kits
 
@@ -96,13 +119,16 @@ class Kits:
                 kit = KitInfo(new_regnum(), product, users, created=now.isoformat())
                 kit.single_pins = [new_pin() for _ in range(pins)]
                 kit.multi_pins = [new_pin() for _ in range(pins)] if users > 1 else []
+                sets = ((SINGLE, kit.single_pins), (MULTI, kit.multi_pins))
+                kit.pins = [PinState(s, i, False) for s, ps in sets for i in range(1, len(ps) + 1)]
                 try:
                     async with self.uow.writer.begin() as conn:
                         await conn.execute(db.kits.insert().values(
                             regnum=kit.regnum, product=product, users=users, created=now))
                         await conn.execute(db.pins.insert(), [
-                            {"pin": p, "regnum": kit.regnum, "pin_set": s}
-                            for s, ps in ((SINGLE, kit.single_pins), (MULTI, kit.multi_pins)) for p in ps
+                            {"pin_hash": self.keys.pin_hash(p), "regnum": kit.regnum, "pin_set": s,
+                             "position": i}
+                            for s, ps in sets for i, p in enumerate(ps, 1)
                         ])
                         await audit.awrite(conn, "kit_create", request_id=request_id, regnum=kit.regnum,
                                            actor=actor)
@@ -119,12 +145,13 @@ class Kits:
             kit = (await conn.execute(sa.select(db.kits).where(db.kits.c.regnum == regnum))).first()
             if kit is None:
                 raise refusals.no_kit(regnum)
-            prow = (await conn.execute(sa.select(db.pins).where(db.pins.c.regnum == regnum)
-                                       .order_by(db.pins.c.pin))).all()
+            prow = (await conn.execute(
+                sa.select(db.pins.c.pin_set, db.pins.c.position, db.pins.c.used_at)
+                .where(db.pins.c.regnum == regnum))).all()
         info = KitInfo.from_row(kit)
-        info.single_pins = [p.pin for p in prow if p.pin_set == SINGLE]
-        info.multi_pins = [p.pin for p in prow if p.pin_set == MULTI]
-        info.used_pins = [p.pin for p in prow if p.used_at is not None]
+        order = {SINGLE: 0, MULTI: 1}
+        info.pins = sorted((PinState(p.pin_set, p.position, p.used_at is not None) for p in prow),
+                           key=lambda p: (order.get(p.pin_set, 2), p.position))
         return info
 
     async def list_kits(self, limit: int = 1000) -> list[KitInfo]:

@@ -52,7 +52,7 @@ class CenterService:
         self.audit = Audit(self.uow)
         self.throttle = Throttle(self.uow, self.settings)
         self.operators = Operators(self.uow, self.settings)
-        self.kits = Kits(self.uow)
+        self.kits = Kits(self.uow, keys)
         self.activations = Activations(self.uow, keys, self.throttle)
 
     @classmethod

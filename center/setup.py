@@ -3,16 +3,23 @@ the embedded center (center/embedded.py) do, apart from their words.
 
 - ``initialise(home, db_url, ...)``: key pairs, schema at the newest Alembic
   revision, an admin token when there is none (or a new one on request), the
-  phone number; idempotent.
+  phone number; idempotent. The home and the SQLite files are made private
+  (0700, 0600) on the way.
 - ``open_service(db_url, home)``: a started ``CenterService`` on a database that
   is set up (``not_initialised`` otherwise).
 - ``serve(...)``: uvicorn with ``--workers`` processes; each worker builds its
-  app with ``center.app.app_from_env`` from the environment set here.
+  app with ``center.app.app_from_env`` from the environment set here. Forwarded
+  headers (X-Forwarded-For) are believed only from ``forwarded_allow_ips``
+  (uvicorn would believe loopback by default, letting a local client choose
+  the address the throttle counts). A SIGTERM drains and exits 0.
+
+Database URLs go into messages only as ``db.shown_url`` (no password).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +28,7 @@ from licwiz.core.errors import LicwizError
 from licwiz.core.storage import atomic_write
 
 from . import db
-from .keystore import CenterKeys, init_keys, load_keys
+from .keystore import CenterKeys, init_keys, load_keys, secure_home
 from .service import CenterService
 
 APP_FACTORY = "licwiz.center.app:app_from_env"  # what uvicorn's worker processes import
@@ -29,7 +36,14 @@ APP_FACTORY = "licwiz.center.app:app_from_env"  # what uvicorn's worker processe
 
 def not_initialised(db_url: str) -> LicwizError:
     return LicwizError("The Licensing Center database is not set up; run 'licwiz center init'",
-                       f"no schema in {db_url}", code="not_initialised")
+                       f"no schema in {db.shown_url(db_url)}", code="not_initialised")
+
+
+def not_upgraded(db_url: str, revision: str, head: str) -> LicwizError:
+    return LicwizError("The Licensing Center database has another schema version; run 'licwiz center init' "
+                       "with this version of licwiz to upgrade it",
+                       f"{db.shown_url(db_url)} is at schema revision {revision}; this licwiz needs {head}",
+                       code="not_initialised")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +53,12 @@ class Initialised:
     admin_token: str | None  # a new token (also written to <home>/admin-token); None: the old one stays
 
 
-async def migrate(db_url: str) -> None:
+async def migrate(db_url: str, pin_key: bytes | None = None) -> None:
+    """The schema to the newest revision; ``pin_key`` hashes PINs stored before
+    PINs were hashed (revision 0003)."""
     engine = db.make_engine(db_url)
     try:
-        await db.run_migrations(engine)
+        await db.run_migrations(engine, pin_key)
     finally:
         await engine.dispose()
 
@@ -50,7 +66,8 @@ async def migrate(db_url: str) -> None:
 async def initialise(home: Path, db_url: str, *, new_admin_token: bool = False, phone: str | None = None,
                      write_token_file: bool = True) -> Initialised:
     created, keys = init_keys(home)
-    await migrate(db_url)
+    db.secure_files(db_url)
+    await migrate(db_url, keys.pin_key)
     svc = CenterService(db.make_engine(db_url), keys, home, db_url)
     try:
         await svc.start()
@@ -66,11 +83,19 @@ async def initialise(home: Path, db_url: str, *, new_admin_token: bool = False, 
     return Initialised(keys, created, token)
 
 
+async def _check_revision(engine: Any, db_url: str) -> None:
+    revision = await db.schema_revision(engine)
+    if revision is None:
+        raise not_initialised(db_url)
+    head = db.head_revision()
+    if revision != head:
+        raise not_upgraded(db_url, revision, head)
+
+
 async def require_schema(db_url: str) -> None:
     engine = db.make_engine(db_url)
     try:
-        if await db.schema_revision(engine) is None:
-            raise not_initialised(db_url)
+        await _check_revision(engine, db_url)
     finally:
         await engine.dispose()
 
@@ -78,9 +103,11 @@ async def require_schema(db_url: str) -> None:
 async def open_service(db_url: str, home: Path, **engine_kw: Any) -> CenterService:
     """A started service for one command; the caller closes it."""
     svc = CenterService.open(db_url, home, **engine_kw)
-    if await db.schema_revision(svc.engine) is None:
+    try:
+        await _check_revision(svc.engine, db_url)
+    except LicwizError:
         await svc.close()
-        raise not_initialised(db_url)
+        raise
     await svc.start()
     return svc
 
@@ -94,19 +121,62 @@ def check_tls(cert: str | None, key: str | None) -> None:
                               code="usage")
 
 
+def private_log(path: Path) -> None:
+    """The request log as a file only its owner reads (created 0600 or tightened):
+    it names client addresses and request ids."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def secure_at_rest(home: Path, db_url: str, log_file: str | None) -> None:
+    """Tighten what an older version (or another umask) left readable: the home
+    0700, the SQLite files and the log 0600."""
+    if home.is_dir():  # keys from the environment may come with no home at all
+        secure_home(home)
+    db.secure_files(db_url)
+    if log_file:
+        private_log(Path(log_file))
+
+
+class _Stopped(SystemExit):
+    """SIGTERM, after uvicorn drained: the process ends with status 0."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # uvicorn takes SIGTERM while it serves, drains, puts this handler back and
+    # raises the signal again; the default action would end the process with
+    # -15 after a clean stop. Before uvicorn listens there is nothing to drain.
+    raise _Stopped(0)
+
+
 def serve(*, home: Path, db_url: str, host: str, port: int, workers: int, log_file: str | None,
-          tls_cert: str | None, tls_key: str | None) -> None:
-    """Run until stopped. The caller has checked the keys and the schema."""
+          tls_cert: str | None, tls_key: str | None, forwarded_allow_ips: str | None = None) -> None:
+    """Run until stopped (returns after SIGTERM). The caller has checked the keys
+    and the schema. ``forwarded_allow_ips``: the proxies (comma-separated
+    addresses or networks, uvicorn's syntax) whose X-Forwarded-For/-Proto are
+    believed; None believes no one (the peer address is the client's)."""
     import uvicorn
 
+    secure_at_rest(home, db_url, log_file)
     # Workers are separate processes: they read their configuration from the environment.
     os.environ["LICWIZ_CENTER_DB"] = db_url
     os.environ["LICWIZ_CENTER_HOME"] = str(home)
     if log_file:
         os.environ["LICWIZ_CENTER_LOG"] = str(Path(log_file).resolve())
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
-                log_level="warning", timeout_graceful_shutdown=5, ssl_certfile=tls_cert or None,
-                ssl_keyfile=tls_key or None)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
+                    log_level="warning", timeout_graceful_shutdown=5, ssl_certfile=tls_cert or None,
+                    ssl_keyfile=tls_key or None, proxy_headers=bool(forwarded_allow_ips),
+                    forwarded_allow_ips=forwarded_allow_ips or None)
+    except _Stopped:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_keys(home: Path) -> None:

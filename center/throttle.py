@@ -5,10 +5,18 @@
 - A client address: at most ``addr_max_failures`` wrong PINs or unknown
   registration numbers per ``addr_window_seconds``.
 
-A refusal is recorded (``record``) in its own transaction after the rule's
-transaction rolled back: the audit row and the counters together. A wrong PIN
-is counted before the next request of the same kit can check the lock,
-because both take the same writer lock (center/uow.py).
+However many guesses arrive at once, no more than those limits are ever
+answered. A wrong guess is counted (``count_guess``) in the SAME transaction
+that checked the lock and evaluated it, and that transaction is serialised
+with every other one that could evaluate a guess of the same kit or address:
+on SQLite by the writer lock (center/uow.py), on PostgreSQL by the kit's row
+lock (``SELECT ... FOR UPDATE`` in center/activation.py) and, for the
+address, by the atomic counter below (an UPSERT that returns the new count:
+the guess past the limit is answered ``rate_limited``, never ``pin_unknown``
+or ``kit_unknown``).
+
+Other refusals are only audited (``record``), in a transaction of their own
+after the rule's transaction rolled back.
 """
 
 from __future__ import annotations
@@ -17,8 +25,8 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from . import audit, db, refusals
 from .refusals import Refusal
@@ -26,6 +34,8 @@ from .settings import Settings
 from .uow import UnitOfWork
 
 MAX_LOCK = 24 * 3600
+# The refusals that answer a guess: counted against the kit and the address.
+COUNTED = frozenset({"pin_unknown", "kit_unknown"})
 
 # The address's failures in the current window: a subquery the activation's
 # one-round-trip lookup (center/activation.py) embeds too.
@@ -36,6 +46,23 @@ ADDR_COUNT = (
     .scalar_subquery()
 )
 _ADDR_COUNT_Q = sa.select(ADDR_COUNT)
+
+_A = db.addr_failures
+
+
+def _bump_addr(insert: Any) -> Any:
+    """One more failure for an address, atomically, returning the new count (a new
+    window starts when the old one is over): INSERT ... ON CONFLICT DO UPDATE."""
+    expired = _A.c.window_start <= sa.bindparam("b_cutoff")
+    return insert(_A).values(addr=sa.bindparam("b_addr"), window_start=sa.bindparam("b_now"), count=1) \
+        .on_conflict_do_update(
+            index_elements=[_A.c.addr],
+            set_={"count": sa.case((expired, 1), else_=_A.c.count + 1),
+                  "window_start": sa.case((expired, sa.bindparam("b_now")), else_=_A.c.window_start)},
+        ).returning(_A.c.count)
+
+
+_BUMP_ADDR = {"postgresql": _bump_addr(postgresql.insert), "sqlite": _bump_addr(sqlite.insert)}
 
 
 class Throttle:
@@ -66,23 +93,37 @@ class Throttle:
 
     async def record(self, ref: Refusal, *, regnum: str | None, request_id: str, client_addr: str,
                      actor: str | None, event: str = "refuse") -> None:
-        """Audit a refusal of the rules and count it when it was a wrong guess."""
-        if not (regnum and len(regnum) == 10 and regnum.isdigit()) or ref.code == "kit_unknown":
-            regnum = None  # only a real kit's number goes to the audit
-        await self.uow.run(self._record_txn, ref.code, regnum, request_id, (client_addr or "")[:64], actor,
-                           event)
+        """Audit a refusal that is not a guess (a guess is counted by ``count_guess``)."""
+        await self.uow.run(self._record_txn, ref.code, _audit_regnum(ref.code, regnum), request_id,
+                           (client_addr or "")[:64], actor, event)
         ref.audited = True
 
-    def _record_txn(self, conn: Connection, code: str, regnum: str | None, request_id: str,
-                    client_addr: str, actor: str | None, event: str) -> None:
+    @staticmethod
+    def _record_txn(conn: Connection, code: str, regnum: str | None, request_id: str, client_addr: str,
+                    actor: str | None, event: str) -> None:
         audit.write(conn, event, request_id=request_id, code=code, regnum=regnum, actor=actor,
                     client_addr=client_addr or None)
-        if code not in ("pin_unknown", "kit_unknown"):
-            return
-        if code == "pin_unknown" and regnum:
+
+    def count_guess(self, conn: Connection, ref: Refusal, *, regnum: str | None, request_id: str,
+                    client_addr: str, actor: str | None, event: str = "refuse") -> Refusal:
+        """Count the wrong guess ``ref`` (a COUNTED code) in the caller's transaction,
+        which holds the kit's row lock (or the writer lock) and committed nothing else;
+        audit it; return the refusal to answer: ``ref``, or ``rate_limited`` when the
+        address went past its limit meanwhile (then the kit is not charged)."""
+        addr = (client_addr or "")[:64]
+        answer = ref
+        if addr:
+            count = conn.execute(_BUMP_ADDR[conn.dialect.name], {
+                "b_addr": addr, "b_now": db.utcnow(), "b_cutoff": self.addr_cutoff()}).scalar_one()
+            if count > self.settings.number("addr_max_failures"):
+                answer = refusals.rate_limited(self.settings.number("addr_window_seconds"))
+        regnum = _audit_regnum(ref.code, regnum)
+        if answer is ref and ref.code == "pin_unknown" and regnum:
             self._count_kit(conn, regnum)
-        if client_addr:
-            self._count_addr(conn, client_addr)
+        audit.write(conn, event, request_id=request_id, code=answer.code, regnum=regnum, actor=actor,
+                    client_addr=addr or None)
+        answer.audited = True
+        return answer
 
     def _count_kit(self, conn: Connection, regnum: str) -> None:
         kit = conn.execute(sa.select(db.kits.c.failed_pins, db.kits.c.lock_level)
@@ -97,19 +138,9 @@ class Throttle:
                       "locked_until": db.utcnow() + dt.timedelta(seconds=secs)}
         conn.execute(db.kits.update().where(db.kits.c.regnum == regnum).values(**values))
 
-    def _count_addr(self, conn: Connection, client_addr: str) -> None:
-        now = db.utcnow()
-        row = conn.execute(sa.select(db.addr_failures).where(db.addr_failures.c.addr == client_addr)).first()
-        where = db.addr_failures.update().where(db.addr_failures.c.addr == client_addr)
-        if row is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(db.addr_failures.insert().values(addr=client_addr, window_start=now,
-                                                                  count=1))
-            except IntegrityError:  # another process inserted it first
-                conn.execute(where.values(count=db.addr_failures.c.count + 1))
-        elif db.aware(row.window_start) + dt.timedelta(
-                seconds=self.settings.number("addr_window_seconds")) <= now:
-            conn.execute(where.values(window_start=now, count=1))
-        else:
-            conn.execute(where.values(count=db.addr_failures.c.count + 1))
+
+def _audit_regnum(code: str, regnum: str | None) -> str | None:
+    """Only a real kit's number goes to the audit."""
+    if not (regnum and len(regnum) == 10 and regnum.isdigit()) or code == "kit_unknown":
+        return None
+    return regnum

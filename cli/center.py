@@ -4,6 +4,11 @@ Every subcommand takes ``--home DIR`` (keys; default: LICWIZ_CENTER_HOME, else
 licwiz/center under the user's state dir) and ``--db URL`` (default:
 LICWIZ_CENTER_DB, else center.db in the home), so init, kit commands and serve
 all work on the same database.
+
+A database URL is printed only without its password (``db.shown_url``), and
+every error text is scrubbed of it. PIN codes are printed by ``kit create``
+only: the center keeps their hashes, and ``kit show`` names each PIN by its
+set and position.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ async def cmd_init(args: argparse.Namespace) -> int:
     home = _home(args)
     done = await setup.initialise(home, _db(args), new_admin_token=args.new_admin_token, phone=args.phone)
     keys, token = done.keys, done.admin_token
-    info = {"home": str(home), "db": _db(args), "keys_created": done.keys_created,
+    info = {"home": str(home), "db": db.shown_url(_db(args)), "keys_created": done.keys_created,
             "signing_key": keys.signing_id, "sealing_key": keys.sealing_id,
             "trusted_keys_dir": str(home / "public"), "admin_token": token}
     if args.json:
@@ -76,10 +81,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup.check_keys(home)
     asyncio.run(setup.require_schema(url))
     scheme = "https" if args.tls_cert else "http"
-    print(f"licwiz center: serving {scheme}://{args.host}:{args.port} ({args.workers} worker(s), db {url})",
-          file=sys.stderr, flush=True)
+    allowed = args.forwarded_allow_ips
+    proxies = f"; X-Forwarded-For believed from {allowed}" if allowed else ""
+    print(f"licwiz center: serving {scheme}://{args.host}:{args.port} ({args.workers} worker(s), "
+          f"db {db.shown_url(url)}{proxies})", file=sys.stderr, flush=True)
     setup.serve(home=home, db_url=url, host=args.host, port=args.port, workers=args.workers,
-                log_file=args.log_file, tls_cert=args.tls_cert, tls_key=args.tls_key)
+                log_file=args.log_file, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                forwarded_allow_ips=args.forwarded_allow_ips)
     return 0
 
 
@@ -95,12 +103,13 @@ async def cmd_kit_create(args: argparse.Namespace) -> int:
     for k in kits:
         print(f"Registration number {k.regnum}  product {k.product}  users {k.users}")
         print("  single-user PIN codes:" if k.multi_pins else "  PIN codes:")
-        for p in k.single_pins:
-            print(f"    {format_pin(p)}")
+        for i, p in enumerate(k.single_pins or [], 1):
+            print(f"    {i:>3}. {format_pin(p)}")
         if k.multi_pins:
             print(f"  multi-user PIN codes (one {k.users}-user license each):")
-            for p in k.multi_pins:
-                print(f"    {format_pin(p)}")
+            for i, p in enumerate(k.multi_pins, 1):
+                print(f"    {i:>3}. {format_pin(p)}")
+    print("The PIN codes are shown only now: the center keeps no readable copy of them.", file=sys.stderr)
     return 0
 
 
@@ -118,9 +127,8 @@ async def cmd_kit_show(args: argparse.Namespace) -> int:
           f"set in use: {kit.pin_set or 'none yet'}  licenses issued: {kit.issued}")
     if kit.locked_until:
         print(f"  locked until {kit.locked_until} (wrong PIN codes)")
-    for name, ps in (("single", kit.single_pins), ("multi", kit.multi_pins)):
-        for p in ps:
-            print(f"  {name:<6} {format_pin(p)}  {'used' if p in kit.used_pins else 'unused'}")
+    for pin in kit.pins:
+        print(f"  {pin.pin_set:<6} PIN {pin.position:>3}  {'used' if pin.used else 'unused'}")
     for lic in lics:
         print(f"  license {lic['license_id']}  {lic['status']}  users {lic['users']}  {lic['method']}")
     return 0
@@ -283,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serve HTTPS with this certificate (chain) file; clients trust it through "
                     "their system store or SSL_CERT_FILE")
     sp.add_argument("--tls-key", default=None, metavar="PEM", help="the certificate's private key file")
+    sp.add_argument("--forwarded-allow-ips", default=None, metavar="ADDRS",
+                    help="believe X-Forwarded-For/-Proto only from these proxies (comma-separated addresses "
+                    "or networks, e.g. the load balancer's); default: no one, the client is the peer address")
 
     kit = sub.add_parser("kit", help="kits: create, show, list").add_subparsers(dest="kcmd", required=True)
     sp = add(kit, "create", cmd_kit_create, "create kits with their PIN codes")
@@ -291,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pins", type=int, default=3, help="PIN codes per set")
     sp.add_argument("--count", type=int, default=1)
     sp.add_argument("--json", action="store_true")
-    sp = add(kit, "show", cmd_kit_show, "show a kit, its PIN codes and licenses")
+    sp = add(kit, "show", cmd_kit_show, "show a kit, the state of its PIN codes and its licenses")
     sp.add_argument("regnum")
     sp.add_argument("--json", action="store_true")
     sp = add(kit, "list", cmd_kit_list, "list kits")
@@ -332,23 +343,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _scrub(text: str, args: argparse.Namespace) -> str:
+    """``text`` without the database password (a driver may quote the URL)."""
+    password = db.url_password(_db(args))
+    return text.replace(password, "***") if password else text
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except LicwizError as exc:
+        print(_scrub(f"licwiz center: {exc.brief}", args), file=sys.stderr)
+        if exc.detail and exc.detail != exc.brief:
+            print(_scrub(f"  {exc.detail}", args), file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        raise  # licwiz's main stops quietly (licwiz center kit list | head)
+    except (DBAPIError, OSError) as exc:
+        print(_scrub(f"licwiz center: the database cannot be used: {type(exc).__name__}: "
+                     f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", args), file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.cmd == "serve":  # the only command that runs its own event loop (uvicorn's)
             return cmd_serve(args)
         handler: Handler = args.func
         return asyncio.run(handler(args))
-    except LicwizError as exc:
-        print(f"licwiz center: {exc.brief}", file=sys.stderr)
-        if exc.detail and exc.detail != exc.brief:
-            print(f"  {exc.detail}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:
-        raise  # licwiz's main stops quietly (licwiz center kit list | head)
-    except (DBAPIError, OSError) as exc:
-        print(f"licwiz center: the database cannot be used: {type(exc).__name__}: "
-              f"{str(exc).splitlines()[0][:300]}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from licwiz.center.keystore import ENV_SEALING, ENV_SIGNING
+from licwiz.center.keystore import ENV_PIN, ENV_SEALING, ENV_SIGNING
 from licwiz.center.service import CenterService
 from licwiz.core.client import new_idempotency_key
 from licwiz.core.keys import load_keyring, private_pem
@@ -118,9 +118,11 @@ def test_keys_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     sk, xk = Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
     monkeypatch.setenv(ENV_SIGNING, private_pem(sk))
     monkeypatch.setenv(ENV_SEALING, private_pem(xk))
+    monkeypatch.setenv(ENV_PIN, "ab" * 32)
     svc = CenterService.open(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", tmp_path / "empty-home")
     assert svc.keys.signing_id == key_id(sk.public_key())
     assert svc.keys.sealing_id == key_id(xk.public_key())
+    assert svc.keys.pin_key == bytes.fromhex("ab" * 32)
     asyncio.run(svc.close())
     monkeypatch.delenv(ENV_SIGNING)
     res = licwiz("center", "serve", "--home", str(tmp_path / "empty-home"), "--db", f"sqlite:///{tmp_path}/c.db")

@@ -33,7 +33,8 @@ def _run(c: Any) -> None:
     assert all(r.json()["error"]["code"] == "pin_used" for r in got if r.status_code != 200)
     licenses = c.admin("GET", "/licenses", params={"regnum": kit.regnum}).json()["licenses"]
     assert [x["license_id"] for x in licenses] == [f"{kit.regnum}-001"]
-    assert c.admin("GET", f"/kits/{kit.regnum}").json()["used_pins"] == [kit.single_pins[0]]
+    pins = c.admin("GET", f"/kits/{kit.regnum}").json()["pins"]
+    assert [(p["set"], p["position"]) for p in pins if p["state"] == "used"] == [("single", 1)]
     # The first PINs of both sets of a fresh kit, raced: one set wins, the other is refused.
     fresh = c.create_kit(users=5, pins=1)
     both = asyncio.run(_pair(c.url, req(fresh, fresh.single_pins[0]).to_dict(),

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from licwiz.center.keystore import load_keys
 from licwiz.core.client import new_idempotency_key
 
 from .test_center_api import req
@@ -45,8 +46,8 @@ def test_kill_during_burst_leaves_no_pin_without_license(center_factory: Any) ->
     received = asyncio.run(_burst_and_kill(c, bodies))
     assert 15 <= len(received) < len(bodies), "the kill must land during the burst"
     with sqlite3.connect(c.db_url.split("///", 1)[1]) as con:
-        spent = {r[0] for r in con.execute("SELECT pin FROM pins WHERE used_at IS NOT NULL")}
-        paid = {r[0] for r in con.execute("SELECT pin FROM licenses")}
+        spent = {r[0] for r in con.execute("SELECT pin_hash FROM pins WHERE used_at IS NOT NULL")}
+        paid = {r[0] for r in con.execute("SELECT pin_hash FROM licenses")}
         stored = dict(con.execute("SELECT license_id, text FROM licenses").fetchall())
     assert spent == paid
     for license_id, text in received.items():
@@ -54,7 +55,8 @@ def test_kill_during_burst_leaves_no_pin_without_license(center_factory: Any) ->
     # The restarted center carries on: the serials continue without a gap or a duplicate.
     c.start()
     k = kits[0]
-    unused = [p for p in k.single_pins if p not in spent]
+    pin_hash = load_keys(c.home).pin_hash
+    unused = [p for p in k.single_pins if pin_hash(p) not in spent]
     r = httpx.post(f"{c.url}/api/v1/activate", json=req(k, unused[0]).to_dict(), timeout=30)
     assert r.status_code == 200
     issued = sorted(int(x.split("-")[1]) for x in stored if x.startswith(k.regnum))
