@@ -40,8 +40,8 @@ def _positive(value: str) -> float:
         v = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
-    if not 1 <= v <= 86400:
-        raise argparse.ArgumentTypeError("between 1 and 86400 seconds")
+    if not 0.1 <= v <= 86400:
+        raise argparse.ArgumentTypeError("between 0.1 and 86400 seconds")
     return v
 
 

@@ -3,7 +3,7 @@
 - ``smtp_sink``: a real SMTP server (aiosmtpd) on a free loopback port that
   keeps every message it accepts: ``.port``, ``.messages`` (parsed),
   ``.wait_for(n, timeout)``; ``.hold`` (a threading.Event): while cleared,
-  the server holds each message after receiving it whole, before its 250.
+  the server holds its 250 for each message it has received whole and kept.
 - ``desk``: a real center database and keys (``licwiz center init``; no
   ``serve``), a kit, a Maildir, the owner file, and helpers: ``.request()``
   runs ``licwiz request`` with the center's trusted keys, ``.deliver(msg)``
@@ -45,13 +45,13 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         import asyncio
 
-        while not self.sink.hold.is_set():  # the test holds the 250 (a crash in the window)
-            self.sink.holding.set()
-            await asyncio.sleep(0.02)
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.sink.lock:
+        with self.sink.lock:  # queued, as an MTA would, before it says so
             self.sink.messages.append(msg)
             self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        while not self.sink.hold.is_set():  # the test holds the 250 (a crash in that window)
+            self.sink.holding.set()
+            await asyncio.sleep(0.02)
         return "250 OK"
 
 
@@ -160,10 +160,11 @@ class Desk:
         return subprocess.run([sys.executable, "-m", "licwiz.cli", *args], capture_output=True, text=True,
                               env=self.env(), timeout=60)
 
-    def request(self, pin: str | None = None, name: str = "my.req") -> Path:
+    def request(self, pin: str | None = None, name: str = "my.req", kit: Kit | None = None) -> Path:
+        kit = kit or self.kit
         out = self.tmp / name
-        r = self.licwiz("request", "--out", str(out), "--kit", self.kit.regnum, "--pin",
-                        pin or self.kit.single_pins[0], "--operation", "first", "--owner-file",
+        r = self.licwiz("request", "--out", str(out), "--kit", kit.regnum, "--pin",
+                        pin or kit.single_pins[0], "--operation", "first", "--owner-file",
                         str(self.owner_file))
         assert r.returncode == 0, r.stderr
         return out
