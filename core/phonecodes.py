@@ -9,8 +9,10 @@ Format (``encode``):
   bytes survive because the header fixes ``L``. The header is one digit ``k``
   (how many digits ``L`` has) followed by ``L`` in ``k`` digits, so a
   72-byte message needs 3 header digits.
-* Messages longer than ``SWAP_GUARANTEE_ROWS`` rows get 3 more digits at the
-  end of the stream: a SHA-256 based check of the whole message (see below).
+* Messages longer than ``SWAP_GUARANTEE_ROWS`` rows, and every message
+  encoded with ``whole_check=True`` (the request code: core/phonemsg.py), get
+  3 more digits at the end of the stream: a SHA-256 based check of the whole
+  message (see below). Both sides must agree on ``whole_check``.
 * The stream is cut into rows of ``width`` digits (default 20); the last row
   is padded with zeros. Every row gets one more digit: the Damm check digit
   over ``str(row_no % 10)`` followed by the row's digits. So a row is
@@ -28,6 +30,13 @@ Guarantees (proven by tests/offline/test_offline_phonecodes.py):
   rows; longer ones rely on the 3-digit message check as well (a miss
   chance of 1 in 1000 for swaps of rows 10 apart).
 * A missing or extra row changes the row count, which the header fixes.
+* Two wrong digits in one row pass its Damm check about 1 time in 10 (in two
+  different rows, each row's check catches its own). With ``whole_check``
+  such a pair then still has to hit the same 3-digit message check: 1 in
+  1000. Over a whole 5-row request code at least 99.9% of random two-digit
+  errors are caught (measured: tests/security/test_phone_double_errors.py).
+  A two-digit error that passes every check cannot be named by row: the
+  message says to read all rows again.
 """
 
 from __future__ import annotations
@@ -83,21 +92,21 @@ def _message_check(data: bytes) -> str:
     return f"{value % 10**_MSG_CHECK_DIGITS:0{_MSG_CHECK_DIGITS}d}"
 
 
-def _row_count(nbytes: int, width: int) -> tuple[int, bool]:
+def _row_count(nbytes: int, width: int, whole_check: bool = False) -> tuple[int, bool]:
     """(rows, has message check) for a message of ``nbytes`` bytes."""
     base = len(_header(nbytes)) + digits_for(nbytes)
     rows = -(-base // width)
-    if rows > SWAP_GUARANTEE_ROWS:
+    if whole_check or rows > SWAP_GUARANTEE_ROWS:
         return -(-(base + _MSG_CHECK_DIGITS) // width), True
     return rows, False
 
 
-def row_count(nbytes: int, width: int = DEFAULT_WIDTH) -> int:
+def row_count(nbytes: int, width: int = DEFAULT_WIDTH, *, whole_check: bool = False) -> int:
     """How many rows ``encode`` makes for ``nbytes`` bytes."""
-    return _row_count(nbytes, width)[0]
+    return _row_count(nbytes, width, whole_check)[0]
 
 
-def encode(data: bytes, *, width: int = DEFAULT_WIDTH) -> list[str]:
+def encode(data: bytes, *, width: int = DEFAULT_WIDTH, whole_check: bool = False) -> list[str]:
     """The rows (digits only; each ends in its check digit) for ``data``."""
     if not MIN_WIDTH <= width <= MAX_WIDTH:
         raise ValueError(f"row width must be {MIN_WIDTH}..{MAX_WIDTH}")
@@ -105,7 +114,7 @@ def encode(data: bytes, *, width: int = DEFAULT_WIDTH) -> list[str]:
         raise ValueError(f"a phone message holds at most {MAX_BYTES} bytes")
     nd = digits_for(len(data))
     body = f"{int.from_bytes(data, 'big'):0{nd}d}" if nd else ""
-    rows, with_check = _row_count(len(data), width)
+    rows, with_check = _row_count(len(data), width, whole_check)
     stream = _header(len(data)) + body + (_message_check(data) if with_check else "")
     stream = stream.ljust(rows * width, "0")
     out = []
@@ -131,8 +140,9 @@ def _rows_word(rows: list[int]) -> str:
     return "rows " + ", ".join(str(r) for r in rows[:-1]) + f" and {rows[-1]}"
 
 
-def decode(rows: list[str]) -> bytes:
-    """The message in ``rows`` (as typed: spaces and dashes allowed).
+def decode(rows: list[str], *, whole_check: bool = False) -> bytes:
+    """The message in ``rows`` (as typed: spaces and dashes allowed);
+    ``whole_check`` as the rows were encoded with.
 
     Raises PhoneCodeError whose ``rows`` lists the 1-based numbers of the
     rows to read again (empty when rows are missing at the end)."""
@@ -159,7 +169,7 @@ def decode(rows: list[str]) -> bytes:
     if k == 0 or len(stream) < 1 + k or int(stream[1 : 1 + k]) > MAX_BYTES:
         raise PhoneCodeError("Row 1 does not start a phone code message: read it again", rows=[1])
     nbytes = int(stream[1 : 1 + k])
-    expected, with_check = _row_count(nbytes, width)
+    expected, with_check = _row_count(nbytes, width, whole_check)
     if len(rows) < expected:
         missing = list(range(len(rows) + 1, expected + 1))
         raise PhoneCodeError(
@@ -185,7 +195,8 @@ def decode(rows: list[str]) -> bytes:
     if with_check:
         if stream[end : end + _MSG_CHECK_DIGITS] != _message_check(data):
             raise PhoneCodeError(
-                "The rows are each correct but not in the right order or not of one message",
+                "The rows pass their check digits but not the check of the whole code: "
+                "read them all again (two digits of one row may be wrong, or rows out of order)",
                 rows=list(range(1, len(rows) + 1)),
             )
         end += _MSG_CHECK_DIGITS

@@ -33,9 +33,15 @@ exact payload the center signed and checks the signature. A phone license
 therefore records 4-hex-digit parameter prefixes (``fingerprint.matches``
 compares by prefix) and carries no extension fields.
 
+The request code carries phonecodes' 3-digit check of the whole message
+(``whole_check``): a row with two wrong digits passes its Damm check 1 time in
+10, and a request that decodes wrongly would spend a PIN for the wrong
+computer. The response needs none: a wrong digit there fails the signature of
+the rebuilt license, and its 200-digit budget has no room.
+
 Lengths with the default row width (20 digits + 1 check digit per row):
-request 84 digits (4 rows) for first/recover with all seven parameters, 105
-(5 rows) for an update; response 189 digits (9 rows).
+request 105 digits (5 rows) for every operation with all seven parameters;
+response 189 digits (9 rows).
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ from .license import License, dumps, verify
 from .owner import OwnerData
 from .request import OPERATIONS, ActivationRequest
 
-REQUEST_VERSION = 1
+REQUEST_VERSION = 2  # 2: with the whole-code check (a version 1 code has one row less)
 RESPONSE_VERSION = 1
 PARAM_HEX = 4  # hex digits of each parameter digest in a phone request/license
 OWNER_HEX = 8  # hex digits of the owner digest in the request code
@@ -193,7 +199,7 @@ def encode_request(req: ActivationRequest) -> bytes:
 
 def request_rows(req: ActivationRequest) -> list[str]:
     """The request code rows the customer reads to the operator."""
-    return phonecodes.encode(encode_request(req))
+    return phonecodes.encode(encode_request(req), whole_check=True)
 
 
 def decode_request_bytes(data: bytes) -> PhoneRequest:
@@ -229,7 +235,7 @@ def decode_request_bytes(data: bytes) -> PhoneRequest:
 
 def decode_request(rows: list[str]) -> PhoneRequest:
     """The request in the rows the operator typed; PhoneCodeError names bad rows."""
-    return decode_request_bytes(phonecodes.decode(rows))
+    return decode_request_bytes(phonecodes.decode(rows, whole_check=True))
 
 
 # --- response ---------------------------------------------------------------
@@ -364,8 +370,8 @@ def lengths() -> dict[str, int]:
     """Digits (check digits included) of the longest request and the response."""
     full = 7 * PARAM_HEX * 4
     first_bits = 3 + 2 + 8 + 30 + 47 + OWNER_HEX * 4 + len(PARAMETERS) + full
-    first = phonecodes.row_count(-(-first_bits // 8))
-    update = phonecodes.row_count(-(-(first_bits + 47) // 8))
+    first = phonecodes.row_count(-(-first_bits // 8), whole_check=True)
+    update = phonecodes.row_count(-(-(first_bits + 47) // 8), whole_check=True)
     response = phonecodes.row_count(SIGNATURE_BYTES + 9)
     w = phonecodes.DEFAULT_WIDTH + 1
     return {"request_first": first * w, "request_update": update * w, "response": response * w}
