@@ -119,7 +119,8 @@ def test_several_requests_in_one_message_are_each_answered(desk: Any) -> None:
         ("b.req", second), ("c.req", refused), ("notes.req", b"just some text"))))
     assert desk.mail().returncode == 0
     [reply] = desk.sink.wait_for(1)
-    assert sorted(desk.attachments_of(reply)) == sorted([f"{desk.kit.regnum}-001.lic", f"{other.regnum}-001.lic"])
+    expected = sorted([f"{desk.kit.regnum}-001.lic", f"{other.regnum}-001.lic"])
+    assert sorted(desk.attachments_of(reply)) == expected
     text = desk.body_of(reply)
     assert "4 license requests: 2 answered with a license, 2 refused" in text
     assert "Error code: pin_unknown" in text and "Error code: bad_request_file" in text
@@ -153,8 +154,8 @@ def test_auto_replies_bounces_lists_and_ourselves_are_never_answered(desk: Any) 
     assert desk.mail().returncode == 0
     assert len(desk.sink.wait_for(1)) == 1
     codes = sorted(r["code"] for r in desk.audit() if r["event"] == "mail")
-    assert codes == sorted(["mail_answered", "mail_auto_submitted", "mail_precedence", "mail_empty_return_path",
-                            "mail_own_address", "mail_precedence"])
+    assert codes == sorted(["mail_answered", "mail_auto_submitted", "mail_precedence",
+                            "mail_empty_return_path", "mail_own_address", "mail_precedence"])
     assert all("S" in f for f in desk.flags().values()) and len(desk.flags()) == 6
     assert len(json.loads(desk.center.cli("license", "list", "--json").stdout)) == 1
 
@@ -178,6 +179,7 @@ def test_a_sender_over_mail_max_per_hour_is_not_answered(desk: Any) -> None:
     desk.deliver(desk.message(sender="someone.else@example.org", attachments=(("my.req", req),)))
     assert desk.mail().returncode == 0
     replies = desk.sink.wait_for(3)
-    assert sorted(str(m["To"]) for m in replies) == ["asa.oberg@example.se"] * 2 + ["someone.else@example.org"]
+    to = sorted(str(m["To"]) for m in replies)
+    assert to == ["asa.oberg@example.se"] * 2 + ["someone.else@example.org"]
     codes = sorted(r["code"] for r in desk.audit() if r["event"] == "mail")
     assert codes == ["mail_answered"] * 3 + ["mail_rate_limited"]
