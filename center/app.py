@@ -6,7 +6,9 @@ the routes of center/web.py and center/operator.py with the same service.
 LICWIZ_CENTER_DB and LICWIZ_CENTER_HOME.
 
 The routes are thin: read the body, call the service, answer JSON. Failures
-become the error body in one place (licwiz.service.errors); every response
+become the error body in one place (licwiz.service.errors): a database out of
+reach is 503 ``unavailable`` with Retry-After (licwiz.service.outage), any other
+unexpected failure 500 ``internal``, logged with the request id; every response
 carries ``X-Request-Id`` and every request writes one JSON line to the log
 (licwiz.service.access): never a body, never owner data.
 """
@@ -17,7 +19,6 @@ import contextlib
 import gc
 import os
 import sys
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
@@ -26,8 +27,8 @@ from licwiz.core import __version__
 from licwiz.core.errors import LicwizError
 from licwiz.service.access import RequestLog, client_addr, request_id
 from licwiz.service.body import read_json
-from licwiz.service.errors import ApiError, ErrorHandler
-from sqlalchemy.exc import DBAPIError, OperationalError
+from licwiz.service.errors import ErrorHandler
+from licwiz.service.outage import describe, is_outage
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -45,18 +46,8 @@ from .web import web_routes
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _unexpected(exc: Exception, rid: str) -> ApiError:
-    if isinstance(exc, OperationalError | DBAPIError):
-        # The exception type only: SQL parameters could carry owner data.
-        print(f"center: database error {type(exc).__name__} (request {rid})", file=sys.stderr)
-        return refusals.unavailable()
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
-    print(f"center: internal error {type(exc).__name__} at {where} (request {rid})", file=sys.stderr)
-    return refusals.internal()
-
-
-ERRORS = ErrorHandler(request_id=request_id, licwiz_status=400, unexpected=_unexpected, id_header=True)
+ERRORS = ErrorHandler(name="center", request_id=request_id, licwiz_status=400,
+                      unavailable=refusals.unavailable, internal=refusals.internal, id_header=True)
 
 
 def create_app(service: CenterService, *, log_stream: TextIO | None = None) -> ASGIApp:
@@ -72,8 +63,12 @@ def create_app(service: CenterService, *, log_stream: TextIO | None = None) -> A
             try:
                 await svc.audit.refusal(exc.code, request_id=rid, client_addr=client_addr(request),
                                         event=event)
-            except (OperationalError, DBAPIError) as db_exc:  # the refusal still answers
-                print(f"center: audit not written: {type(db_exc).__name__} (request {rid})", file=sys.stderr)
+            except Exception as db_exc:
+                if not is_outage(db_exc):
+                    raise  # a bug: the guard answers 500 internal and logs where
+                # The refusal still answers: the database being down does not make the input good.
+                print(f"center: audit not written: {describe(db_exc)} (request {rid})", file=sys.stderr,
+                      flush=True)
 
         return ERRORS.guard(handler, record)
 

@@ -13,7 +13,9 @@
 - ``POST   /api/v1/seats/{id}/heartbeat``   -> {"seat_id", "lease"} or 404 seat_lost (client)
 - ``DELETE /api/v1/seats/{id}``             -> {"released": true|false} (client)
 
-Errors: ``{"error": {"code", "brief", "detail", "request_id"}}`` with an HTTP status.
+Errors: ``{"error": {"code", "brief", "detail", "request_id"}}`` with an HTTP status;
+503 ``unavailable`` (with Retry-After) while the database cannot be reached,
+500 ``internal`` for a failure of the server itself (logged with the request id).
 Tokens travel as ``Authorization: Bearer <token>``; the server keeps only their hashes.
 The admin token is accepted wherever the client token is.
 """
@@ -24,7 +26,6 @@ import asyncio
 import contextlib
 import gc
 import hmac
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
@@ -61,16 +62,22 @@ def _request_id(request: object) -> str:
     return uuid.uuid4().hex[:16]
 
 
-def _unexpected(exc: Exception, rid: str) -> ApiError:
-    # A database failure: a JSON answer, the cause in the server's log.
-    print(f"licwiz server: request {rid} failed: {exc.__class__.__name__}: {exc}", file=sys.stderr,
-          flush=True)
-    return ApiError("server_error", "the license server could not complete the request",
-                    f"see the server log, request {rid}", status=503)
+def _unavailable() -> ApiError:
+    return ApiError("unavailable", "the license server's database cannot be reached now",
+                    "try again shortly; seats already held keep their lease meanwhile", status=503)
 
 
-# Bad input a core parser refused (an uploaded license) is 422, as the server's own checks.
-ERRORS = ErrorHandler(request_id=_request_id, licwiz_status=422, unexpected=_unexpected, id_header=False)
+def _internal() -> ApiError:
+    return ApiError("internal", "the license server failed to answer",
+                    "an internal error: see the server's log for this request id", status=500)
+
+
+# A database out of reach is 503 unavailable with Retry-After (clients keep
+# their seats and retry), any other failure a bug: 500 internal, logged with
+# the request id (service/errors.py). Bad input a core parser refused (an
+# uploaded license) is 422, as the server's own checks.
+ERRORS = ErrorHandler(name="licwiz server", request_id=_request_id, licwiz_status=422,
+                      unavailable=_unavailable, internal=_internal, id_header=False)
 
 
 @dataclass
@@ -277,7 +284,6 @@ class _RawRequest:
 
 
 _SEATS = "/api/v1/seats"
-_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 def _seat_route(method: str, path: str) -> tuple[Handler[ApiRequest], dict[str, str]] | None:
@@ -310,10 +316,10 @@ def _fast_seats(app: Starlette, state: ServerState) -> ASGIApp:
         handler, params = route
         request = _RawRequest(scope, receive, params)
         response = await seat_handlers[handler](request, state)
-        body = bytes(response.body)
+        # raw_headers: content-type and length, and Retry-After on a 503.
         await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+                    "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": bytes(response.body)})
 
     return asgi
 

@@ -8,26 +8,37 @@ for a refusal or an HTTP error: the center's refusal catalogue
 (center/refusals.py) and the license server raise it.
 
 ``ErrorHandler`` holds what differs between the services (how a request id is
-found, the status of a plain ``LicwizError``, what an unexpected exception
-becomes and what it logs) and turns exceptions into answers in one way:
+found, the status of a plain ``LicwizError``, the words of ``unavailable`` and
+``internal``) and turns exceptions into answers in one way:
 
 - ``handler.guard(endpoint, on_error=...)`` wraps an endpoint: nothing it
   raises reaches a client as a traceback;
+- ``handler.failure(exc, rid)``: what an exception that is not a
+  ``LicwizError`` becomes, logged: the database out of reach (service/outage.py)
+  is 503 ``unavailable``, anything else a bug, 500 ``internal``;
 - ``handler.http_exception`` is the Starlette exception handler for routing
   errors (404, 405), in the same envelope.
+
+Every 503 answer carries ``Retry-After``: it is the status of "the same call
+will work later", and clients (and proxies) wait that long before retrying.
 
 The error code goes to ``scope["state"]["error_code"]`` for the access log.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import traceback
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TextIO, TypeVar
 
 from licwiz.core.errors import LicwizError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from . import outage
 
 P = ParamSpec("P")
 
@@ -77,26 +88,50 @@ def mark_error(scope: MutableMapping[str, Any], code: str) -> None:
 
 
 class ErrorHandler:
-    """Exceptions -> error answers, for one service.
+    """Exceptions -> error answers, for one service (``name`` begins its log lines).
 
     ``request_id(request)`` gives the id an error names; ``licwiz_status`` is the
     HTTP status of a ``LicwizError`` that is not an ``ApiError`` (bad input that
-    a core parser refused); ``unexpected(exc, request_id)`` logs anything else
-    (never its SQL parameters) and says what to answer; with ``id_header`` every
-    error answer carries ``X-Request-Id``.
+    a core parser refused); ``unavailable()`` and ``internal()`` are the service's
+    503 and 500 answers (see ``failure``); with ``id_header`` every error answer
+    carries ``X-Request-Id``.
     """
 
-    def __init__(self, *, request_id: Callable[[Any], str], licwiz_status: int,
-                 unexpected: Callable[[Exception, str], ApiError], id_header: bool) -> None:
+    def __init__(self, *, name: str, request_id: Callable[[Any], str], licwiz_status: int,
+                 unavailable: Callable[[], ApiError], internal: Callable[[], ApiError], id_header: bool,
+                 log: TextIO | None = None) -> None:
+        self.name = name
         self.request_id = request_id
         self.licwiz_status = licwiz_status
-        self.unexpected = unexpected
+        self.unavailable = unavailable
+        self.internal = internal
         self.id_header = id_header
+        self.log = log
+
+    def failure(self, exc: BaseException, rid: str) -> ApiError:
+        """What ``exc`` (not a ``LicwizError``) is answered with, logged with the
+        request id: types and codes only, never a message (SQL parameters could
+        carry owner data)."""
+        if outage.is_outage(exc):
+            self._log(f"database unavailable: {outage.describe(exc)} (request {rid})")
+            return self.unavailable()
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
+        self._log(f"internal error {type(exc).__name__} at {where} (request {rid})")
+        return self.internal()
+
+    def _log(self, line: str) -> None:
+        stream = self.log or sys.stderr
+        # A closed or full log must not turn an answer into a crash.
+        with contextlib.suppress(OSError, ValueError):
+            print(f"{self.name}: {line}", file=stream, flush=True)
 
     def respond(self, request: HasScope, rid: str, exc: ApiError,
                 headers: Mapping[str, str] | None = None) -> JSONResponse:
         mark_error(request.scope, exc.code)
         all_headers = {**(headers or {}), **({"X-Request-Id": rid} if self.id_header else {})}
+        if exc.status == 503:
+            all_headers.setdefault("Retry-After", str(outage.RETRY_AFTER))
         return error_response(rid, exc.code, exc.brief, exc.detail, exc.status, headers=all_headers,
                               extra=exc.extra)
 
@@ -116,11 +151,14 @@ class ErrorHandler:
                 rid = self.request_id(request)
                 mark_error(request.scope, exc.code)
                 if on_error is not None:
-                    await on_error(request, rid, exc)
+                    try:
+                        await on_error(request, rid, exc)
+                    except Exception as hook_exc:  # e.g. the database went while recording it
+                        return self.respond(request, rid, self.failure(hook_exc, rid))
                 return self.respond(request, rid, self.as_api_error(exc))
             except Exception as exc:
                 rid = self.request_id(request)
-                return self.respond(request, rid, self.unexpected(exc, rid))
+                return self.respond(request, rid, self.failure(exc, rid))
 
         return guarded
 
