@@ -29,12 +29,14 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import make_url
 
 from .db import Claim, SeatRow
+
+T = TypeVar("T")
 
 _COLS = "seat_id, product, slot, session, host, user_name, granted_at, expires_at"
 
@@ -183,6 +185,7 @@ class PgSeats:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.pool: Any = None
+        self._stale: tuple[type[Exception], ...] = ()  # asyncpg's, once started
 
     async def start(self) -> None:
         import asyncpg  # type: ignore[import-untyped]
@@ -190,14 +193,49 @@ class PgSeats:
         # A heartbeat or release lost in a database crash costs nothing a client
         # cannot repair (its next heartbeat; the lease), so those skip the
         # commit's fsync; a claim turns it back on (licwiz_claim_seat).
-        self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=20,
+        # min_size=0: no floor of connections for asyncpg to restore in the
+        # background, which logs a traceback per attempt while PostgreSQL is
+        # down; connections are opened by the calls and kept while in use.
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=20,
                                               server_settings={"synchronous_commit": "off"})
+        self._stale = (asyncpg.exceptions.InternalClientError,)
+
+    async def _call(self, op: Callable[[Any], Awaitable[T]]) -> T:
+        """``op(connection)`` on a connection of the pool.
+
+        When PostgreSQL restarts, a connection idle in the pool may have taken
+        the server's farewell (FATAL 57P01) without seeing its socket close:
+        asyncpg's protocol then waits for an answer that never comes and
+        refuses the next statement with ``InternalClientError`` BEFORE sending
+        it. Its idle siblings are likely the same: the pool replaces them all
+        (``expire_connections``) and the statement runs once more, on a fresh
+        connection; a second failure is answered as it comes (an outage: 503).
+
+        The same farewell can come between the statement and the pool's reset
+        of the connection on release: the statement's outcome stands (it is
+        the answer), and the pool has already dropped that connection (it
+        terminates one whose reset fails), so a failed release is not the
+        call's failure."""
+        for attempt in (1, 2):
+            conn = await self.pool.acquire()
+            try:
+                return await op(conn)
+            except self._stale:
+                if attempt == 2:
+                    raise
+                conn.terminate()
+                await self.pool.expire_connections()
+            finally:
+                with contextlib.suppress(Exception):
+                    await self.pool.release(conn)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim:
         now = time.time()
-        async with self.pool.acquire() as c:
-            rows = await c.fetch("SELECT * FROM licwiz_claim_seat($1, $2, $3, $4, $5, $6, $7, $8)",
-                                 product, session, host, user, now, lease, uuid.uuid4().hex, _today())
+        seat_id = uuid.uuid4().hex
+        rows = await self._call(lambda c: c.fetch(
+            "SELECT * FROM licwiz_claim_seat($1, $2, $3, $4, $5, $6, $7, $8)",
+            product, session, host, user, now, lease, seat_id, _today()))
         if not rows:
             return Claim(None, 0, [])
         cap = int(rows[0]["r_cap"])
@@ -209,14 +247,13 @@ class PgSeats:
 
     async def heartbeat(self, seat_id: str, lease: float) -> SeatRow | None:
         now = time.time()
-        async with self.pool.acquire() as c:
-            r = await c.fetchrow(f"UPDATE licwiz_seats SET expires_at = $1 WHERE seat_id = $2 "
-                                 f"AND expires_at >= $3 RETURNING {_COLS}", now + lease, seat_id, now)
+        r = await self._call(lambda c: c.fetchrow(
+            f"UPDATE licwiz_seats SET expires_at = $1 WHERE seat_id = $2 AND expires_at >= $3 "
+            f"RETURNING {_COLS}", now + lease, seat_id, now))
         return _row(r) if r is not None else None
 
     async def release(self, seat_id: str) -> bool:
-        async with self.pool.acquire() as c:
-            status = await c.execute("DELETE FROM licwiz_seats WHERE seat_id = $1", seat_id)
+        status = await self._call(lambda c: c.execute("DELETE FROM licwiz_seats WHERE seat_id = $1", seat_id))
         return bool(status != "DELETE 0")
 
     async def close(self) -> None:
