@@ -11,6 +11,7 @@ do, apart from their words.
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,5 +79,16 @@ def serve(*, url: str, host: str, port: int, lease: float, tls_cert: str | None,
                             ssl_certfile=tls_cert or None, ssl_keyfile=tls_key or None, lifespan="on")
     server = uvicorn.Server(config)
     print(banner, flush=True)
-    server.run()
+    # uvicorn drains on SIGTERM and then raises the signal again, to the handler
+    # that was there before it started (for a program embedding it); with the
+    # default handler the process then dies of it, status -15, after a clean
+    # drain. The stop was asked for and done, so the handler before uvicorn's is
+    # its own: the repeated signal asks a stopped server to stop (nothing), and
+    # ``serve`` returns, the command exits 0 (what systemd and the README expect).
+    # A SIGTERM before uvicorn installs its handler stops the server the same way.
+    previous = signal.signal(signal.SIGTERM, server.handle_exit)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return bool(server.started)
