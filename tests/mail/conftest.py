@@ -18,11 +18,12 @@ import email.policy
 import email.utils
 import mailbox
 import os
+import ssl
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from licwiz.core.owner import save_file
 from support.fixtures_center import CenterProcess, Kit, free_port
 from support.fixtures_offline import OFF_OWNER
@@ -75,16 +77,43 @@ class SmtpSink:
 
 
 @pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink(port=free_port())
-    sink.hold.set()
-    ctl = Controller(_Handler(sink), hostname="127.0.0.1", port=sink.port, data_size_limit=10_000_000)
-    ctl.start()
-    try:
-        yield sink
-    finally:
+def smtp_factory() -> Iterator[Callable[..., SmtpSink]]:
+    """``make(tls=(cert, key), login=(user, password))``: a sink that requires
+    STARTTLS and then that login (aiosmtpd's own checks)."""
+    controllers: list[tuple[Controller, SmtpSink]] = []
+
+    def make(tls: tuple[Path, Path] | None = None, login: tuple[str, str] | None = None) -> SmtpSink:
+        sink = SmtpSink(port=free_port())
         sink.hold.set()
-        ctl.stop()
+        kw: dict[str, Any] = {}
+        if tls:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            kw.update(tls_context=ctx, require_starttls=True)
+        if login:
+            def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+                ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+                    login[0].encode(), login[1].encode())
+                return AuthResult(success=ok, handled=False)
+
+            kw.update(authenticator=check, auth_required=True, auth_require_tls=True)
+        ctl = Controller(_Handler(sink), hostname="127.0.0.1", port=sink.port, data_size_limit=10_000_000,
+                         **kw)
+        ctl.start()
+        controllers.append((ctl, sink))
+        return sink
+
+    try:
+        yield make
+    finally:
+        for ctl, sink in controllers:
+            sink.hold.set()
+            ctl.stop()
+
+
+@pytest.fixture
+def smtp_sink(smtp_factory: Callable[..., SmtpSink]) -> SmtpSink:
+    return smtp_factory()
 
 
 def mail_command() -> list[str]:

@@ -7,7 +7,10 @@ caught by a real SMTP server (aiosmtpd) and its attachment installed by
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+from support.tls import self_signed
 
 
 def _install(desk: Any, name: str, data: bytes) -> dict[str, Any]:
@@ -183,3 +186,26 @@ def test_a_sender_over_mail_max_per_hour_is_not_answered(desk: Any) -> None:
     assert to == ["asa.oberg@example.se"] * 2 + ["someone.else@example.org"]
     codes = sorted(r["code"] for r in desk.audit() if r["event"] == "mail")
     assert codes == ["mail_answered"] * 3 + ["mail_rate_limited"]
+
+
+def test_replies_go_through_starttls_with_a_login(desk: Any, smtp_factory: Any, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    desk.sink = smtp_factory(tls=(cert, key), login=("desk", "s3cret pass"))
+    pw = tmp_path / "smtp-password"
+    pw.write_text("s3cret pass\n")
+    req = desk.request()
+    desk.deliver(desk.message(attachments=(("my.req", req.read_bytes()),)))
+    base = ("--smtp-security", "starttls", "--smtp-user", "desk", "--smtp-password-file", str(pw))
+    # Without trusting the server's certificate nothing is sent, and the message waits for the next pass.
+    r = desk.mail(*base)
+    assert r.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in r.stderr, r.stderr
+    assert desk.sink.messages == [] and desk.flags() and all("S" not in f for f in desk.flags().values())
+    r = desk.mail(*base, "--cafile", str(cert))
+    assert r.returncode == 0, r.stderr
+    [reply] = desk.sink.wait_for(1)
+    assert list(desk.attachments_of(reply)) == [f"{desk.kit.regnum}-001.lic"]
+    assert "s3cret" not in r.stderr + r.stdout
+    # A password in clear to a server elsewhere is refused before anything is read.
+    r = desk.mail("--smtp-user", "desk", "--smtp-password-file", str(pw), "--smtp-security", "none",
+                  "--smtp", "192.0.2.1:25")
+    assert r.returncode == 1 and "in clear" in r.stderr
