@@ -81,10 +81,19 @@ def pin_hash(key: bytes, pin: str) -> str:
 
 
 def secure_home(home: Path) -> None:
-    """The home as a folder only its owner can enter (created or tightened)."""
+    """The home as a folder only its owner can enter, its secrets readable by the
+    owner only (created so, or tightened when an older install left them open)."""
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if home.stat().st_mode & 0o077:
-        os.chmod(home, 0o700)
+    private = [home, home / "keys", home / "admin-token"]
+    if (home / "keys").is_dir():
+        private += [f for f in (home / "keys").iterdir() if f.is_file()]
+    for path in private:
+        try:
+            loose = path.stat().st_mode & 0o077
+        except FileNotFoundError:
+            continue
+        if loose:
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
 
 def _write_private(path: Path, pem: str) -> None:
