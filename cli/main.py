@@ -101,17 +101,35 @@ COMMANDS: dict[str, tuple[Callable[[], Entry], str]] = {
 }
 
 
+# Commands whose dependencies come with an extra, not with `pip install licwiz`.
+EXTRAS: dict[str, str] = {"center": "center", "server": "server", "demo": "center"}
+
+
 def usage() -> str:
-    lines = ["usage: licwiz [COMMAND] [ARGS...]", "", "commands:"]
+    lines = ["usage: licwiz [--version] [COMMAND] [ARGS...]", "", "commands:"]
     lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run 'licwiz COMMAND --help' for a command's options."]
     return "\n".join(lines)
+
+
+def _unavailable(name: str, exc: ImportError) -> int:
+    extra = EXTRAS.get(name)
+    hint = f": pip install 'licwiz[{extra}]'" if extra else ""
+    missing = f"missing module {exc.name}" if exc.name else str(exc)
+    print(f"licwiz: command {name!r} is not available in this build ({missing}){hint} [unavailable]",
+          file=sys.stderr)
+    return AcquireExit.USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help", "help"):
         print(usage())
+        return AcquireExit.OK
+    if args and args[0] in ("-V", "--version"):
+        from licwiz.core import __version__
+
+        print(f"licwiz {__version__}")
         return AcquireExit.OK
     name = args.pop(0) if args and not args[0].startswith("-") else "wizard"
     if name not in COMMANDS:
@@ -121,12 +139,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         entry = load()
     except ImportError as exc:  # e.g. `licwiz center` without the extra licwiz[center]
-        print(f"licwiz: command {name!r} is not available in this build ({exc}) [unavailable]",
-              file=sys.stderr)
-        return AcquireExit.USAGE
+        return _unavailable(name, exc)
     try:
         rc = entry(args)
         sys.stdout.flush()
+    except ImportError as exc:
+        # The service commands import their dependencies when a subcommand needs them
+        # (`licwiz server status` is a client and runs without the extra).
+        if name not in EXTRAS:
+            raise
+        return _unavailable(name, exc)
     except SystemExit as exc:  # --help (argparse prints it and exits 0)
         return exc.code if isinstance(exc.code, int) else AcquireExit.OK
     except BrokenPipeError:

@@ -126,15 +126,9 @@ for extra_only in ("starlette", "uvicorn", "sqlalchemy", "asyncpg"):
 EOF
 
 step "licwiz --version"
-if "$BIN/licwiz" --help 2>&1 | grep -q -- '--version'; then
-    out=$("$BIN/licwiz" --version)
-    echo "$out"
-    case "$out" in *"$VERSION"*) ;; *) fail "licwiz --version does not name $VERSION: $out" ;; esac
-else
-    # The CLI does not offer --version yet (issue "Run it as a service", CLI conventions).
-    echo "licwiz --version is not offered yet; licwiz --help instead"
-    "$BIN/licwiz" --help >/dev/null
-fi
+out=$("$BIN/licwiz" --version)
+echo "$out"
+case "$out" in *"$VERSION"*) ;; *) fail "licwiz --version does not name $VERSION: $out" ;; esac
 
 step "licwiz fingerprint --json"
 "$BIN/licwiz" fingerprint --json >"$WORK/fingerprint.json"
@@ -157,9 +151,7 @@ case "$out" in *Traceback*) fail "a traceback instead of a message" ;; esac
 [ "$(printf '%s\n' "$out" | wc -l)" -le 2 ] || fail "more than two lines for a missing extra"
 case "$out" in
     *"licwiz[center]"*) ;;
-    # Issue "Run it as a service": the message is to name the extra to install. Until the
-    # CLI says so this is a note; then make it a fail.
-    *) echo "NOTE: the message does not name the extra licwiz[center] yet" ;;
+    *) fail "the message does not name the extra to install, licwiz[center]" ;;
 esac
 
 # --- 3. the operator's extras: center, server, acquire, run --------------------------------------

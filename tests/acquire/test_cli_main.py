@@ -49,3 +49,30 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
     out = subprocess.run([sys.executable, "-m", "licwiz.cli", "--help"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "usage: licwiz" in out.stdout
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from licwiz.core import __version__
+
+    for flag in ("--version", "-V"):
+        assert main([flag]) == 0
+        assert capsys.readouterr().out == f"licwiz {__version__}\n"
+
+
+@pytest.mark.parametrize(("command", "blocked", "extra"), [
+    (["center", "kit", "list"], "sqlalchemy", "licwiz[center]"),
+    (["server", "init", "--db", "/nonexistent/server.db"], "sqlalchemy", "licwiz[server]"),
+])
+def test_a_service_without_its_extra_names_the_extra(command: list[str], blocked: str, extra: str) -> None:
+    """`pip install licwiz` has no service dependencies: their commands say what to install
+    (packaging/wheel-check.sh shows the same in a real install without the extras)."""
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None  # as if the extra were not installed\n"
+        "from licwiz.cli.main import main\n"
+        f"sys.exit(main({command!r}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert f"pip install '{extra}'" in proc.stderr and blocked in proc.stderr
