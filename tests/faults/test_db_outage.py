@@ -31,7 +31,8 @@ from licwiz.core.request import ActivationRequest
 from support.fixtures_center import CenterProcess
 from support.fixtures_server import LicenseServer, SeatLicenses
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# No "postgres" mark: the shared server is not used; PostgreSQL's programs are (see conftest).
+pytestmark = pytest.mark.slow
 
 OWNER = OwnerData(kind="organisation", organisation="Outage Test Ltd", contact="Ann Smith",
                   email="ann.smith@outage.example", phone="+44 113 496 0000", country="United Kingdom",
