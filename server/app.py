@@ -35,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 from licwiz.core import __version__, fingerprint, keys
 from licwiz.core import license as lic_mod
 from licwiz.core.product import current_product
+from licwiz.core.text import text_problem
 from licwiz.service.body import JsonRules, read_json
 from licwiz.service.errors import ApiError, ErrorHandler
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -151,6 +152,11 @@ def _text_field(doc: dict[str, Any], name: str, default: str | None = None) -> s
     if not isinstance(v, str) or not v.strip() or len(v) > MAX_FIELD:
         raise ApiError("bad_input", f"field {name!r} must be a non-empty text of at most {MAX_FIELD} chars",
                        status=422, field=name)
+    # Holder names are printed on other people's terminals (licwiz run's refusal,
+    # server status): no control or invisible characters get in.
+    problem = text_problem(v)
+    if problem is not None:
+        raise ApiError("bad_input", f"field {name!r} {problem}", status=422, field=name)
     return v.strip()
 
 

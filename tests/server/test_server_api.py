@@ -129,6 +129,10 @@ async def test_bad_seat_requests_get_clear_errors(sqlite_server: LicenseServer) 
         assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_json")
         r = await h.post("/api/v1/seats", json={"session": "s", "host": "", "user": "u"})
         assert (r.status_code, r.json()["error"]["field"]) == (422, "host")
+        # Holder names reach other users' terminals: no escape sequences, no bidi tricks.
+        for field, bad in (("user", "\x1b[2J"), ("host", "pc\x1b]0;pwned\x07"), ("session", "s\u202e")):
+            r = await h.post("/api/v1/seats", json={"session": "s", "host": "h", "user": "u", field: bad})
+            assert (r.status_code, r.json()["error"]["field"]) == (422, field), r.text
         r = await h.post("/api/v1/seats", json={"session": "s", "host": "h", "user": "u"})
         assert (r.status_code, r.json()["error"]["code"]) == (409, "no_license")
         r = await h.post("/api/v1/seats/0123/heartbeat")

@@ -67,17 +67,18 @@ def test_stale_record_of_a_gone_session_does_not_hold_a_seat(seat_dir: Path) -> 
 def test_seat_folder_is_shared_between_users(seat_dir: Path) -> None:
     table = seats.SeatTable(PRODUCT, 1)
     table.acquire("unix:1").release()
-    assert (seat_dir / PRODUCT).stat().st_mode & 0o7777 == 0o1777
-    assert (seat_dir / PRODUCT / "slot-0.lock").stat().st_mode & 0o777 == 0o666
+    assert seat_dir.stat().st_mode & 0o7777 == 0o1777
+    assert (seat_dir / table.slot_name(0)).stat().st_mode & 0o777 == 0o644  # only its owner writes it
 
 
 def test_planted_symlink_is_not_followed(seat_dir: Path, tmp_path: Path) -> None:
-    (seat_dir / PRODUCT).mkdir(parents=True)
+    seat_dir.mkdir(parents=True)
     victim = tmp_path / "victim"
     victim.write_text("keep")
-    (seat_dir / PRODUCT / "slot-0.lock").symlink_to(victim)
+    table = seats.SeatTable(PRODUCT, 1)
+    (seat_dir / table.slot_name(0)).symlink_to(victim)
     with pytest.raises(Exception) as ei:
-        seats.SeatTable(PRODUCT, 1).acquire("unix:1")
+        table.acquire("unix:1")
     assert getattr(ei.value, "code", "") == "seat_dir"
     assert victim.read_text() == "keep"
 

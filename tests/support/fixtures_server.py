@@ -17,6 +17,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,7 +32,7 @@ from licwiz.core.keys import key_id, public_pem
 from licwiz.core.license import License, sign
 
 REPO = Path(__file__).resolve().parents[2]
-PYTHON = str(REPO / ".venv" / "bin" / "python")
+PYTHON = sys.executable  # the interpreter running the tests (make test-lowest has its own venv)
 
 
 @dataclass
@@ -74,6 +75,8 @@ def seat_licenses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SeatLicens
 
 @pytest.fixture
 def seat_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private seat folder. LICWIZ_SEAT_DIR is honoured for root only (an ordinary
+    user could otherwise pick an empty folder and escape the count): run as root."""
     d = tmp_path / "seats"
     monkeypatch.setenv("LICWIZ_SEAT_DIR", str(d))
     return d
