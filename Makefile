@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 # The folders that install as licwiz.<folder>.
 PACKAGES := core app screens styles cli center server service
 MYPY_SRC := $(VENV)/mypy-src/licwiz
+LOWEST := .venv-lowest
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean wheel-check test-lowest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +28,24 @@ demo: $(STAMP)
 lint: $(STAMP) $(MYPY_SRC)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy --strict packaging/lowest-constraints.py
 	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q
+
+# The wheel builds without a warning and works installed outside the checkout.
+wheel-check:
+	bash packaging/wheel-check.sh
+
+# Every direct dependency at its floor (pyproject.toml): core, CLI and center API tests.
+test-lowest:
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install -q --upgrade pip
+	$(PYTHON) packaging/lowest-constraints.py --extras center,server -o $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/pip install -q -c $(LOWEST)/constraints.txt -e '.[center,server,test]'
+	$(LOWEST)/bin/pytest -q -p no:cacheprovider tests/core tests/acquire tests/center/test_center_api.py
 
 # Each prints its figures next to a baseline measured in the same run.
 bench: $(STAMP)
@@ -41,4 +56,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/center.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache
