@@ -30,9 +30,8 @@ from licwiz.core.keys import Keyring
 from licwiz.core.license import parse as parse_license
 from licwiz.core.license import verify
 from licwiz.core.request import MAX_FILE_BYTES as MAX_REQUEST_BYTES
-from licwiz.service import body
+from licwiz.service import body, outage
 from licwiz.service.access import client_addr, request_id
-from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -70,15 +69,16 @@ class PageError(LicwizError):
 
 def render(name: str, status: int = 200, headers: dict[str, str] | None = None, **ctx: Any) -> HTMLResponse:
     html = TEMPLATES.get_template(name).render(**ctx)
-    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+    extra = {"Retry-After": str(outage.RETRY_AFTER)} if status == 503 else {}
+    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **extra, **(headers or {})})
 
 
 def error_view(exc: BaseException, rid: str) -> dict[str, str]:
     """What the page shows for a failure: words for people, detail for support."""
     if isinstance(exc, LicwizError):
         return {"code": exc.code, "brief": exc.brief, "detail": exc.detail, "request_id": rid}
-    if isinstance(exc, OperationalError | DBAPIError):
-        print(f"center web: database error {type(exc).__name__} (request {rid})", file=sys.stderr)
+    if outage.is_outage(exc):
+        print(f"center web: database unavailable {type(exc).__name__} (request {rid})", file=sys.stderr)
         shown = refusals.unavailable()
     else:
         print(f"center web: internal error {type(exc).__name__} (request {rid})", file=sys.stderr)
@@ -90,7 +90,11 @@ def error_status(exc: BaseException) -> int:
     status = getattr(exc, "status", 0)
     if isinstance(status, int) and 400 <= status < 600:
         return status
-    return 400 if isinstance(exc, LicwizError) else 500
+    if isinstance(exc, LicwizError):
+        return 400
+    # The same split as the API's (service/outage.py): a database that cannot be
+    # reached now is 503, to retry; anything else is a fault of ours.
+    return 503 if outage.is_outage(exc) else 500
 
 
 def too_large(request: Request, limit: int) -> bool:

@@ -25,9 +25,11 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from faults.pgcluster import PrivateCluster
 from licwiz.core.owner import OwnerData
-from licwiz.core.request import ActivationRequest
+from licwiz.core.request import ActivationRequest, seal
 from support.fixtures_center import CenterProcess
 from support.fixtures_server import LicenseServer, SeatLicenses
 
@@ -131,6 +133,15 @@ def _activation(kit: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _sealed(center: CenterProcess, kit: dict[str, Any]) -> str:
+    """A request file for ``kit`` sealed to the center's key (the keys are files: no database)."""
+    keys = httpx.get(f"{center.url}/api/v1/keys", timeout=30).json()
+    pem = keys["sealing"][0]["pem"].encode()
+    center_key = serialization.load_pem_public_key(pem)
+    assert isinstance(center_key, X25519PublicKey)
+    return seal(ActivationRequest.from_dict({**_activation(kit), "method": "file"}), center_key)
+
+
 async def _until_ok(rec: Record, what: str, deadline: float, call: Callable[..., Any], *args: Any,
                     **kw: Any) -> httpx.Response:
     """``call(*args, **kw)`` again (same body, same key) until it succeeds; every
@@ -197,6 +208,11 @@ def test_postgresql_down_and_flapping_under_load(pg: PrivateCluster, services: S
     assert refusal.status_code == 400 and refusal.json()["error"]["code"] == "bad_request", refusal.text
     assert down.bad == [] and down.unavailable == len(answers) - 1, down.bad
     assert all(int(r.headers["retry-after"]) > 0 for r in answers[:-1])
+    # The web page says the same to a person: try again later, not "quote this to support".
+    upload = {"request_file": ("r.req", _sealed(center, kits[14]), "text/plain")}
+    page = httpx.post(f"{center.url}/", files=upload, timeout=30)
+    assert page.status_code == 503 and int(page.headers["retry-after"]) > 0, page.text[:300]
+    assert "unavailable" in page.text
 
     # ---- 2. load while the database goes down and comes back, three times
     pg.start()
