@@ -21,6 +21,7 @@ DEFAULTS: dict[str, str] = {
     "addr_window_seconds": "600",
     "email": "",  # the license desk's address: shown on the web page, From of 'licwiz center mail'
     "mail_max_per_hour": "20",  # messages answered per sender and hour by 'licwiz center mail'
+    "operator_session_seconds": "28800",  # operator console session lifetime, absolute (operators.py)
 }
 INTERNAL = ("admin_token_hash",)
 

@@ -26,6 +26,6 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LICWIZ_USER_DIR", str(tmp_path / "user"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("LICWIZ_TRUSTED_KEYS", raising=False)
-    for name in ("LICWIZ_CENTER_URL", "LICWIZ_CENTER_PHONE", "LICWIZ_CENTER_WEB"):
+    for name in ("LICWIZ_CENTER_URL", "LICWIZ_CENTER_PHONE", "LICWIZ_CENTER_WEB", "LICWIZ_CENTER_EMAIL"):
         monkeypatch.delenv(name, raising=False)
     os.environ.setdefault("LICWIZ_PRODUCT", "licwiz-demo")

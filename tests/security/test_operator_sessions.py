@@ -168,8 +168,7 @@ def test_disabling_the_operator_ends_their_live_session_for_good(
 
 def test_an_expired_session_is_refused(center_factory: Callable[..., CenterProcess]) -> None:
     center = center_factory(start=False)
-    # operator_session_seconds, written as `licwiz center config set` stores a setting.
-    _db(center.db_url, "INSERT INTO settings (key, value) VALUES ('operator_session_seconds', '3600')")
+    center.cli("config", "set", "operator_session_seconds", "3600")  # the setting the README names
     center.start()
     token = _add_operator(center, "heidi")
     _, value, r = _login(center.url, token)
