@@ -62,7 +62,7 @@ def add_output_options(p: Parser) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="print the error detail for support")
 
 
-def _acquire_parser() -> Parser:
+def build_acquire_parser() -> Parser:
     p = Parser(
         prog="licwiz acquire",
         description="Acquire a license from the Licensing Center without a screen.",
@@ -147,7 +147,7 @@ async def _acquire(args: argparse.Namespace, req: ActivationRequest) -> acquire.
 
 def cmd_acquire(argv: list[str]) -> int:
     def body() -> int:
-        args = _acquire_parser().parse_args(argv)
+        args = build_acquire_parser().parse_args(argv)
         req = build_request(args, current_product())
         print_installed(asyncio.run(_acquire(args, req)), args.json)
         return AcquireExit.OK
@@ -166,9 +166,14 @@ def seat_holders(product: str) -> list[dict[str, Any]] | None:
         return None
 
 
-def cmd_status(argv: list[str]) -> int:
+def build_status_parser() -> Parser:
     p = Parser(prog="licwiz status", description="List installed licenses and whether each is valid here.")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    return p
+
+
+def cmd_status(argv: list[str]) -> int:
+    p = build_status_parser()
     product = current_product()
     try:
         args = p.parse_args(argv)

@@ -28,6 +28,7 @@ from licwiz.core.product import current_product
 from licwiz.core.storage import installed_files
 
 from .errors import AcquireExit, Parser, report_error
+from .stdio import without_terminal
 
 DEMO_PHONE = "+1 555 0100 (demo)"
 DEMO_PINS = 3  # PINs per set: enough for a first-time registration and two updates
@@ -111,18 +112,25 @@ def _run_wizard(center: EmbeddedCenter, product: str, notes: str) -> int:
     return run_app(LicwizApp(WizardConfig(**kw)))
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> Parser:
     p = Parser(
         prog="licwiz demo",
         description="Run the wizard against an embedded demo Licensing Center (no network needed).",
     )
     p.add_argument("--keep", action="store_true", help="keep the demo folder (center, licenses) at exit")
     p.add_argument("--folder", type=Path, help="use this folder instead of a new temporary one (kept)")
+    return p
+
+
+def main(argv: list[str]) -> int:
     try:
-        args = p.parse_args(argv)
+        args = build_parser().parse_args(argv)
     except LicwizError as exc:
         report_error(exc, code=AcquireExit.USAGE)
         return AcquireExit.USAGE
+    no_screen = without_terminal("licwiz demo")  # before a center is started for nobody
+    if no_screen is not None:
+        return no_screen
     product = current_product()
     folder = args.folder.resolve() if args.folder else Path(tempfile.mkdtemp(prefix="licwiz-demo-"))
     keep = args.keep or args.folder is not None

@@ -7,7 +7,11 @@
     license, and prints which parameters match, which changed, and the verdict.
 
 ``licwiz verify FILE [--json]``
-    Prints what a license says and whether it is valid on this computer.
+    Prints what a license says and whether it is valid on this computer
+    (``-``: the license read from standard input). With ``--json`` every
+    outcome is one JSON object on stdout, a file that cannot be read or parsed
+    too: ``{"ok": false, "exit_code": 3, "file": ..., "valid": false,
+    "error": {"code", "brief", "detail"}}``.
 
 Exit codes (both commands; stable, scripts may test them; ``DiagnosticsExit``
 in cli/errors.py):
@@ -46,14 +50,21 @@ from licwiz.core.product import current_product
 from licwiz.core.storage import installed_files
 from licwiz.core.text import printable, printable_lines
 
-from .errors import DiagnosticsExit, Parser, diagnostics_exit_code, report_error
+from .errors import DiagnosticsExit, Parser, diagnostics_exit_code, report_error, wants
+from .stdio import STDIN_NAME, is_stdio, read_license
 
 _INSTALLED = "\0installed"
 
 
-def _fail(err: LicwizError) -> int:
+def _fail(err: LicwizError, *, as_json: bool = False, file: str | None = None) -> int:
+    """One line on stderr; with ``as_json`` also the error object on stdout."""
     code = diagnostics_exit_code(err)
     report_error(err, code=code)
+    if as_json:
+        doc: dict[str, Any] = {"ok": False, "exit_code": code, "error": err.as_dict()}
+        if file is not None:
+            doc.update(file=file, valid=False)
+        print(json.dumps(doc, indent=2, sort_keys=True))
     return code
 
 
@@ -79,7 +90,7 @@ def _what_if(path: Path, keyring: Keyring, root: Path) -> tuple[dict[str, Any], 
     return report, DiagnosticsExit.OK if m.ok else DiagnosticsExit.COMPUTER
 
 
-def cmd_fingerprint(argv: list[str]) -> int:
+def build_fingerprint_parser() -> Parser:
     parser = Parser(prog="licwiz fingerprint", description="Show the key computer parameters.")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--show-raw", action="store_true",
@@ -88,10 +99,14 @@ def cmd_fingerprint(argv: list[str]) -> int:
                         help="compare with a license file (default: every installed license)")
     # For tests and for support inspecting a mounted disk image; not used to acquire licenses.
     parser.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
+    return parser
+
+
+def cmd_fingerprint(argv: list[str]) -> int:
     try:
-        return _fingerprint(parser.parse_args(argv))
+        return _fingerprint(build_fingerprint_parser().parse_args(argv))
     except LicwizError as exc:
-        return _fail(exc)
+        return _fail(exc, as_json=wants(argv, "--json"))
 
 
 def _fingerprint(args: argparse.Namespace) -> int:
@@ -165,37 +180,47 @@ def _print_fingerprint(out: Mapping[str, Any]) -> None:
         _say(f"  verdict:  {'valid on this computer' if m['ok'] else 'NOT valid here'} ({m['reason']})")
 
 
-def cmd_verify(argv: list[str]) -> int:
+def build_verify_parser() -> Parser:
     parser = Parser(
         prog="licwiz verify",
         description="Check a license file: genuine, for this product, in date, for this computer.",
     )
-    parser.add_argument("file", type=Path, help="the .lic file")
+    parser.add_argument("file", type=Path, help="the .lic file ('-': read it from standard input)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def cmd_verify(argv: list[str]) -> int:
+    as_json = wants(argv, "--json")
+    file: str | None = None
     try:
-        args = parser.parse_args(argv)
-        return _verify(args.file, as_json=args.json)
+        args = build_verify_parser().parse_args(argv)
+        file = STDIN_NAME if is_stdio(args.file) else str(args.file)
+        return _verify(args.file, as_json=as_json)
     except LicwizError as exc:
-        return _fail(exc)
+        # unreadable or malformed: with --json still one object saying so
+        return _fail(exc, as_json=as_json, file=file)
 
 
 def _verify(path: Path, *, as_json: bool) -> int:
-    text = lic_mod.read_file(path)
-    signed = lic_mod.parse(text, str(path))  # malformed: FileFormatError, nothing to show
+    text, source = read_license(path)
+    signed = lic_mod.parse(text, source)  # malformed: FileFormatError, reported by the caller
     lic = signed.license
     product = current_product()
-    out: dict[str, Any] = {"file": str(path), "license": lic.payload(), "product_here": product}
+    out: dict[str, Any] = {"file": source, "license": lic.payload(), "product_here": product}
     error: LicwizError | None = None
     try:
-        lic_mod.verify(text, load_keyring(), product=product, source=str(path))
+        lic_mod.verify(text, load_keyring(), product=product, source=source)
     except LicwizError as exc:
         error = exc
     m = fingerprint.matches(lic.params, fingerprint.collect(lic.product))
     out["match"] = asdict(m)
     if error is None and not m.ok:
-        error = LicenseInvalid(f"{path}: not valid on this computer: {m.reason}", code="parameters_changed")
+        error = LicenseInvalid(f"{source}: not valid on this computer: {m.reason}", code="parameters_changed")
     out["valid"] = error is None
     out["error"] = error.as_dict() if error is not None else None
+    out["ok"] = error is None
+    out["exit_code"] = diagnostics_exit_code(error) if error is not None else DiagnosticsExit.OK
     if as_json:
         print(json.dumps(out, indent=2, sort_keys=True))
     else:

@@ -10,7 +10,8 @@ Three exit-code tables, stable (scripts test them):
 2     usage or bad input (wrong option, mistyped number, owner-data file,
       phone rows with a wrong check digit, a file that is not a license)
 3     refused by the Licensing Center or the license server
-4     the Licensing Center or license server cannot be reached or answered nonsense
+4     the Licensing Center or license server cannot be reached, is unavailable for
+      now (its database out of reach: try again), or answered nonsense
 5     the license cannot be stored (location not writable, disk full);
       if the license was already issued its text is kept and the error says where
 6     the license received is invalid (signature, product, not the one
@@ -97,12 +98,16 @@ class Parser(argparse.ArgumentParser):
         raise UsageError("arguments", f"{message} (see '{self.prog} --help')")
 
 
+# Codes that say "not now", not "no": the same call may succeed later.
+_AWAY = frozenset({"unreachable", "bad_response", "unavailable"})
+
+
 def exit_code_for(exc: BaseException) -> int:
     """``AcquireExit`` of a failure."""
     if isinstance(exc, AfterActivationError):
         return AcquireExit.STORAGE if exc.verified else AcquireExit.INVALID
     if isinstance(exc, CenterError):
-        return AcquireExit.UNREACHABLE if exc.code in ("unreachable", "bad_response") else AcquireExit.REFUSED
+        return AcquireExit.UNREACHABLE if exc.code in _AWAY else AcquireExit.REFUSED
     if isinstance(exc, InputError | FileFormatError | PhoneCodeError):
         return AcquireExit.USAGE  # a misheard phone row is bad input, like a mistyped PIN
     if isinstance(exc, StorageError):
@@ -111,7 +116,7 @@ def exit_code_for(exc: BaseException) -> int:
         return AcquireExit.INVALID
     if isinstance(exc, LicwizError):
         # the license server's errors (core.server_client.ServerError)
-        if exc.code in ("unreachable", "bad_response"):
+        if exc.code in _AWAY:
             return AcquireExit.UNREACHABLE
         return AcquireExit.REFUSED if exc.code != "internal" else AcquireExit.INTERNAL
     return AcquireExit.INTERNAL

@@ -8,6 +8,11 @@ response rows read from stdin) after checking it answers a pending request of
 this computer. With ``--server HOST:PORT`` the request binds the license
 server's parameters and the answer is uploaded there.
 
+``-`` is a standard stream (cli/stdio.py): ``licwiz request --out -`` prints
+the armoured request on stdout (what it says besides goes to stderr), and
+``licwiz install -`` reads the license data file from stdin, so both work in
+a pipe (``licwiz request ... --out - | ssh vendor-gateway submit``).
+
 Exit codes: ``AcquireExit`` in cli/errors.py (0 done, 2 usage or bad input,
 also phone rows with a wrong check digit and a file that is not a license,
 3/4 license server refused/unreachable, 5 storage, 6 the license is invalid or
@@ -25,16 +30,19 @@ from pathlib import Path
 
 from licwiz.core import exchange, phonecodes
 from licwiz.core.acquire import Outcome, Target, server_parameters
+from licwiz.core.keys import load_keyring
 from licwiz.core.product import current_product
+from licwiz.core.request import ActivationRequest, seal
 from licwiz.core.storage import Scope, is_writable
 
 from .acquire import add_output_options, add_request_options, build_request, parse_server, print_installed
 from .errors import AcquireExit, Parser, UsageError, guarded
+from .stdio import STDIO, is_stdio, read_license
 
 _MAX_STDIN = 64 * 1024
 
 
-def _request_parser() -> Parser:
+def build_request_parser() -> Parser:
     p = Parser(
         prog="licwiz request",
         description="Write a sealed license request file for the Licensing Center's web page "
@@ -44,7 +52,8 @@ def _request_parser() -> Parser:
         "3 license server refused, 4 license server unreachable (--server), 1 internal error.",
     )
     p.add_argument("--out", type=Path, metavar="FILE",
-                   help="where to write the request file (default ./licwiz-request-<kit>.req)")
+                   help="where to write the request file (default ./licwiz-request-<kit>.req; "
+                   "'-': standard output)")
     p.add_argument("--phone", action="store_true", help="print the phone request code instead of a file")
     add_request_options(p)
     p.add_argument("--server", metavar="HOST:PORT",
@@ -54,7 +63,7 @@ def _request_parser() -> Parser:
     return p
 
 
-def _install_parser() -> Parser:
+def build_install_parser() -> Parser:
     p = Parser(
         prog="licwiz install",
         description="Install a license data file from the Licensing Center (or, with --phone, the "
@@ -63,7 +72,8 @@ def _install_parser() -> Parser:
         "6 license invalid or not the one requested, 3 license server refused, "
         "4 license server unreachable (--server), 1 internal error.",
     )
-    p.add_argument("file", nargs="?", type=Path, metavar="FILE", help="the license data file (.lic)")
+    p.add_argument("file", nargs="?", type=Path, metavar="FILE",
+                   help="the license data file (.lic); '-' reads it from standard input")
     p.add_argument("--phone", action="store_true", help="read the phone response rows from stdin")
     p.add_argument("--scope", choices=("all-users", "user"),
                    help="where to install (default: all users when writable, else the current user)")
@@ -81,7 +91,7 @@ def _install_parser() -> Parser:
 
 def cmd_request(argv: list[str]) -> int:
     def body() -> int:
-        args = _request_parser().parse_args(argv)
+        args = build_request_parser().parse_args(argv)
         if args.phone and args.out:
             raise UsageError("--out", "--out: not with --phone (the phone code is printed)")
         product = current_product()
@@ -92,6 +102,9 @@ def cmd_request(argv: list[str]) -> int:
             req = dataclasses.replace(req, params=asyncio.run(server_parameters(target, product)))
         if args.phone:
             _print_phone_request(*exchange.start_phone(req), as_json=args.json)
+            return AcquireExit.OK
+        if is_stdio(args.out):
+            _print_request(req, as_json=args.json)
             return AcquireExit.OK
         out = args.out if args.out is not None else exchange.default_request_path(req)
         pending = exchange.write_request_file(req, out)
@@ -105,6 +118,25 @@ def cmd_request(argv: list[str]) -> int:
         return AcquireExit.OK
 
     return guarded(argv, body)
+
+
+def _print_request(req: ActivationRequest, *, as_json: bool) -> None:
+    """``--out -``: the armoured request on stdout, the rest on stderr. The
+    pending request is recorded first: an answer must find it, and one whose
+    text never arrived is harmless (the next request replaces nothing)."""
+    _, key = load_keyring().sealing_key()
+    pending = exchange.new_pending(req, "file", request_file=STDIO)
+    text = seal(pending.request, key)
+    exchange.save_pending(pending)
+    if as_json:
+        print(json.dumps({"ok": True, "pending": pending.id, "request_file": STDIO, "request": text},
+                         indent=2))
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    print("licwiz: request written to standard output; upload it on the Licensing Center's web page "
+          "(or send it by e-mail), then install the license data file you get back with: "
+          "licwiz install FILE", file=sys.stderr)
 
 
 def _print_phone_request(pending: exchange.PendingRequest, rows: list[str], *, as_json: bool) -> None:
@@ -154,16 +186,17 @@ async def _install(args: argparse.Namespace) -> Outcome:
         outcome, _ = await exchange.install_phone_answer(_phone_rows(), phone, target=target, product=product)
         return outcome
     if args.file is None:
-        raise UsageError("FILE", "FILE: the license data file to install is required")
-    outcome, _ = await exchange.install_answer_file(
-        args.file, target=target, product=product, require_pending=not args.without_request,
+        raise UsageError("FILE", "FILE: the license data file to install is required ('-': standard input)")
+    text, source = await asyncio.to_thread(read_license, args.file)
+    outcome, _ = await exchange.install_answer_text(
+        text, source=source, target=target, product=product, require_pending=not args.without_request,
     )
     return outcome
 
 
 def cmd_install(argv: list[str]) -> int:
     def body() -> int:
-        args = _install_parser().parse_args(argv)
+        args = build_install_parser().parse_args(argv)
         print_installed(asyncio.run(_install(args)), args.json)
         return AcquireExit.OK
 

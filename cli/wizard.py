@@ -1,19 +1,26 @@
 """``licwiz [wizard]``: start the keyboard-only wizard (app/wizard.py) with a
 ``WizardConfig`` (app/config.py) from the options; ``run_app`` turns a Textual
-app's result into the exit code (also for ``licwiz demo``)."""
+app's result into the exit code (also for ``licwiz demo``).
+
+Without a terminal on stdin and stdout the wizard cannot run: one line naming
+``licwiz acquire``, exit 2 (cli/stdio.py), before Textual is even imported.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from licwiz.app.config import WizardConfig
-from licwiz.app.wizard import LicwizApp
 from licwiz.core.errors import LicwizError
 
 from .errors import AcquireExit, Parser, UsageError, report_error
+from .stdio import without_terminal
+
+if TYPE_CHECKING:
+    from licwiz.app.wizard import LicwizApp
 
 
-def _parser() -> Parser:
+def build_parser() -> Parser:
     p = Parser(prog="licwiz wizard", description="Run the keyboard-only license acquisition wizard.")
     p.add_argument("--center", metavar="URL", help="Licensing Center URL (default: $LICWIZ_CENTER_URL)")
     p.add_argument("--product", help="product id (default: $LICWIZ_PRODUCT or licwiz-demo)")
@@ -28,7 +35,7 @@ def _parser() -> Parser:
 
 def main(argv: list[str]) -> int:
     try:
-        args = _parser().parse_args(argv)
+        args = build_parser().parse_args(argv)
         kw: dict[str, Any] = {}  # unset options keep WizardConfig's defaults (env, config files)
         if args.center:
             kw["center_url"] = args.center
@@ -38,10 +45,15 @@ def main(argv: list[str]) -> int:
             kw["phone_number"] = args.phone
         if args.web_page:
             kw["center_web_page"] = args.web_page
-        config = WizardConfig(**kw)  # reads center.json: may be unreadable
+        config = WizardConfig(**kw)  # reads center.json: may be unreadable (said first: it is the fix)
     except (UsageError, LicwizError) as exc:
         report_error(exc, code=AcquireExit.USAGE)
         return AcquireExit.USAGE
+    no_screen = without_terminal("the wizard")
+    if no_screen is not None:
+        return no_screen
+    from licwiz.app.wizard import LicwizApp
+
     return run_app(LicwizApp(config))
 
 
