@@ -21,6 +21,7 @@ Three exit-code tables, stable (scripts test them):
 
 ``DiagnosticsExit``: ``fingerprint`` and ``verify`` (see cli/diagnostics.py).
 ``RunExit``: ``run`` (besides COMMAND's own status; see cli/run.py).
+``ServiceExit``: ``licwiz server ...`` (and ``licwiz center ...``).
 
 Errors are one line on stderr, ``licwiz: <brief> [code]``, plus the detail
 for support with ``--verbose``; with ``--json`` also
@@ -84,6 +85,14 @@ class RunExit(IntEnum):
     NOT_EXECUTABLE = 126
     NOT_FOUND = 127
     INTERRUPTED = 130
+
+
+class ServiceExit(IntEnum):
+    OK = 0  # done; serve: stopped by SIGTERM/SIGINT after draining
+    ERROR = 1  # database, keys, schema, tokens: one line says which
+    USAGE = 2
+    ADDRESS = 3  # serve: cannot listen on the address (port in use, no permission); uvicorn's STARTUP_FAILURE
+    UNREACHABLE = 69  # server params/install/status: the license server cannot be reached
 
 
 class UsageError(InputError):

@@ -1,6 +1,6 @@
 """``licwiz server init|serve``: the site's license server.
 
-- ``licwiz server init [--db URL] [--admin-token T] [--client-token T] [--force]``
+- ``licwiz server init [--db URL] [--admin-token T] [--client-token T] [--force] [--json]``
   creates the schema and the two tokens (random unless given), prints them
   once and stores only their hashes in the database (so every server process
   on a shared PostgreSQL database accepts the same tokens).
@@ -9,62 +9,119 @@
 - admin side, from any computer (core/server_client.py settings: ``--server`` or
   ``LICWIZ_SERVER``; admin token ``LICWIZ_SERVER_TOKEN`` or ~/.config/licwiz/server-token):
   ``licwiz server params [--product P] [--json]`` (what to bind a license to),
-  ``licwiz server install FILE`` (upload a license), ``licwiz server status``
-  (licenses, capacity, seats in use).
+  ``licwiz server install FILE [--json]`` (upload a license; ``-``: from stdin),
+  ``licwiz server status [--json]`` (licenses, capacity, seats in use).
 
-The default database is SQLite at ``$LICWIZ_SERVER_DIR/server.db`` (default
-``/var/lib/licwiz-server``); ``LICWIZ_SERVER_DB`` overrides the URL.
+``--db`` takes what the center's does: a file path (SQLite), or a SQLite or
+PostgreSQL URL in any spelling (``sqlite:///f.db``, ``postgresql://...``),
+turned into the async drivers' URLs here. The default database is SQLite at
+``$LICWIZ_SERVER_DIR/server.db`` (default ``/var/lib/licwiz-server``);
+``LICWIZ_SERVER_DB`` overrides the URL.
+
+Exit codes (``ServiceExit`` in cli/errors.py): 0 done, 1 error (one line),
+2 usage, 3 ``serve`` cannot listen on its address (port in use, no
+permission), 69 the server cannot be reached by ``params``, ``install`` or
+``status``. With ``--json`` an error is also ``{"ok": false, "exit_code",
+"error"}`` on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from licwiz.server.config import default_db_url
 
+from .errors import ServiceExit
+from .listen import listen_problem
+
 DEFAULT_PORT = 8475
 DEFAULT_LEASE = 120.0
+
+
+def db_url(text: str) -> str:
+    """What ``--db`` accepts, as the center's ``--db`` does: a file path, or a
+    SQLite or PostgreSQL URL with any driver (or none), as the URL of the async
+    driver the server runs on."""
+    if "://" not in text:
+        return f"sqlite+aiosqlite:///{Path(text).expanduser().resolve()}"
+    scheme, rest = text.split("://", 1)
+    dialect = scheme.split("+", 1)[0]
+    if dialect == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if dialect in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    return text  # refused by server/db.py, naming the dialect
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _say_error(brief: str, code: int, err_code: str, *, as_json: bool, detail: str = "") -> int:
+    from licwiz.core.text import printable
+
+    print(printable(f"licwiz server: {' '.join(brief.split())} [{err_code}]"), file=sys.stderr)
+    if as_json:
+        print(json.dumps({"ok": False, "exit_code": code,
+                          "error": {"code": err_code, "brief": brief, "detail": detail or brief}}, indent=2))
+    return code
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     admin = args.admin_token or secrets.token_urlsafe(24)
     client = args.client_token or secrets.token_urlsafe(24)
     if admin == client:
-        print("licwiz server: the admin and client tokens must differ", file=sys.stderr)
-        return 2
+        return _say_error("the admin and client tokens must differ", ServiceExit.USAGE, "usage",
+                          as_json=args.json)
     from licwiz.server import setup
 
     setup.prepare_sqlite_dir(args.db)
     if not asyncio.run(setup.initialise(args.db, admin, client, args.force)):
-        print("licwiz server: already initialised (tokens exist); use --force to replace them",
-              file=sys.stderr)
-        return 1
+        return _say_error("already initialised (tokens exist); use --force to replace them",
+                          ServiceExit.ERROR, "initialised", as_json=args.json)
+    if args.json:
+        print(json.dumps({"ok": True, "db": _shown(args.db), "admin_token": admin, "client_token": client},
+                         indent=2))
+        return ServiceExit.OK
     print("License server initialised. Keep these tokens: they are shown only once.")
     print(f"admin token: {admin}")
     print(f"client token: {client}")
     print("Admins: export LICWIZ_SERVER_TOKEN=<admin token> (or ~/.config/licwiz/server-token).")
     print("Clients: LICWIZ_SERVER_CLIENT_TOKEN=<client token>")
     print("  (or 'client_token' in /etc/licwiz/server.json or ~/.config/licwiz/server.json).")
-    return 0
+    return ServiceExit.OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("licwiz server: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
+        return ServiceExit.USAGE
     if args.lease <= 0:
         print("licwiz server: --lease must be positive", file=sys.stderr)
-        return 2
+        return ServiceExit.USAGE
+    if not 0 < args.port < 65536:
+        print(f"licwiz server: --port must be from 1 to 65535, not {args.port}", file=sys.stderr)
+        return ServiceExit.USAGE
     for f in (args.tls_cert, args.tls_key):
         if f and not os.access(f, os.R_OK):
             print(f"licwiz server: cannot read {f}", file=sys.stderr)
-            return 2
+            return ServiceExit.USAGE
+    # Before the database is touched: a second server started on a taken port
+    # says so in one line, not in uvicorn's log after a schema upgrade.
+    problem = listen_problem(args.host, args.port)
+    if problem is not None:
+        print(f"licwiz server: cannot listen: {problem} [address_in_use]", file=sys.stderr)
+        return ServiceExit.ADDRESS
     from licwiz.server import setup
 
     setup.prepare_sqlite_dir(args.db)
@@ -72,25 +129,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if ready.revision is None or not ready.has_tokens:
         print("licwiz server: this database has no tokens yet: run 'licwiz server init' first",
               file=sys.stderr)
-        return 1
+        return ServiceExit.ERROR
     if ready.revision != ready.head:
         print(f"licwiz server: the database schema is at revision {ready.revision}; this licwiz needs "
               f"{ready.head} (a newer licwiz made it?)", file=sys.stderr)
-        return 1
+        return ServiceExit.ERROR
     scheme = "https" if args.tls_cert else "http"
     started = setup.serve(url=args.db, host=args.host, port=args.port, lease=args.lease,
                           tls_cert=args.tls_cert, tls_key=args.tls_key,
                           banner=f"licwiz license server on {scheme}://{args.host}:{args.port} "
                                  f"(lease {args.lease:g} s)")
-    return 0 if started else 1
+    return ServiceExit.OK if started else ServiceExit.ERROR
+
+
+def _status_doc(listing: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    capacity = listing.get("capacity", {})
+    in_use = {product: sum(1 for r in rows if r.get("product") == product) for product in capacity}
+    return {"ok": True, "licenses": listing["licenses"], "capacity": capacity, "in_use": in_use,
+            "seats": rows}
 
 
 async def _remote(args: argparse.Namespace) -> int:
-    import json
-
-    from licwiz.core import license as lic_mod
     from licwiz.core.server_client import admin_token, client_from_config
     from licwiz.core.text import printable
+
+    from .stdio import read_license
 
     if args.cmd == "params":
         # parameters accept the client token too; prefer the admin one when set
@@ -101,56 +164,67 @@ async def _remote(args: argparse.Namespace) -> int:
         else:
             for name, digest in params.items():
                 print(printable(f"{name:<12} {digest}"))
-        return 0
+        return ServiceExit.OK
+    if args.cmd == "install":
+        text, _ = read_license(Path(args.file))
     async with client_from_config(args.server, admin=True) as c:
         if args.cmd == "install":
-            text = lic_mod.read_file(Path(args.file))
             got = await c.install(text)
+            if args.json:
+                print(json.dumps({"ok": True, **got}, indent=2))
+                return ServiceExit.OK
             again = "" if got.get("new") else " (it was already there)"
             print(printable(f"installed {got['license_id']} on the server: {got['product']}, "
                             f"{got['users']} user(s){again}"))
-            return 0
+            return ServiceExit.OK
         listing = await c.licenses()
         rows = await c.seats()
+    doc = _status_doc(listing, rows)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return ServiceExit.OK
     print("Licenses:" if listing["licenses"] else "No licenses on the server.")
     for lic in listing["licenses"]:
         until = lic["not_after"] or "-"
         print(printable(f"  {lic['license_id']}  {lic['product']}  {lic['users']} user(s)  until {until}"))
-    for product, cap in listing.get("capacity", {}).items():
-        used = sum(1 for r in rows if r.get("product") == product)
-        print(printable(f"Seats of {product}: {used} of {cap} in use"))
+    for product, cap in doc["capacity"].items():
+        print(printable(f"Seats of {product}: {doc['in_use'][product]} of {cap} in use"))
     for r in rows:
         # user, host and session are what some client told the server: never raw to the terminal
         print(printable(f"  slot {r['slot']}: {r['user']} on {r['host']}, session {r['session']}, "
                         f"since {r['since']}"))
-    return 0
+    return ServiceExit.OK
 
 
 def cmd_remote(args: argparse.Namespace) -> int:
     from licwiz.core.errors import LicwizError
-    from licwiz.core.text import printable, printable_lines
+    from licwiz.core.text import printable_lines
 
     try:
         return asyncio.run(_remote(args))
     except LicwizError as exc:
-        print(printable(f"licwiz server: {exc.brief}"), file=sys.stderr)
+        code = ServiceExit.UNREACHABLE if exc.code in ("unreachable", "bad_response") else ServiceExit.ERROR
+        _say_error(exc.brief, code, exc.code, as_json=args.json, detail=exc.detail)
         if exc.detail != exc.brief:
             print(printable_lines(f"  {exc.detail}"), file=sys.stderr)
-        return 69 if exc.code in ("unreachable", "bad_response") else 1
+        return code
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="licwiz server", description="the site's license server")
     sub = p.add_subparsers(dest="cmd", required=True)
+    db_help = ("database: a file path (SQLite) or a sqlite:// or postgresql:// URL "
+               "(default: %(default)s)")
     pi = sub.add_parser("init", help="create the database and the admin and client tokens")
-    pi.add_argument("--db", default=default_db_url(), help="database URL (default: %(default)s)")
+    pi.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
     pi.add_argument("--admin-token", default="", help="use this admin token instead of a random one")
     pi.add_argument("--client-token", default="", help="use this client token instead of a random one")
     pi.add_argument("--force", action="store_true", help="replace existing tokens")
+    pi.add_argument("--json", action="store_true", help="print the tokens as JSON on stdout")
     ps = sub.add_parser("serve", help="serve the API")
     ps.add_argument("--host", default="127.0.0.1")
     ps.add_argument("--port", type=int, default=DEFAULT_PORT)
-    ps.add_argument("--db", default=default_db_url(), help="database URL (default: %(default)s)")
+    ps.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
     ps.add_argument("--lease", type=float, default=DEFAULT_LEASE,
                     help="seconds a seat lives without a heartbeat")
     ps.add_argument("--tls-cert", default="")
@@ -160,12 +234,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ("status", "list the server's licenses and seats in use (admin token)")):
         pr = sub.add_parser(name, help=help_)
         pr.add_argument("--server", default=None, help="HOST:PORT (default: LICWIZ_SERVER or server.json)")
+        pr.add_argument("--json", action="store_true", help="print JSON on stdout")
         if name == "params":
             pr.add_argument("--product", default="")
-            pr.add_argument("--json", action="store_true")
         if name == "install":
-            pr.add_argument("file")
-    args = p.parse_args(list(argv or []))
+            pr.add_argument("file", help="the license file ('-': read it from standard input)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(argv or []))
+    as_json = bool(getattr(args, "json", False))
     try:
         if args.cmd in ("params", "install", "status"):
             return cmd_remote(args)
@@ -175,13 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         raise  # licwiz's main stops quietly (licwiz server params | head)
     except (OSError, ValueError) as exc:
-        print(f"licwiz server: {exc}", file=sys.stderr)
-        return 1
+        return _say_error(str(exc), ServiceExit.ERROR, "error", as_json=as_json)
     except Exception as exc:  # database errors: one line, no traceback for an operator
         from sqlalchemy.exc import SQLAlchemyError
 
         if isinstance(exc, SQLAlchemyError):
-            print(f"licwiz server: database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}",
-                  file=sys.stderr)
-            return 1
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            return _say_error(f"database error: {exc.__class__.__name__}: {first}", ServiceExit.ERROR,
+                              "database", as_json=as_json)
         raise
