@@ -40,9 +40,11 @@ def openapi_document() -> dict[str, Any]:
         "properties": {
             "product": {"type": "string", "minLength": 1, "maxLength": 100},
             "regnum": {"type": "string", "pattern": "^[0-9]{10}$",
-                       "description": "10 digits, the last a Damm check digit"},
+                       "description": "10 digits, the last a Damm check digit (dashes and spaces"
+                                      " between digits are accepted and removed)"},
             "pin": {"type": "string", "pattern": "^[0-9]{15}$",
-                    "description": "15 digits (last a check digit); for recover/update the last used PIN"},
+                    "description": "15 digits (last a check digit), dashes and spaces accepted; for"
+                                   " recover/update the last used PIN"},
             "operation": {"type": "string", "enum": ["first", "recover", "update"]},
             "owner": owner,
             "params": {"type": "object", "maxProperties": 32,
@@ -59,13 +61,21 @@ def openapi_document() -> dict[str, Any]:
             "supersedes": {"type": "string", "nullable": True}, "request_id": _S,
         },
     }
+    # A kit's PINs are in the answer that creates it only (single_pins, multi_pins);
+    # afterwards the center has their hashes and names each by set and position.
+    pin_state = {
+        "type": "object", "required": ["set", "position", "state"],
+        "properties": {"set": {"type": "string", "enum": ["single", "multi"]},
+                       "position": {"type": "integer"},
+                       "state": {"type": "string", "enum": ["unused", "used"]}},
+    }
     kit = {
-        "type": "object", "required": ["regnum", "product", "users", "single_pins", "multi_pins"],
+        "type": "object", "required": ["regnum", "product", "users", "pins"],
         "properties": {
             "regnum": _S, "product": _S, "users": {"type": "integer"},
             "single_pins": {"type": "array", "items": _S}, "multi_pins": {"type": "array", "items": _S},
             "pin_set": {"type": "string", "nullable": True}, "issued": {"type": "integer"},
-            "created": _S, "used_pins": {"type": "array", "items": _S},
+            "created": _S, "pins": {"type": "array", "items": pin_state},
             "locked_until": {"type": "string", "nullable": True},
         },
     }

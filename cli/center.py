@@ -25,6 +25,7 @@ from licwiz.center import db, setup
 from licwiz.center.keystore import default_home, rotate_signing
 from licwiz.center.service import CenterService
 from licwiz.center.settings import DEFAULTS as DEFAULT_SETTINGS
+from licwiz.cli import mail as mail_cli
 from licwiz.core.errors import InputError, LicwizError
 from licwiz.core.identifiers import format_pin
 from sqlalchemy.exc import DBAPIError
@@ -336,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("value")
     sp = add(cfg, "show", cmd_config_show, "show the settings")
     sp.add_argument("--json", action="store_true")
+
+    mail_cli.add_parser(sub)  # licwiz center mail: the e-mail desk (cli/mail.py)
 
     sp = add(sub, "audit", cmd_audit, "show the audit trail, newest first")
     sp.add_argument("--limit", type=int, default=50)
