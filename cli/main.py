@@ -1,7 +1,7 @@
 """The ``licwiz`` entry point: ``main(argv)`` dispatches a command to its module.
 
 One module per command group (cli/wizard.py, acquire.py, diagnostics.py,
-exchange.py, run.py, demo.py, center.py, server.py); each is imported only
+exchange.py, run.py, demo.py, center.py, server.py, completion.py); each is imported only
 when its command runs (plain ``import`` statements in the loaders below), so
 ``licwiz --help`` and ``licwiz fingerprint`` never load Textual or the
 services' dependencies. The services come with the extras ``licwiz[center]``
@@ -85,6 +85,12 @@ def _server() -> Entry:
     return server.main
 
 
+def _completion() -> Entry:
+    from . import completion
+
+    return completion.main
+
+
 # command -> (loader of its entry function, one-line help)
 COMMANDS: dict[str, tuple[Callable[[], Entry], str]] = {
     "wizard": (_wizard, "run the license acquisition wizard (default)"),
@@ -98,6 +104,7 @@ COMMANDS: dict[str, tuple[Callable[[], Entry], str]] = {
     "run": (_run, "run a command holding a license seat"),
     "center": (_center, "the Licensing Center (vendor side)"),
     "server": (_server, "the license server (site side)"),
+    "completion": (_completion, "print a bash or zsh completion script"),
 }
 
 

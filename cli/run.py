@@ -266,6 +266,12 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         while cmd and cmd[0].startswith("-"):
             take = 2 if cmd[0] in ("--server", "--wait") else 1
             opts, cmd = opts + cmd[:take], cmd[take:]
+    ns = build_parser().parse_args(opts)
+    return ns, cmd
+
+
+def build_parser() -> Parser:
+    """The options before ``--`` (COMMAND and its arguments are not parsed)."""
     p = Parser(
         prog="licwiz run", description="run a command holding a license seat",
         usage="licwiz run [--server HOST:PORT | --local] [--wait SECONDS] -- COMMAND...")
@@ -274,8 +280,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     where.add_argument("--local", action="store_true",
                        help="use this computer's seats even if a server is set")
     p.add_argument("--wait", type=float, default=0.0, help="wait up to SECONDS for a free seat")
-    ns = p.parse_args(opts)
-    return ns, cmd
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

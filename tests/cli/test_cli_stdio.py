@@ -20,8 +20,9 @@ PIN = off_pin(4242)
 
 
 def _request_to_stdout(owner_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    # run in the owner file's folder: a licwiz that took '-' for a file name writes it there
     return off_licwiz("request", "--out", "-", "--kit", KIT, "--pin", PIN, "--operation", "first",
-                      "--owner-file", str(owner_file), *extra)
+                      "--owner-file", str(owner_file), *extra, cwd=owner_file.parent)
 
 
 def test_request_out_dash_prints_the_request_and_only_it(
@@ -33,7 +34,7 @@ def test_request_out_dash_prints_the_request_and_only_it(
     req = off_keys.open(r.stdout)  # the whole of stdout is the sealed request
     assert (req.regnum, req.pin, req.method, req.product) == (KIT, PIN, "file", OFF_PRODUCT)
     assert "licwiz install" in r.stderr and r.stderr.count("\n") == 1
-    assert not (tmp_path / "-").exists() and not Path("-").exists()
+    assert not (off_owner_file.parent / "-").exists()
     pending = [json.loads(p.read_text()) for p in (state_dir() / "pending").glob("*.json")]
     assert len(pending) == 1 and pending[0]["request_file"] == "-"
     # the answer to it installs from stdin, as the answer to a request file does
