@@ -29,6 +29,7 @@ import httpx
 import platformdirs
 
 from . import __version__
+from .client import untrusted_certificate
 from .errors import InputError, LicwizError, SeatError
 
 API = "/api/v1"
@@ -183,6 +184,12 @@ class ServerClient:
             raise ServerError("unreachable", f"the license server at {self.base_url} did not answer in time",
                               ) from None
         except httpx.HTTPError as exc:
+            reason = untrusted_certificate(exc)
+            if reason is not None:  # found by type (ssl.SSLCertVerificationError), not by its words
+                raise ServerError(
+                    "unreachable", f"the license server's certificate at {self.base_url} is not trusted "
+                    f"({reason})", "Name its CA certificate in LICWIZ_SERVER_CA or \"ca\" in server.json.",
+                ) from None
             raise ServerError("unreachable", f"cannot reach the license server at {self.base_url}",
                               f"{exc.__class__.__name__}: {exc}") from None
         try:

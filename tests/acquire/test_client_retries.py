@@ -26,6 +26,7 @@ from licwiz.core import client as client_mod
 from licwiz.core.client import CenterClient, new_idempotency_key
 from licwiz.core.errors import CenterError
 from licwiz.core.fingerprint import collect
+from licwiz.core.identifiers import new_pin, new_regnum
 from licwiz.core.keys import load_keyring
 from licwiz.core.license import verify
 from licwiz.core.owner import OwnerData
@@ -260,7 +261,7 @@ async def test_503_with_retry_after_is_retried_after_that_wait() -> None:
 
 
 async def test_activation_retries_send_the_same_key_and_body(acq_owner: OwnerData) -> None:
-    req = ActivationRequest(product=PRODUCT, regnum="1234567897", pin="1" * 15, operation="first",
+    req = ActivationRequest(product=PRODUCT, regnum=new_regnum(), pin=new_pin(), operation="first",
                             owner=acq_owner, params=collect(PRODUCT))
     with _scripted([(503, {"Retry-After": "0"}), (504, {})]) as (url, script):
         async with CenterClient(url, timeout=5) as client:
@@ -276,6 +277,17 @@ async def test_a_long_retry_after_is_reported_not_waited_for() -> None:
                 await client.health()
     assert info.value.code == "unavailable" and info.value.status == 503
     assert len(script.seen) == 1
+
+
+def test_an_unavailable_center_exits_4_like_an_unreachable_one(acq_owner_file: Path) -> None:
+    """503 unavailable means "try again later", not a refusal (exit 3 was "refused")."""
+    with _scripted([(503, {"Retry-After": "120"})] * 2) as (url, _):
+        r = subprocess.run(
+            [sys.executable, "-m", "licwiz.cli", "acquire", "--center", url, "--kit", new_regnum(),
+             "--pin", new_pin(), "--owner-file", str(acq_owner_file), "--operation", "first",
+             "--scope", "user"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 4, r.stderr
+    assert r.stderr.count("\n") == 1 and "[unavailable]" in r.stderr
 
 
 async def test_a_request_file_without_a_key_is_not_sent_twice() -> None:

@@ -103,3 +103,24 @@ def test_status_and_install_json(
     away = _run("server", "status", "--json", "--server", "127.0.0.1:1", env=env)
     assert away.returncode == 69
     assert json.loads(away.stdout)["error"]["code"] == "unreachable"
+
+
+def test_an_untrusted_server_certificate_is_named(
+    license_server_factory: Callable[..., LicenseServer], tmp_path: Path
+) -> None:
+    """Found by the exception's type (ssl.SSLCertVerificationError), with OpenSSL's reason."""
+    from support.tls import self_signed
+
+    srv = license_server_factory()
+    cert, key = self_signed(tmp_path)
+    sp = srv.start("--tls-cert", str(cert), "--tls-key", str(key), verify=str(cert))
+    env = {**os.environ, "LICWIZ_SERVER": f"127.0.0.1:{sp.port}", "LICWIZ_SERVER_TOKEN": srv.admin_token,
+           "LICWIZ_SERVER_TLS": "1"}
+    env.pop("LICWIZ_SERVER_CA", None)
+    r = _run("server", "status", "--json", env=env)
+    assert r.returncode == 69, r.stderr
+    err = json.loads(r.stdout)["error"]
+    assert "certificate" in err["brief"] and "not trusted" in err["brief"] and "self" in err["brief"]
+    assert "LICWIZ_SERVER_CA" in r.stderr
+    env["LICWIZ_SERVER_CA"] = str(cert)
+    assert _run("server", "status", "--json", env=env).returncode == 0
