@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -48,7 +48,7 @@ from licwiz.core.identifiers import parse_pin, parse_regnum
 from licwiz.core.license import License, method_family, pin_digest, sign
 from licwiz.core.license import parse as parse_license
 from licwiz.core.owner import OwnerData
-from licwiz.core.request import OPERATIONS, ActivationRequest, open_sealed
+from licwiz.core.request import OPERATIONS, ActivationRequest, armoured_key_id, open_sealed
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -213,20 +213,38 @@ def _owner_matches(lic: Any, owner: OwnerData) -> bool:
 
 
 class Activations:
-    def __init__(self, uow: UnitOfWork, keys: CenterKeys, throttle: Throttle) -> None:
+    """``keys``: the keys as they are now (center/keystore.py ``LiveKeys.get``): a
+    staged rotation reaches a running worker; each call takes one snapshot."""
+
+    def __init__(self, uow: UnitOfWork, keys: Callable[[], CenterKeys], throttle: Throttle) -> None:
         self.uow = uow
-        self.keys = keys
+        self._keys = keys
         self.throttle = throttle
+
+    @property
+    def keys(self) -> CenterKeys:
+        return self._keys()
 
     # ---- request files
 
     def open_request_file(self, text: str) -> ActivationRequest:
-        """The request inside an armoured, sealed request file (Refusal when unreadable)."""
+        """The request inside an armoured, sealed request file (Refusal when unreadable).
+        It opens with any sealing key the center still holds: current, previous (a
+        client that has not learnt the new key yet) or next; a retired one is refused."""
         if not isinstance(text, str) or not text.strip():
             raise refusals.request_file_empty()
+        keys = self.keys
         try:
-            return open_sealed(text, self.keys.sealing)
+            kid = armoured_key_id(text)
+            if kid in keys.retired("sealing"):
+                raise refusals.request_file_unreadable(
+                    "wrong_key", f"request file: sealed to the Licensing Center key {kid}, which is "
+                    f"retired (the center's sealing key is now {keys.sealing_id}); the customer's "
+                    "trusted keys need the center's current public key.")
+            return open_sealed(text, keys.sealing_private.get(kid, keys.sealing))
         except LicwizError as exc:
+            if isinstance(exc, Refusal):
+                raise
             code = exc.code if exc.code in ("wrong_key", "bad_seal") else "bad_request_file"
             raise refusals.request_file_unreadable(code, exc.detail) from None
 
@@ -292,6 +310,9 @@ class Activations:
 
     def _check_rules(self, conn: Connection, req: ActivationRequest, method: str, client_addr: str,
                      owner_given: bool, lock: bool) -> dict[str, Any]:
+        """The answer names the key that would sign (``signing_key_id``), so that a
+        client that does not trust it stops before spending a PIN."""
+        signer = self.keys.signing_id
         self.throttle.check_addr(conn, client_addr)
         kit = self._kit_checks(conn.execute(_KIT_LOCKED if lock else _KIT, {"b_regnum": req.regnum}).first(),
                                req)
@@ -317,8 +338,10 @@ class Activations:
                 if extra.pin_set != lic.pin_set:
                     raise refusals.set_conflict(lic.pin_set, kit.users)
             pin_set, family = lic.pin_set, method_family(lic.method)
+            if req.operation == "recover":  # the stored license comes back as it was signed
+                signer = parse_license(lic.text, "stored license").license.key_id
         return {"available": True, "product": kit.product, "users": 1 if pin_set == SINGLE else kit.users,
-                "pin_set": pin_set, "method_family": family}
+                "pin_set": pin_set, "method_family": family, "signing_key_id": signer}
 
     # ---- activate
 
@@ -462,13 +485,14 @@ class Activations:
 
     def _issue(self, kit: Any, serial: int, req: ActivationRequest, users: int, method: str, pin: str,
                supersedes: str | None) -> tuple[License, str]:
+        keys = self.keys  # one snapshot: the key id written is the key that signs
         lic = License(
             license_id=f"{kit.regnum}-{serial:03d}", product=kit.product, regnum=kit.regnum,
             users=users, owner_digest=req.owner.digest(), params=dict(req.params), method=method,
             pin_digest=pin_digest(kit.regnum, pin), issued=db.utcnow().date().isoformat(),
-            key_id=self.keys.signing_id, supersedes=supersedes,
+            key_id=keys.signing_id, supersedes=supersedes,
         )
-        return lic, sign(lic, self.keys.signing).text
+        return lic, sign(lic, keys.signing).text
 
     # ---- lookups shared by check and activate
 

@@ -84,6 +84,11 @@ def openapi_document() -> dict[str, Any]:
         "properties": {"license_id": _S, "regnum": _S, "status": _S, "serial": {"type": "integer"},
                        "users": {"type": "integer"}, "method": _S, "product": _S},
     }
+    published = {"type": "array", "items": {
+        "type": "object", "required": ["key_id", "pem", "status"],
+        "properties": {"key_id": _S, "pem": _S,
+                       "status": {"type": "string", "enum": ["next", "current", "previous"]},
+                       "created": {"type": "string", "nullable": True}}}}
     body = {"required": True, "content": {"application/json": {"schema": activation_request}}}
     idem = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": _S,
             "description": "a retry with the same key returns the first answer"}
@@ -97,27 +102,30 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/health": {"get": {"operationId": "health", "responses": {"200": _json({
                 "type": "object", "required": ["status", "version"],
                 "properties": {"status": {"type": "string", "enum": ["ok"]}, "version": _S}})}}},
-            "/api/v1/keys": {"get": {"operationId": "keys", "responses": {"200": _json({
-                "type": "object", "required": ["signing", "sealing"],
-                "properties": {
-                    "signing": {"type": "array", "items": {
-                        "type": "object", "required": ["key_id", "pem", "status"],
-                        "properties": {"key_id": _S, "pem": _S,
-                                       "status": {"type": "string", "enum": ["current", "retired"]}}}},
-                    "sealing": {"type": "array", "items": {
-                        "type": "object", "required": ["key_id", "pem"],
-                        "properties": {"key_id": _S, "pem": _S}}},
-                }})}}},
+            "/api/v1/keys": {"get": {
+                "operationId": "keys",
+                "description": "The published keys of each kind, the current one first: next (published "
+                               "for clients to trust, not used yet), current, previous (not used, still "
+                               "trusted). Retired keys are not listed.",
+                "responses": {"200": _json({
+                    "type": "object", "required": ["signing", "sealing"],
+                    "properties": {"signing": published, "sealing": published}})}}},
             "/api/v1/check": {"post": {
                 "operationId": "check",
                 "requestBody": body,
                 "responses": {"200": _json({
                     "type": "object",
-                    "required": ["available", "product", "users", "pin_set", "method_family"],
+                    "required": ["available", "product", "users", "pin_set", "method_family",
+                                 "signing_key_id"],
                     "properties": {
                         "available": {"type": "boolean"}, "product": _S, "users": {"type": "integer"},
                         "pin_set": {"type": "string", "enum": ["single", "multi"]},
-                        "method_family": {"type": "string", "enum": ["online-or-file", "phone"]}}}),
+                        "method_family": {"type": "string", "enum": ["online-or-file", "phone"]},
+                        "signing_key_id": {
+                            "type": "string",
+                            "description": "the key that would sign the license (for a recovery, the "
+                                           "key that signed it): a client that does not trust it stops "
+                                           "here, before a PIN is spent"}}}),
                               **public}}},
             "/api/v1/activate": {"post": {
                 "operationId": "activate", "parameters": [idem],

@@ -27,14 +27,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from licwiz.core.keys import public_pem
 from licwiz.core.request import ActivationRequest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import db
 from .activation import Activation, Activations
 from .audit import Audit
-from .keystore import CenterKeys, load_keys
+from .keystore import CenterKeys, LiveKeys, load_keys, public_listing
 from .kits import Kits
 from .operators import Operators
 from .settings import Settings
@@ -44,7 +43,9 @@ from .uow import UnitOfWork
 
 class CenterService:
     def __init__(self, engine: AsyncEngine, keys: CenterKeys, home: Path, db_url: str = "") -> None:
-        self.keys = keys
+        # The keys as <home>/keys/state.json says now: a staged rotation step
+        # (keys activate, keys retire) reaches a serving worker within a second.
+        self.live_keys = LiveKeys(home, keys)
         self.home = home
         self.db_url = db_url
         self.uow = UnitOfWork(engine)
@@ -52,12 +53,17 @@ class CenterService:
         self.audit = Audit(self.uow)
         self.throttle = Throttle(self.uow, self.settings)
         self.operators = Operators(self.uow, self.settings)
-        self.kits = Kits(self.uow, keys)
-        self.activations = Activations(self.uow, keys, self.throttle)
+        self.kits = Kits(self.uow, keys)  # the PIN key only, which does not rotate
+        self.activations = Activations(self.uow, self.live_keys.get, self.throttle)
 
     @classmethod
     def open(cls, db_url: str, home: Path, **engine_kw: Any) -> CenterService:
         return cls(db.make_engine(db_url, hide_parameters=True, **engine_kw), load_keys(home), home, db_url)
+
+    @property
+    def keys(self) -> CenterKeys:
+        """The keys now (one snapshot: read it once per use)."""
+        return self.live_keys.get()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -100,12 +106,5 @@ class CenterService:
         return await self.settings.phone_number()
 
     def public_keys(self) -> dict[str, Any]:
-        return {
-            "signing": [
-                {"key_id": kid, "pem": public_pem(k), "status": "current" if kid == self.keys.signing_id
-                 else "retired"} for kid, k in sorted(self.keys.signing_public.items())
-            ],
-            "sealing": [
-                {"key_id": kid, "pem": public_pem(k)} for kid, k in sorted(self.keys.sealing_public.items())
-            ],
-        }
+        """GET /api/v1/keys: the published keys (next, current, previous), current first."""
+        return public_listing(self.keys)

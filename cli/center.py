@@ -21,8 +21,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from licwiz.center import db, setup
-from licwiz.center.keystore import default_home, rotate_signing
+from licwiz.center import db, keystore, setup
+from licwiz.center.keystore import default_home
 from licwiz.center.service import CenterService
 from licwiz.center.settings import DEFAULTS as DEFAULT_SETTINGS
 from licwiz.cli import mail as mail_cli
@@ -191,8 +191,54 @@ async def cmd_license_revoke(args: argparse.Namespace) -> int:
 
 
 async def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    kid = rotate_signing(_home(args))
-    print(f"new signing key {kid}; older keys kept for verification. Restart 'licwiz center serve'.")
+    home = _home(args)
+    e = keystore.rotate(home, args.kind)
+    if args.json:
+        _print_json(e.to_dict())
+    elif e.status == "current":  # a home without a key of that kind
+        print(f"{e.kind} key {e.key_id} created and current")
+    else:
+        print(f"next {e.kind} key {e.key_id} published (GET /api/v1/keys, {home / 'public'}); "
+              f"it is not used yet.")
+        print(f"  1. distribute it: clients add {home / 'public' / f'{e.kind}-{e.key_id}.pem'} to their "
+              "trusted keys (/etc/licwiz/trusted-keys or LICWIZ_TRUSTED_KEYS);")
+        print(f"  2. then 'licwiz center keys activate {e.key_id}' (running servers follow within seconds);")
+        print("  3. once no client needs the old key: 'licwiz center keys retire OLD_KEY_ID'.")
+    return 0
+
+
+async def cmd_keys_activate(args: argparse.Namespace) -> int:
+    new, old = keystore.activate(_home(args), args.key_id)
+    if args.json:
+        _print_json({"current": new.to_dict(), "previous": old.to_dict() if old else None})
+    elif old is None:
+        print(f"{new.kind} key {new.key_id} is already current")
+    else:
+        verb = "signs new licenses" if new.kind == "signing" else "is the key clients seal requests to"
+        print(f"{new.kind} key {new.key_id} is current: it {verb} (running servers follow within seconds); "
+              f"{old.key_id} is previous: still published and trusted until "
+              f"'licwiz center keys retire {old.key_id}'")
+    return 0
+
+
+async def cmd_keys_retire(args: argparse.Namespace) -> int:
+    e = keystore.retire(_home(args), args.key_id)
+    if args.json:
+        _print_json(e.to_dict())
+    else:
+        print(f"{e.kind} key {e.key_id} retired: no longer published nor trusted by the center "
+              "(running servers follow within seconds)")
+    return 0
+
+
+async def cmd_keys_list(args: argparse.Namespace) -> int:
+    # As a serving center sees them: a key from the environment replaces the home's of its kind.
+    rows = [e.to_dict() for e in keystore.load_keys(_home(args)).entries]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['key_id']}  {r['kind']:<8} {r['status']:<9} created {r['created'] or 'unknown'}")
     return 0
 
 
@@ -320,8 +366,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(lic, "revoke", cmd_license_revoke, "revoke a license")
     sp.add_argument("license_id")
 
-    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="kycmd", required=True)
-    add(keys, "rotate", cmd_keys_rotate, "make a new signing key current (old keys keep verifying)")
+    keys = sub.add_parser("keys", help="signing and sealing keys: staged rotation").add_subparsers(
+        dest="kycmd", required=True)
+    sp = add(keys, "rotate", cmd_keys_rotate,
+             "publish the next key (served and distributed, not used until 'keys activate')")
+    sp.add_argument("--kind", choices=keystore.KINDS, default="signing",
+                    help="signing (licenses) or sealing (request files); default signing")
+    sp.add_argument("--json", action="store_true")
+    sp = add(keys, "activate", cmd_keys_activate,
+             "make a next (or previous) key current; the current one becomes previous, still trusted")
+    sp.add_argument("key_id")
+    sp.add_argument("--json", action="store_true")
+    sp = add(keys, "retire", cmd_keys_retire,
+             "stop publishing and trusting a key that is not current")
+    sp.add_argument("key_id")
+    sp.add_argument("--json", action="store_true")
+    sp = add(keys, "list", cmd_keys_list,
+             "list the keys: id, kind, status (next, current, previous, retired), created")
+    sp.add_argument("--json", action="store_true")
 
     op = sub.add_parser("operator", help="phone operators").add_subparsers(dest="ocmd", required=True)
     sp = add(op, "add", cmd_operator_add, "add an operator and print its token once")
