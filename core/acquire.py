@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 # AfterActivationError is part of this module's API (callers catch it as acquire.AfterActivationError).
 from .errors import AfterActivationError as AfterActivationError
-from .errors import CenterError, LicenseInvalid, LicwizError, NotWritable
+from .errors import CenterError, LicenseInvalid, LicwizError, NotWritable, SignatureError
 from .fingerprint import matches
 from .keys import Keyring
 from .license import License, method_family, parse, pin_digest, read_file, verify
@@ -159,6 +159,31 @@ async def check_available(client: CenterClient, req: ActivationRequest) -> Avail
             "the registration number belongs to another product's kit",
         )
     return avail
+
+
+class UntrustedSigningKey(SignatureError):
+    """The center would sign with a key this computer does not trust: stopped
+    before ``/activate``, so no PIN is spent (exit 6, like an untrusted license)."""
+
+    code = "untrusted_signing_key"
+
+
+def check_signing_key(avail: Availability, keyring: Keyring, center: str) -> None:
+    """Refuse before any PIN is spent when the license would be signed by a key
+    that ``keyring`` does not trust (it would be rejected on arrival). A center
+    that does not say (``signing_key_id`` None: an older center) is trusted as before."""
+    kid = avail.signing_key_id
+    if kid is None or kid in keyring.signing:
+        return
+    trusted = ", ".join(sorted(keyring.signing)) or "none"
+    raise UntrustedSigningKey(
+        f"The Licensing Center signs with key {kid}, which this computer does not trust yet; "
+        "no PIN code was spent",
+        f"{center} would sign the license with key {kid}; trusted signing keys here: {trusted}. "
+        f"Add the center's public key signing-{kid}.pem (its public folder, or GET /api/v1/keys) to "
+        "/etc/licwiz/trusted-keys or LICWIZ_TRUSTED_KEYS, then try again with the same PIN code: "
+        "it is still unused.",
+    )
 
 
 def expected_pin_digest(req: ActivationRequest) -> str:
@@ -367,7 +392,9 @@ async def acquire_online(
     With ``server``, the license binds the license server's parameters (they
     replace ``req.params``) and is uploaded there instead of ``scope``.
     Raises CenterError (refusals, unreachable), NotWritable before any PIN is
-    spent when ``scope`` cannot be written, and AfterActivationError when the
+    spent when ``scope`` cannot be written, UntrustedSigningKey before any PIN
+    is spent when the center would sign with a key ``keyring`` does not trust
+    (a staged key rotation the client has not followed), and AfterActivationError when the
     license was issued but could not be verified or installed.
     """
     req.check()
@@ -381,7 +408,7 @@ async def acquire_online(
             f"{license_dir(scope)} is not writable by this user; no PIN was spent",
         )
     _say(progress, STEP_CHECK)
-    await check_available(client, req)
+    check_signing_key(await check_available(client, req), keyring, client.base_url)
     _say(progress, STEP_ACQUIRE)
     issued = await client.activate(req, idempotency_key)
     source = f"license {issued.license_id} from {client.base_url}"

@@ -7,9 +7,9 @@ Every failure becomes a ``CenterError`` with the center's stable code, or
 API v1 (the center implements it; see README "Licensing Center API"):
 
 - ``GET  /api/v1/health`` -> ``{"status": "ok", "version": ...}``
-- ``GET  /api/v1/keys`` -> ``{"signing": [{"key_id", "pem", "status"}], "sealing": [{"key_id", "pem"}]}``
+- ``GET  /api/v1/keys`` -> ``{"signing": [{"key_id", "pem", "status"}], "sealing": [...]}`` (current first)
 - ``POST /api/v1/check`` body: ActivationRequest JSON (owner may be empty)
-  -> ``{"available": true, "product", "users", "pin_set", "method_family"}``
+  -> ``{"available": true, "product", "users", "pin_set", "method_family", "signing_key_id"}``
 - ``POST /api/v1/activate`` body: ActivationRequest JSON, header ``Idempotency-Key``
   -> ``{"license": "<.lic text>", "license_id", "users", "supersedes"}``
 - ``POST /api/v1/requests`` body: ``{"request": "<armoured request file>"}``
@@ -68,6 +68,8 @@ class Availability:
     users: int
     pin_set: str
     method_family: str
+    # The key that would sign the license; None from a center older than staged key rotation.
+    signing_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ class CenterClient:
                 available=bool(d["available"]), product=str(d["product"]),
                 users=int(d["users"]), pin_set=str(d["pin_set"]),
                 method_family=str(d["method_family"]),
+                signing_key_id=str(d["signing_key_id"]) if d.get("signing_key_id") else None,
             )
         except (KeyError, TypeError, ValueError):
             raise CenterError("bad_response", "Unexpected availability answer", repr(d)) from None
