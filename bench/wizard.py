@@ -164,12 +164,28 @@ def start_up(kind: str, env: dict[str, str]) -> tuple[float, float]:
     return done - child.started, rss
 
 
-def wizard_steps(env: dict[str, str], rounds: int) -> tuple[list[float], list[float], float]:
-    """Next times over the first three steps, Back times, peak RSS."""
+def cpu_ms(pid: int) -> float:
+    """CPU time the process has used (every thread), from the scheduler's
+    nanosecond account: what a transition costs, whatever else runs."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+    return total / 1e6
+
+
+INTO = ("Kit and PIN", "Operation", "Owner data")
+
+
+def wizard_steps(env: dict[str, str], rounds: int) -> tuple[list[float], list[float], float, list[float]]:
+    """Next times over the first three steps (in the order of INTO, round after
+    round), Back times, peak RSS, CPU ms of each Next."""
     child = Child(wizard_argv(), env)
     child.start()
     nexts: list[float] = []
     backs: list[float] = []
+    cpu: list[float] = []
     forward = [(b"step 2: Kit and PIN", b"Quit (^Q)"), (b"step 3: Operation", b"Quit (^Q)"),
                (b"step 4: Owner data", b"Quit (^Q)")]
     backward = [(b"step 3: Operation", b"Quit (^Q)"), (b"step 2: Kit and PIN", b"Quit (^Q)"),
@@ -187,8 +203,10 @@ def wizard_steps(env: dict[str, str], rounds: int) -> tuple[list[float], list[fl
                     child.key(b"\t" + PIN.encode())
                     child.wait_drawn(PIN.encode())
                     time.sleep(0.3)  # let the last field's check finish: not part of a transition
+                c0 = cpu_ms(child.pid)
                 t0 = child.key(b"\x0e")  # ctrl+n
                 nexts.append(child.wait_drawn(*markers) - t0)
+                cpu.append(cpu_ms(child.pid) - c0)
                 time.sleep(0.15)  # a person reads the step; workers and timers settle
             for markers in backward:
                 t0 = child.key(b"\x02")  # ctrl+b
@@ -196,7 +214,7 @@ def wizard_steps(env: dict[str, str], rounds: int) -> tuple[list[float], list[fl
                 time.sleep(0.15)
     finally:
         rss = child.stop()
-    return nexts, backs, rss
+    return nexts, backs, rss, cpu
 
 
 def bare_steps(env: dict[str, str], rounds: int) -> tuple[list[float], list[float]]:
@@ -249,7 +267,7 @@ def measure(label: str, env: dict[str, str], runs: int, rounds: int, next_target
     for _ in range(runs):  # interleaved so drift hits both alike
         bare.append(start_up("bare", env))
         wiz.append(start_up("wizard", env))
-    nexts, backs, step_rss = wizard_steps(env, rounds)
+    nexts, backs, step_rss, cpu = wizard_steps(env, rounds)
     b_next, b_back = bare_steps(env, rounds)
     b_t = statistics.median(x[0] for x in bare)
     w_t = statistics.median(x[0] for x in wiz)
@@ -269,6 +287,9 @@ def measure(label: str, env: dict[str, str], runs: int, rounds: int, next_target
           f"{verdict(ok_start)}")
     print(f"Next, first three steps        wizard {ms(nexts)}   target <= {next_target:.0f} ms: "
           f"{verdict(ok_next)}")
+    for i, name in enumerate(INTO):
+        print(f"  Next into {name:<12}        wizard median {statistics.median(nexts[i::3]) * 1000:6.1f} ms, "
+              f"CPU {statistics.median(cpu[i::3]):5.1f} ms of the wizard's own (for information)")
     print(f"                               bare   {ms(b_next)}")
     print(f"Back (a pop)                   wizard {ms(backs)}   target <= {TARGET_BACK_MS:.0f} ms: "
           f"{verdict(ok_back)}")
