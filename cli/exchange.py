@@ -122,8 +122,8 @@ def cmd_request(argv: list[str]) -> int:
 
 def _print_request(req: ActivationRequest, *, as_json: bool) -> None:
     """``--out -``: the armoured request on stdout, the rest on stderr. The
-    pending request is recorded first: an answer must find it, and one whose
-    text never arrived is harmless (the next request replaces nothing)."""
+    pending request is recorded first: the answer must find it, while a pending
+    request whose text never got anywhere only waits, like one whose file was lost."""
     _, key = load_keyring().sealing_key()
     pending = exchange.new_pending(req, "file", request_file=STDIO)
     text = seal(pending.request, key)
