@@ -22,9 +22,11 @@ SITE_CENTER_CONFIG = Path("/etc/licwiz/center.json")
 
 # How to reach the Licensing Center, for a site whose computers have no route
 # to it: a vendor or an administrator writes these once, every user sees them.
-# {"url": ..., "phone": ..., "web_page": ...}; the environment wins over the
-# user's file, which wins over the site's.
-_CENTER_ENV = {"url": "LICWIZ_CENTER_URL", "phone": "LICWIZ_CENTER_PHONE", "web_page": "LICWIZ_CENTER_WEB"}
+# {"url": ..., "phone": ..., "web_page": ..., "email": ...}; the environment
+# wins over the user's file, which wins over the site's. "email" is the
+# center's mailbox for request files (``licwiz center mail`` answers it).
+_CENTER_ENV = {"url": "LICWIZ_CENTER_URL", "phone": "LICWIZ_CENTER_PHONE", "web_page": "LICWIZ_CENTER_WEB",
+               "email": "LICWIZ_CENTER_EMAIL"}
 
 
 def center_config_files() -> list[Path]:
@@ -76,9 +78,10 @@ class WizardConfig:
     demo_notes: text shown beside the wizard (the demo's kit numbers and PINs);
     phone_number: the Licensing Center operator's number for the phone method;
     ascii: ASCII borders and markers (default: detected from TERM);
-    center_timeout: seconds per HTTP call; center_web_page: the page for the file method.
-    Not given (empty / None), center_url, phone_number and center_web_page come
-    from center_settings(), read once."""
+    center_timeout: seconds per HTTP call; center_web_page: the page for the file method;
+    center_email: the center's address the request file may be mailed to.
+    Not given (empty / None), center_url, phone_number, center_web_page and
+    center_email come from center_settings(), read once."""
 
     center_url: str = ""
     product: str = field(default_factory=current_product)
@@ -87,9 +90,11 @@ class WizardConfig:
     ascii: bool = field(default_factory=_default_ascii)
     center_timeout: float = 15.0
     center_web_page: str | None = None
+    center_email: str | None = None
 
     def __post_init__(self) -> None:
-        if self.center_url and self.phone_number is not None and self.center_web_page is not None:
+        if self.center_url and self.phone_number is not None and self.center_web_page is not None \
+                and self.center_email is not None:
             return
         settings = center_settings()
         self.center_url = self.center_url or settings.get("url") or DEFAULT_CENTER_URL
@@ -97,3 +102,5 @@ class WizardConfig:
             self.phone_number = settings.get("phone")
         if self.center_web_page is None:
             self.center_web_page = settings.get("web_page")
+        if self.center_email is None:
+            self.center_email = settings.get("email")

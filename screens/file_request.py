@@ -92,7 +92,9 @@ Manual license acquisition, using files:
    Center can open it. Copy it to a computer with a web browser, e.g.
    scp this-host:<the full path shown> .
 2. Upload it on the Licensing Center's web page ("Browse for the license
-   request file"), or send it to the vendor by e-mail.
+   request file"), or send it as an e-mail attachment to the Licensing
+   Center's address when the step shows one (to the vendor otherwise): the
+   license data file comes back as the reply's attachment.
 3. Save the license data file the page gives you ("Save license data file"),
    copy it back here and open it in the next step.
 
@@ -110,14 +112,24 @@ You may close the wizard after step 1: start it again later and choose
         regnum = "".join(ch for ch in s.regnum if ch.isdigit()) or "kit"
         return os.path.join(os.getcwd(), f"licwiz-request-{regnum}.req")
 
-    def compose_body(self) -> ComposeResult:
+    def _send_text(self) -> str:
+        """Step 2: where the request file goes (the center's mailbox first
+        when center.json names one: the reply brings the license)."""
         page = self.config.center_web_page or (self.config.center_url.rstrip("/") + "/")
+        email = self.config.center_email
+        if email:
+            return (f"  2. Send it as an attachment to {email},\n"
+                    "     or upload it on the Licensing Center's web page\n"
+                    f"     {page}")
+        return ("  2. Upload it on the Licensing Center's web page\n"
+                f"     {page}\n"
+                "     (or send it by e-mail to the vendor).")
+
+    def compose_body(self) -> ComposeResult:
         yield Static(
             "Manual acquisition takes three steps:\n"
             "  1. Save the license request file (below).\n"
-            "  2. Upload it on the Licensing Center's web page\n"
-            f"     {page}\n"
-            "     (or send it by e-mail to the vendor).\n"
+            f"{self._send_text()}\n"
             "  3. Open the license data file you get back (next step).",
             classes="intro", markup=False, id="sequence",
         )

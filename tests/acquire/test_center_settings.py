@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -40,14 +41,44 @@ def test_settings_merge_environment_over_user_over_site(tmp_path: Path,
 
 
 @pytest.mark.parametrize("text, words", [("{not json", "cannot read"), ("[1]", "JSON object"),
-                                         ('{"phone": 5}', "'phone' must be a text")])
+                                         ('{"phone": 5}', "'phone' must be a text"),
+                                         ('{"email": ["a@b.example"]}', "'email' must be a text")])
 def test_a_bad_settings_file_is_named_in_one_line(text: str, words: str) -> None:
+    """In a terminal (a pseudo-terminal on stdin and stdout, as a person has):
+    without one the wizard stops at "needs a terminal" whatever the settings,
+    so the settings' error would not be what the test sees."""
     path = _user_file()
     path.write_text(text)
-    r = subprocess.run([*LICWIZ, "wizard"], capture_output=True, text=True, timeout=60)
+    primary, secondary = pty.openpty()
+    try:
+        r = subprocess.run([*LICWIZ, "wizard"], stdin=secondary, stdout=secondary, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+    finally:
+        os.close(secondary)
+        os.close(primary)
     assert r.returncode == 2, r.stderr
     assert str(path) in r.stderr and words in r.stderr and "Traceback" not in r.stderr
+    assert "needs a terminal" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_centers_email_address_comes_from_the_settings(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """center.json's "email" (issue 15): the request-file step names it; the
+    environment wins over the user's file, which wins over the site's."""
+    site = tmp_path / "site-center.json"
+    monkeypatch.setattr(config, "SITE_CENTER_CONFIG", site)
+    assert config.WizardConfig().center_email is None
+    site.write_text(json.dumps({"email": " licenses@site.example "}))
+    assert config.WizardConfig().center_email == "licenses@site.example"
+    _user_file().write_text(json.dumps({"email": "licenses@user.example"}))
+    assert config.WizardConfig().center_email == "licenses@user.example"
+    monkeypatch.setenv("LICWIZ_CENTER_EMAIL", "licenses@env.example")
+    assert config.WizardConfig().center_email == "licenses@env.example"
+    assert config.center_settings()["email"] == "licenses@env.example"
+    given = config.WizardConfig(center_url="https://c.example", phone_number="", center_web_page="",
+                                center_email="desk@given.example")
+    assert given.center_email == "desk@given.example"  # what the caller gives is kept
 
 
 def test_acquire_reaches_the_center_named_in_center_json(acq_fake_center: Any, acq_owner_file: Path) -> None:
