@@ -28,7 +28,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from licwiz.core.errors import CenterError, LicwizError, NotWritable, StorageError
 from licwiz.core.owner import OwnerData
@@ -74,6 +74,38 @@ def collect_startup(product: str) -> Startup:
         error = LicwizError("Cannot read this computer's key parameters", f"{type(exc).__name__}: {exc}",
                             code="fingerprint")
     return Startup(params, keyring, error, is_writable("all-users"))
+
+
+OUTAGE_BRIEF = "The Licensing Center is busy (or cannot be reached), try again in a moment"
+# What the center's statuses of a passing outage are: 503 is its own answer
+# while its database cannot be reached, 502/504 a proxy's in front of it.
+_OUTAGE_STATUSES = frozenset({502, 503, 504})
+
+
+def is_outage(exc: BaseException) -> TypeGuard[CenterError]:
+    """Will the same call likely succeed in a moment? The center answered
+    ``unavailable`` (or a proxy 502/504), or could not be reached. An
+    untrusted certificate is also ``unreachable`` for the client, but no
+    retry fixes it: core/client.py gives it no code of its own, so it is told
+    apart by its words until it has one."""
+    if not isinstance(exc, CenterError):
+        return False
+    if exc.code == "unreachable":
+        return "certificate" not in exc.brief
+    return exc.code == "unavailable" or exc.status in _OUTAGE_STATUSES
+
+
+def outage_detail(exc: CenterError) -> str:
+    """The error description of an outage: what happened, what to do, and
+    what the client saw (for support if it lasts)."""
+    what = (f"The Licensing Center answered HTTP {exc.status} ({exc.code}): it is busy or its "
+            "database cannot be reached for a moment." if exc.status else
+            "The Licensing Center could not be reached (no connection, or no answer in time).")
+    seen = exc.brief if exc.code == "unavailable" else (exc.detail or exc.brief)
+    return (f"{what}\nTrying again never uses a second PIN code: if the center had already issued "
+            "the license, it answers with that same license.\n"
+            "Try again in a moment (Enter), or select another license acquisition method (M): "
+            f"the file and phone methods need no connection from this computer.\n\nSeen: {seen}")
 
 
 def kept_note(exc: AfterActivationError) -> str:
@@ -192,6 +224,9 @@ class WizardController:
     async def offline_request(self, method: OfflineMethod) -> ActivationRequest:
         """The request of the file or phone method; a license for a license
         server binds the server's parameters, not this computer's."""
+        return await self._targeted_request(method)
+
+    async def _targeted_request(self, method: str) -> ActivationRequest:
         from licwiz.core.acquire import server_parameters
 
         req = await self.build_request(method=method)
@@ -199,6 +234,69 @@ class WizardController:
         if target is not None:
             req = replace(req, params=await server_parameters(target, self.config.product))
         return req
+
+    async def activation_request(self) -> tuple[ActivationRequest, str]:
+        """The request the automatic method sends, and its Idempotency-Key.
+
+        The center keeps the answer of a key with a hash of the whole body,
+        and refuses the key with any other body (idempotency_conflict). So a
+        retry after a lost answer, a timeout or Cancel sends the request kept
+        from the last attempt, byte for byte (its nonce and created too): the
+        center answers with the license it already issued, no second PIN.
+        While the kit, PINs, operation, owner data, key parameters, method and
+        license server are what was sent, that request is kept; when any of
+        them changed a new request gets a new key (the old key's answer, if
+        any, is for what was asked before)."""
+        import uuid
+
+        s = self.state
+        fresh = await self._targeted_request("online")
+        target = s.server_address
+        kept = s.activation
+        # Equal but for what each build makes anew (nonce, created): the same request.
+        same = kept is not None and target == s.activation_target and \
+            replace(fresh, nonce=kept.nonce, created=kept.created, client_version=kept.client_version) == kept
+        if same and kept is not None:
+            return kept, s.activation_key
+        s.activation, s.activation_key, s.activation_target = fresh, uuid.uuid4().hex, target
+        s.activation_sent, s.activation_checked = False, None
+        return fresh, s.activation_key
+
+    def forget_activation(self) -> None:
+        """The next attempt builds a new request with a new key."""
+        s = self.state
+        s.activation, s.activation_key, s.activation_sent, s.activation_checked = None, "", False, None
+
+    def resending_client(self, req: ActivationRequest) -> CenterClient:
+        """A center client for the automatic method's ``req``.
+
+        acquire_online asks /check before /activate; once ``req`` has gone out
+        to /activate, the center's /check answers ``pin_used`` for it, even
+        when the PIN was spent by ``req`` itself and only its answer was lost.
+        Then the availability /check gave ``req`` before stands (its signing
+        key was checked with it), and the activation with the same key and
+        body tells: the license already issued, or ``pin_used`` if another
+        request spent the PIN. (A subclass made here: httpx is imported only
+        when the center is first asked.)"""
+        from licwiz.core.client import CenterClient
+
+        s = self.state
+
+        class Resending(CenterClient):
+            async def check(self, asked: ActivationRequest) -> Availability:
+                mine = asked.nonce == req.nonce
+                try:
+                    avail = await super().check(asked)
+                except CenterError as exc:
+                    earlier = s.activation_checked
+                    if mine and exc.code == "pin_used" and s.activation_sent and earlier is not None:
+                        return earlier
+                    raise
+                if mine:
+                    s.activation_checked = avail
+                return avail
+
+        return Resending(self.config.center_url, timeout=self.config.center_timeout)
 
     def center_client(self) -> CenterClient:
         from licwiz.core.client import CenterClient
@@ -234,8 +332,18 @@ class WizardController:
                 s.center_unreachable = True
             elif exc.code == "method_locked":
                 s.method_lock = "phone"  # the online method was refused: only the phone is left
+            elif exc.code == "idempotency_conflict":
+                # The kept request no longer matches what the center holds for its
+                # key: a new request and key can only spend a PIN not yet spent.
+                self.forget_activation()
         info = ErrorInfo.from_exception(exc, step=step)
         info.center = self.config.center_url
+        if is_outage(exc):
+            # Not a refusal and nothing for support: the same call succeeds once
+            # the center (or its database, or the route to it) is back.
+            info.retry = True
+            info.brief = OUTAGE_BRIEF
+            info.detail = outage_detail(exc)
         s.error = info
         return info
 
@@ -296,15 +404,22 @@ class WizardController:
 
     async def acquire(self, progress: Progress | None = None) -> Result:
         """The automatic method: activate, verify, install where chosen."""
-        from licwiz.core.acquire import acquire_online
+        from licwiz.core.acquire import STEP_ACQUIRE, acquire_online
 
         s = self.state
-        req = await self.build_request()
+        req, key = await self.activation_request()
         keyring = await self.keyring()
-        async with self.center_client() as client:
+
+        def stage(name: str) -> None:
+            if name == STEP_ACQUIRE:  # from here the center may have spent the PIN for req
+                s.activation_sent = True
+            if progress is not None:
+                progress(name)
+
+        async with self.resending_client(req) as client:
             outcome = await acquire_online(
-                client, req, keyring=keyring, scope=s.scope, idempotency_key=s.key_for_attempt(),
-                progress=progress, server=self.server_target(),
+                client, req, keyring=keyring, scope=s.scope, idempotency_key=key,
+                progress=stage, server=self.server_target(),
             )
         return self.result_of(outcome)
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from licwiz.core import __version__
 from licwiz.core.errors import CenterError, LicwizError
 from licwiz.core.owner import OwnerData
 
 from .steps import StepName
+
+if TYPE_CHECKING:  # cryptography and httpx are not loaded for the first step
+    from licwiz.core.client import Availability
+    from licwiz.core.request import ActivationRequest
 
 __all__ = ["ErrorInfo", "Result", "StepName", "WizardState"]
 
@@ -46,6 +49,9 @@ class ErrorInfo:
     version: str = __version__
     step: str = ""
     center: str = ""  # the Licensing Center URL asked
+    # A passing outage (the center busy, its database down, no route for now):
+    # the same call may succeed in a moment, so the step offers "Try again".
+    retry: bool = False
     runtime: str = field(default_factory=lambda: f"Python {platform.python_version()}, {platform.system()}")
 
     @classmethod
@@ -125,10 +131,19 @@ class WizardState:
     # person chose "Acquire for the current user".
     scope: Literal["all-users", "user"] = "all-users"
     all_users_warning_seen: bool = False
-    # One key per activation attempt; a retry (after a lost answer or Cancel)
-    # reuses it so the center never spends a second PIN.
-    idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
-    idempotency_for: tuple[str, ...] = ()
+    # The activation request last sent, its Idempotency-Key and the license
+    # server it was for ("" = this computer): a retry after a lost answer, a
+    # timeout or Cancel sends exactly this request again (same nonce and
+    # created), so the center answers with the license it already issued and
+    # never spends a second PIN (app/controller.py ``activation_request``).
+    activation: ActivationRequest | None = None
+    activation_key: str = ""
+    activation_target: str = ""
+    # Whether that request went out to /activate, and what /check said of it
+    # before: a retry's /check then finds the PIN spent (by this very request,
+    # if its answer was lost) and only the activation with the key can tell.
+    activation_sent: bool = False
+    activation_checked: Availability | None = None
     # Offline steps keep their own data here (the offline helper's screens).
     request_file: str = ""
     license_file: str = ""
@@ -175,15 +190,6 @@ class WizardState:
             or any(getattr(self.owner, n) for n in OwnerData.field_names() if n != "kind")
             or any(getattr(self.verify_owner, n) for n in OwnerData.field_names() if n != "kind")
         )
-
-    def key_for_attempt(self) -> str:
-        """The idempotency key for activating what is typed now: kept while the
-        request is the same, renewed when the kit, PINs or operation change."""
-        ident = (self.regnum, self.pin, self.extra_pin, self.request_operation)
-        if ident != self.idempotency_for:
-            self.idempotency_key = uuid.uuid4().hex
-            self.idempotency_for = ident
-        return self.idempotency_key
 
     def owner_file_path(self) -> Path | None:
         return Path(self.owner_file).expanduser() if self.owner_file.strip() else None

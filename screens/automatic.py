@@ -33,7 +33,10 @@ First the availability of a new license is checked with the Licensing Center.
 Then press Acquire (Enter): licwiz sends the request, receives the license,
 verifies its signature and that it is for this computer, and saves it.
 
-C cancels a running check or acquisition (a retry never spends a second PIN).
+C cancels a running check or acquisition (a retry never spends a second PIN:
+the same request is sent again and the center answers with the license it
+already issued, if it did).
+If the Licensing Center is busy or cannot be reached, Enter tries again.
 If it fails: V shows the error description for support, M selects another
 license acquisition method."""
 
@@ -81,7 +84,7 @@ license acquisition method."""
         if self._running:
             return "Working... (C cancels)"
         if self.state.error is not None:
-            return "Next > (Enter)"
+            return "Try again (Enter)" if self.state.error.retry else "Next > (Enter)"
         return self.NEXT_LABEL if self._checked else "Check again (Enter)"
 
     def _set_running(self, running: bool) -> None:
@@ -90,7 +93,9 @@ license acquisition method."""
         if running:
             self.query_one("#cancel", Button).focus()
         else:
-            target = "#other-method" if self.state.error is not None else "#next"
+            error = self.state.error
+            # After a refusal the way on is another method; after an outage, trying again.
+            target = "#other-method" if error is not None and not error.retry else "#next"
             button = self.query_one(target, Button)
             if not button.disabled:
                 button.focus()
@@ -257,12 +262,16 @@ license acquisition method."""
     def action_next(self) -> None:
         if self._running:
             return
-        if self.state.error is not None:
-            # After a failure Next is "Select another license acquisition method";
+        if self.state.error is not None and not self.state.error.retry:
+            # After a refusal Next is "Select another license acquisition method";
             # choosing "Automatically" there tries again.
             self.action_other_method()
             return
+        # An outage (the center busy or out of reach) is tried again here: the
+        # check if it was the check that failed, else the acquisition, which
+        # resends the request already sent (controller.activation_request).
         if not self._checked:
+            self._show_error(None)
             self.run_check()
             return
         self._show_error(None)

@@ -6,7 +6,11 @@ at 80x24 under Pilot and yields a ``WizardDriver`` (type into fields, press
 keys, wait for a step or a condition). ``WIZ_OWNER``: valid owner data.
 ``GatedRelay``: a TCP relay in front of the real center that holds one kind
 of request back until released (to change the computer between two steps of
-one acquisition). ``unwritable(folder)``: the folder refuses new files for
+one acquisition). ``AnswerRelay``: a TCP relay in front of the real center
+that drops or holds the ANSWER of one kind of request (the center has done
+its work), or answers every request 503 itself. ``to_kit`` and
+``first_time``: the keys from step 1 to a first-time registration's
+automatic step. ``unwritable(folder)``: the folder refuses new files for
 real, root included.
 """
 
@@ -21,7 +25,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from licwiz.core.owner import OwnerData
@@ -151,6 +155,28 @@ class WizardDriver:
         await self.pilot.pause()
 
 
+async def to_kit(d: WizardDriver, regnum: str, pin: str) -> None:
+    await d.press("enter")  # "Acquire a license" is the default choice
+    await d.at("kit")
+    await d.fill("#regnum", regnum)
+    await d.fill("#pin", pin)
+    assert d.next_enabled()
+    await d.next()
+    await d.at("operation")
+
+
+async def first_time(d: WizardDriver, regnum: str, pin: str, owner: OwnerData = WIZ_OWNER) -> None:
+    await to_kit(d, regnum, pin)
+    await d.choose("#operation", "first")
+    await d.press("enter")
+    await d.at("owner_first")
+    await d.fill_owner("owner", owner)
+    assert not d.next_enabled(), "Next must wait for the accuracy box"
+    await d.tick("#accuracy")
+    assert d.next_enabled()
+    await d.next()
+
+
 @pytest.fixture
 def wizard_center(center: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("LICWIZ_TRUSTED_KEYS", str(center.trusted_keys))
@@ -236,6 +262,149 @@ class GatedRelay:
         finally:
             with contextlib.suppress(Exception):
                 dst.close()
+
+
+AnswerMode = Literal["pass", "drop", "hold", "busy"]
+
+
+class AnswerRelay:
+    """A TCP relay to a real server that acts on the ANSWER to the request
+    whose bytes contain ``match`` (e.g. ``b"POST /api/v1/activate "``), by
+    ``mode``:
+
+    - ``pass``: untouched;
+    - ``drop``: the answer is read from the server (it has done its work:
+      committed, PIN spent) and the client's connection closed without it, as
+      a dropped connection or a crashed proxy does; ``dropped`` counts them;
+    - ``hold``: the answer waits in the relay (``held`` is set when one
+      arrives) until the mode changes;
+    - ``busy``: every new connection is answered ``503 unavailable`` with
+      ``Retry-After: 1`` by the relay itself, in the center's error shape,
+      nothing forwarded (``busy_answers`` counts them).
+
+    ``seen`` counts the matching requests that reached the relay. With the
+    server gone, a connection is closed at once (the client cannot reach it).
+    ``retarget(port)`` follows a server restarted on another port.
+    ``async with AnswerRelay(center.url, match) as relay:`` then point the
+    wizard at ``relay.url``."""
+
+    def __init__(self, target_url: str, match: bytes, mode: AnswerMode = "pass") -> None:
+        parts = urllib.parse.urlsplit(target_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.match = match
+        self.mode: AnswerMode = mode
+        self.held = asyncio.Event()
+        self._moved = asyncio.Event()
+        self.seen = 0
+        self.dropped = 0
+        self.busy_answers = 0
+        self.url = ""
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def set_mode(self, mode: AnswerMode) -> None:
+        self.mode = mode
+        self._moved.set()  # a held answer looks again
+        self._moved = asyncio.Event()
+
+    def retarget(self, port: int) -> None:
+        self.port = port
+
+    async def __aenter__(self) -> AnswerRelay:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.set_mode("pass")
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            if self.mode == "busy":
+                await self._answer_busy(reader, writer)
+                return
+            try:
+                up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:  # the server is down: the client's connection ends unanswered
+                writer.close()
+                return
+            matched: list[bool] = []
+            await asyncio.gather(self._requests(reader, up_writer, matched),
+                                 self._answers(up_reader, writer, up_writer, matched),
+                                 return_exceptions=True)
+        finally:
+            self._tasks.discard(task)
+
+    async def _answer_busy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Read one whole request (headers and body: closing with unread bytes
+        would reset the connection under the answer), answer 503, close."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            await reader.readexactly(length)
+            self.busy_answers += 1
+            body = (b'{"error": {"code": "unavailable", "brief": "The Licensing Center is busy or its '
+                    b'database is down", "detail": "Try again in a minute; quote the request id to '
+                    b'support if it persists.", "request_id": "relay-busy"}}')
+            writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                         b"Retry-After: 1\r\nX-Request-Id: relay-busy\r\nConnection: close\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            await writer.drain()
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _requests(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                        matched: list[bool]) -> None:
+        tail = b""
+        try:
+            while data := await src.read(65536):
+                if self.match in tail + data:
+                    self.seen += 1
+                    matched.append(True)
+                tail = data[-len(self.match):]
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                dst.close()
+
+    async def _answers(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                       upstream: asyncio.StreamWriter, matched: list[bool]) -> None:
+        try:
+            while data := await src.read(65536):
+                if matched:
+                    while self.mode == "hold":
+                        self.held.set()
+                        await self._moved.wait()
+                    if self.mode == "drop":
+                        self.dropped += 1
+                        return  # the answer goes nowhere; both connections close below
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            for w in (dst, upstream):
+                with contextlib.suppress(Exception):
+                    w.close()
 
 
 @contextlib.contextmanager

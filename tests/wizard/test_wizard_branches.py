@@ -21,29 +21,7 @@ from licwiz.core.product import current_product
 from licwiz.core.request import ActivationRequest
 from licwiz.core.storage import is_writable, license_dir, state_dir
 from support.fixtures_center import free_port
-from support.fixtures_wizard import WIZ_OWNER, GatedRelay, WizardDriver, unwritable
-
-
-async def to_kit(d: WizardDriver, regnum: str, pin: str) -> None:
-    await d.press("enter")  # "Acquire a license" is the default choice
-    await d.at("kit")
-    await d.fill("#regnum", regnum)
-    await d.fill("#pin", pin)
-    assert d.next_enabled()
-    await d.next()
-    await d.at("operation")
-
-
-async def first_time(d: WizardDriver, regnum: str, pin: str, owner: Any = WIZ_OWNER) -> None:
-    await to_kit(d, regnum, pin)
-    await d.choose("#operation", "first")
-    await d.press("enter")
-    await d.at("owner_first")
-    await d.fill_owner("owner", owner)
-    assert not d.next_enabled(), "Next must wait for the accuracy box"
-    await d.tick("#accuracy")
-    assert d.next_enabled()
-    await d.next()
+from support.fixtures_wizard import WIZ_OWNER, GatedRelay, WizardDriver, first_time, to_kit, unwritable
 
 
 async def recovery(d: WizardDriver, regnum: str, pin: str, *, update_pin: str | None = None,

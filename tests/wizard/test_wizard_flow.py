@@ -157,11 +157,3 @@ def test_owner_step_needs_the_accuracy_box() -> None:
     assert set(flow.step_errors(s)) == {"accuracy"}
     s.owner = OwnerData()
     assert "owner-contact" in flow.step_errors(s)
-
-
-def test_idempotency_key_kept_for_the_same_request_only() -> None:
-    s = kit_state(operation="first")
-    k1 = s.key_for_attempt()
-    assert s.key_for_attempt() == k1
-    s.pin = new_pin()
-    assert s.key_for_attempt() != k1
