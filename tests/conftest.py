@@ -15,7 +15,8 @@ import pytest
 import support
 
 pytest_plugins = sorted(
-    f"support.{mod.name}" for mod in pkgutil.iter_modules(support.__path__) if mod.name.startswith("fixtures_")
+    f"support.{mod.name}" for mod in pkgutil.iter_modules(support.__path__)
+    if mod.name.startswith("fixtures_")
 )
 
 
