@@ -25,8 +25,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Input, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Button, Input, Static
+
+from .widgets import FieldError, StepRail
 
 NOTES_MIN_WIDTH = 100  # the demo notes panel sits beside the wizard from this width on
 
@@ -113,10 +114,8 @@ class StepScreen(Screen[None]):
         yield Static(self.title_text, id="title")
         with Horizontal(id="main"):
             # Filled as it is built: options added after mounting lay it out again.
-            rail = OptionList(*[
-                Option(f"{'>' if i == n - 1 else '+'} {i + 1} {flow.TITLES[step]}", id=f"rail-{i}")
-                for i, step in enumerate(self._rail_steps)
-            ], id="rail")
+            rail = StepRail([f"{'>' if i == n - 1 else '+'} {i + 1} {flow.TITLES[step]}"
+                             for i, step in enumerate(self._rail_steps)], id="rail")
             rail.border_title = "Steps"
             yield rail
             with VerticalScroll(id="body"):
@@ -139,8 +138,6 @@ class StepScreen(Screen[None]):
         yield from ()
 
     def on_mount(self) -> None:
-        rail = self.query_one("#rail", OptionList)
-        rail.highlighted = rail.option_count - 1
         self.load()
         self.refresh_valid()
         self._focus_first()
@@ -221,7 +218,7 @@ class StepScreen(Screen[None]):
                     continue
                 field = found.first()
                 row = field.parent if isinstance(field.parent, Horizontal) else field
-                line = Static(f"! {message}", id=f"err-{name}", classes="field-error")
+                line = FieldError(f"! {message}", id=f"err-{name}", classes="field-error")
                 line.display = True
                 row.parent.mount(line, after=row)  # type: ignore[union-attr]
         for widget in self.query(".field-error"):
@@ -302,12 +299,12 @@ class StepScreen(Screen[None]):
     def _quit_pressed(self) -> None:
         self.post_message(QuitRequested())
 
-    @on(OptionList.OptionSelected, "#rail")
-    def _rail_selected(self, event: OptionList.OptionSelected) -> None:
+    @on(StepRail.Picked, "#rail")
+    def _rail_picked(self, event: StepRail.Picked) -> None:
         event.stop()
-        if event.option_index < len(self.state.history) - 1 and self.ALLOW_BACK:
+        if event.index < len(self.state.history) - 1 and self.ALLOW_BACK:
             self.save()
-            self.post_message(GoBack(event.option_index))
+            self.post_message(GoBack(event.index))
 
     # -- actions ----------------------------------------------------------------
 
