@@ -11,6 +11,11 @@
   ``licwiz server params [--product P] [--json]`` (what to bind a license to),
   ``licwiz server install FILE [--json]`` (upload a license; ``-``: from stdin),
   ``licwiz server status [--json]`` (licenses, capacity, seats in use).
+- on the server's database (``--db``, as ``serve``; works while it serves):
+  ``licwiz server report [--since DATE] [--product P] [--json|--csv]`` (usage
+  from the seat log: peak and average seats, denials, per user and per day),
+  ``licwiz server seats release SEAT_ID [--json]`` (free a seat by hand, like
+  lmremove; logged as ``admin_release`` with the operator's login name).
 
 ``--db`` takes what the center's does: a file path (SQLite), or a SQLite or
 PostgreSQL URL in any spelling (``sqlite:///f.db``, ``postgresql://...``),
@@ -142,6 +147,110 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return ServiceExit.OK if started else ServiceExit.ERROR
 
 
+async def _report(args: argparse.Namespace) -> dict[str, Any]:
+    from licwiz.server import db, report
+
+    since = report.parse_since(args.since) if args.since else None
+    engine = db.make_engine(args.db)
+    try:
+        await _require_log(engine)
+        rows, held = await report.load(engine, since, args.product or None)
+    finally:
+        await engine.dispose()
+    return report.usage(rows, held, since)
+
+
+async def _require_log(engine: Any) -> None:
+    from licwiz.server import db
+
+    revision = await db.schema_revision(engine)
+    if revision is None:
+        raise ValueError("this database has no license server schema: run 'licwiz server init' first")
+    if revision < "0002":  # the seat log came with revision 0002
+        raise ValueError(f"the database schema is at revision {revision}, which has no seat log: run "
+                         "`licwiz server db upgrade`")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import csv
+
+    from licwiz.core.text import printable
+    from licwiz.server import report
+
+    doc = asyncio.run(_report(args))
+    if args.json:
+        print(json.dumps({"ok": True, **doc}, indent=2))
+        return ServiceExit.OK
+    if args.csv:
+        w = csv.DictWriter(sys.stdout, fieldnames=report.CSV_FIELDS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(report.csv_rows(doc))
+        return ServiceExit.OK
+    print(f"Seat usage from {doc['since']} to {doc['until']} (UTC)")
+    if not doc["products"]:
+        print("No seats were claimed in this period.")
+    for product, p in doc["products"].items():
+        at = f" at {p['peak_at']}" if p["peak_at"] else ""
+        print(printable(f"{product}: peak {p['peak']} seat(s){at}, average {p['average']:.2f}, "
+                        f"{p['seat_hours']:.2f} seat-hours; {p['grants']} granted, {p['denials']} denied, "
+                        f"{p['releases']} released, {p['expiries']} expired, "
+                        f"{p['admin_releases']} released by hand"))
+    if doc["users"]:
+        print("Per user:")
+    for u in doc["users"]:
+        # user names are what some client told the server: never raw to the terminal
+        print(printable(f"  {u['product']}  {u['user']:<20} {u['grants']:>5} granted "
+                        f"{u['denials']:>5} denied "
+                        f"{u['seat_hours']:>9.2f} seat-hours"))
+    if doc["days"]:
+        print("Per day:")
+    for d in doc["days"]:
+        print(printable(f"  {d['day']}  {d['product']}  peak {d['peak']:>4}  {d['grants']:>5} granted "
+                        f"{d['denials']:>5} denied  {d['users']} user(s)"))
+    return ServiceExit.OK
+
+
+def admin_actor() -> str:
+    """Who releases a seat by hand, as the seat log records it."""
+    import getpass
+
+    try:
+        return f"admin:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return f"admin:uid {os.getuid()}"
+
+
+async def _release(url: str, seat_id: str, actor: str) -> bool:
+    from licwiz.server import db
+    from licwiz.server.seatstore import store_for
+
+    engine = db.make_engine(url)
+    try:
+        await _require_log(engine)
+    finally:
+        await engine.dispose()
+    store = store_for(url)
+    await store.start()
+    try:
+        return await store.release(seat_id, actor=actor)
+    finally:
+        await store.close()
+
+
+def cmd_seats_release(args: argparse.Namespace) -> int:
+    actor = admin_actor()
+    if not asyncio.run(_release(args.db, args.seat_id, actor)):
+        return _say_error(f"no seat {args.seat_id} is held (released already, or never granted)",
+                          ServiceExit.ERROR, "no_such_seat", as_json=args.json)
+    if args.json:
+        print(json.dumps({"ok": True, "seat_id": args.seat_id, "released": True, "actor": actor}))
+    else:
+        from licwiz.core.text import printable
+
+        print(printable(f"seat {args.seat_id} released ({actor})"))
+    return ServiceExit.OK
+
+
 def _status_doc(listing: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     capacity = listing.get("capacity", {})
     in_use = {product: sum(1 for r in rows if r.get("product") == product) for product in capacity}
@@ -229,6 +338,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds a seat lives without a heartbeat")
     ps.add_argument("--tls-cert", default="")
     ps.add_argument("--tls-key", default="")
+    pr = sub.add_parser("report", help="seat usage from the seat log: peak and average seats, denials, "
+                        "per user and per day")
+    pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
+    pr.add_argument("--since", default="", metavar="DATE",
+                    help="from this day (YYYY-MM-DD, UTC) or ISO time on (default: the whole log)")
+    pr.add_argument("--product", default="", help="this product only")
+    fmt = pr.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON on stdout")
+    fmt.add_argument("--csv", action="store_true", help="print CSV on stdout (a row per product, user, day)")
+    seats = sub.add_parser("seats", help="seats held on the server's database").add_subparsers(
+        dest="scmd", required=True)
+    pr = seats.add_parser("release", help="free a seat by hand (like lmremove); logged with who did it")
+    pr.add_argument("seat_id", help="the seat's id (licwiz server status)")
+    pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
+    pr.add_argument("--json", action="store_true", help="print JSON on stdout")
     for name, help_ in (("params", "show the server computer's parameters (to bind a license to)"),
                         ("install", "upload a license file to the server (admin token)"),
                         ("status", "list the server's licenses and seats in use (admin token)")):
@@ -248,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.cmd in ("params", "install", "status"):
             return cmd_remote(args)
+        if args.cmd == "report":
+            return cmd_report(args)
+        if args.cmd == "seats":
+            return cmd_seats_release(args)
         return cmd_init(args) if args.cmd == "init" else cmd_serve(args)
     except KeyboardInterrupt:
         return 130

@@ -76,6 +76,31 @@ seats = Table(
     UniqueConstraint("product", "session", "host", name="uq_licwiz_seat_session"),
 )
 
+# The seat log (RLM's report log, FlexLM's debug log): one row per grant,
+# release, denial and lease expiry, written in the transaction that made it
+# (server/seatstore.py; PostgreSQL: the claim function of revision 0002).
+# ``event``: grant | release | deny | expire | admin_release; ``at`` is when
+# it happened (an expiry: when the lease ran out, found later); ``holders``
+# (a denial): the live seats as JSON; ``actor``: who released by hand.
+SEAT_EVENTS = ("grant", "release", "deny", "expire", "admin_release")
+
+seat_log = Table(
+    "licwiz_seat_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("event", String(16), nullable=False),
+    Column("product", String(100), nullable=False),
+    Column("seat_id", String(32), nullable=True),
+    Column("slot", Integer, nullable=True),
+    Column("session", String(200), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("user_name", String(200), nullable=False),
+    Column("granted_at", Float, nullable=True),
+    Column("capacity", Integer, nullable=True),
+    Column("holders", Text, nullable=True),
+    Column("actor", String(200), nullable=True),
+)
+
 
 def default_sqlite_url(path: str) -> str:
     return f"sqlite+aiosqlite:///{path}"

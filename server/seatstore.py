@@ -18,6 +18,14 @@ The rule, in both: renew a live seat of (session, host); else take a slot
 below the capacity without a live seat (replacing an expired one); else
 report the live holders. UNIQUE (product, slot) and UNIQUE (product,
 session, host) (server/migrations) hold in every case.
+
+The seat log: every grant, release, denial (with the holders) and lease
+expiry is a row of ``licwiz_seat_log`` written in the same transaction as the
+seat change (PostgreSQL: inside the claim function, or the release's one
+statement), and a JSON line on the ``licwiz.server.seatlog`` logger. A claim
+first sweeps the product's expired seats: that is when an expiry is found
+(logged at the moment the lease ran out). Renewals and heartbeats are not
+logged (they change no seat).
 """
 
 from __future__ import annotations
@@ -25,8 +33,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import json
+import logging
 import os
 import sqlite3
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -39,6 +50,53 @@ from .db import Claim, SeatRow
 T = TypeVar("T")
 
 _COLS = "seat_id, product, slot, session, host, user_name, granted_at, expires_at"
+_LOG_COLS = ("at, event, product, seat_id, slot, session, host, user_name, granted_at, capacity, holders, "
+             "actor")
+
+LOG = logging.getLogger("licwiz.server.seatlog")
+
+
+def log_to_stderr() -> None:
+    """The seat log's lines on stderr when nothing else was set up to show
+    them (logging's default shows warnings only); a service that configures
+    logging (a JSON formatter on the root logger) takes them as they come."""
+    if LOG.handlers or logging.getLogger().handlers:
+        LOG.setLevel(logging.INFO)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def emit(event: str, seat: SeatRow | None, at: float, *, product: str = "", session: str = "",
+         host: str = "", user: str = "", capacity: int | None = None,
+         holders: list[dict[str, Any]] | None = None, actor: str | None = None) -> None:
+    """One JSON line for one seat log row (the row itself is already written)."""
+    if not LOG.isEnabledFor(logging.INFO):
+        return
+    doc: dict[str, Any] = {"at": _iso(at), "event": f"seat.{event}"}
+    if seat is not None:
+        doc.update(product=seat.product, seat_id=seat.seat_id, slot=seat.slot, user=seat.user,
+                   host=seat.host, session=seat.session)
+    else:
+        doc.update(product=product, user=user, host=host, session=session)
+    if capacity is not None:
+        doc["capacity"] = capacity
+    if holders is not None:
+        doc["holders"] = holders
+    if actor is not None:
+        doc["actor"] = actor
+    LOG.info(json.dumps(doc, ensure_ascii=False), extra={"licwiz_event": doc})
+
+
+def _log_holder(r: SeatRow) -> dict[str, Any]:
+    return {"slot": r.slot, "user": r.user, "host": r.host, "session": r.session}
 
 
 def _row(r: Sequence[Any]) -> SeatRow:
@@ -61,7 +119,7 @@ class SeatStore(Protocol):
     async def start(self) -> None: ...
     async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim: ...
     async def heartbeat(self, seat_id: str, lease: float) -> SeatRow | None: ...
-    async def release(self, seat_id: str) -> bool: ...
+    async def release(self, seat_id: str, actor: str | None = None) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -78,6 +136,7 @@ class SqliteSeats:
         self._lock_fd: int | None = None
 
     async def start(self) -> None:
+        log_to_stderr()
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -123,16 +182,23 @@ class SqliteSeats:
         now = time.time()
         c.execute("BEGIN IMMEDIATE")
         try:
+            # Leases that ran out are found here, this session's own among them.
+            expired = [_row(r) for r in c.execute(
+                f"DELETE FROM licwiz_seats WHERE product = ? AND expires_at < ? RETURNING {_COLS}",
+                (product, now))]
+            if expired:
+                c.executemany(f"INSERT INTO licwiz_seat_log ({_LOG_COLS}) "
+                              "VALUES (?, 'expire', ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)",
+                              [(r.expires_at, product, r.seat_id, r.slot, r.session, r.host, r.user,
+                                r.granted_at) for r in expired])
             mine = c.execute(f"SELECT {_COLS} FROM licwiz_seats WHERE product = ? AND session = ? "
                              "AND host = ?", (product, session, host)).fetchone()
-            if mine is not None and mine[7] < now:  # this session's own expired seat
-                c.execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (mine[0],))
-                mine = None
             if mine is not None:
                 row = _row(mine)
                 c.execute("UPDATE licwiz_seats SET expires_at = ?, user_name = ? WHERE seat_id = ?",
                           (now + lease, user, row.seat_id))
                 c.execute("COMMIT")
+                self._emit_expired(expired)
                 return Claim(row, 0, [])
             cap = self._capacity(c, product, now)
             taken = c.execute("SELECT slot, seat_id, expires_at FROM licwiz_seats WHERE product = ?",
@@ -140,22 +206,36 @@ class SqliteSeats:
             live = {slot for slot, _, exp in taken if exp >= now}
             free = next((i for i in range(cap) if i not in live), None)
             if free is None:
-                holders = [_row(r).holder() for r in c.execute(
+                holders = [_row(r) for r in c.execute(
                     f"SELECT {_COLS} FROM licwiz_seats WHERE product = ? AND expires_at >= ? ORDER BY slot",
                     (product, now))]
+                logged = [_log_holder(r) for r in holders]
+                c.execute(f"INSERT INTO licwiz_seat_log ({_LOG_COLS}) "
+                          "VALUES (?, 'deny', ?, NULL, NULL, ?, ?, ?, NULL, ?, ?, NULL)",
+                          (now, product, session, host, user, cap, json.dumps(logged)))
                 c.execute("COMMIT")
-                return Claim(None, cap, holders)
-            expired = next((sid for slot, sid, exp in taken if slot == free), None)
-            if expired is not None:  # a vanished client's slot: its lease ran out
-                c.execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (expired,))
+                self._emit_expired(expired)
+                emit("deny", None, now, product=product, session=session, host=host, user=user,
+                     capacity=cap, holders=logged)
+                return Claim(None, cap, [r.holder() for r in holders])
             row = SeatRow(uuid.uuid4().hex, product, free, session, host, user, now, now + lease)
             c.execute(f"INSERT INTO licwiz_seats ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                       (row.seat_id, product, free, session, host, user, now, now + lease))
+            c.execute(f"INSERT INTO licwiz_seat_log ({_LOG_COLS}) "
+                      "VALUES (?, 'grant', ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                      (now, product, row.seat_id, free, session, host, user, now, cap))
             c.execute("COMMIT")
+            self._emit_expired(expired)
+            emit("grant", row, now, capacity=cap)
             return Claim(row, cap, [])
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _emit_expired(expired: list[SeatRow]) -> None:
+        for r in expired:
+            emit("expire", r, r.expires_at)
 
     async def heartbeat(self, seat_id: str, lease: float) -> SeatRow | None:
         now = time.time()
@@ -167,10 +247,29 @@ class SqliteSeats:
         r = c.execute(f"SELECT {_COLS} FROM licwiz_seats WHERE seat_id = ?", (seat_id,)).fetchone()
         return _row(r) if r is not None else None
 
-    async def release(self, seat_id: str) -> bool:
+    async def release(self, seat_id: str, actor: str | None = None) -> bool:
+        """Free a seat; ``actor``: an administrator releasing it by hand (logged as such)."""
+        now = time.time()
+        event = "release" if actor is None else "admin_release"
         with self._writer() as c:
-            cur = c.execute("DELETE FROM licwiz_seats WHERE seat_id = ?", (seat_id,))
-        return cur.rowcount > 0
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                got = c.execute(f"DELETE FROM licwiz_seats WHERE seat_id = ? RETURNING {_COLS}",
+                                (seat_id,)).fetchone()
+                if got is not None:
+                    r = _row(got)
+                    c.execute(f"INSERT INTO licwiz_seat_log ({_LOG_COLS}) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+                              (now, event, r.product, r.seat_id, r.slot, r.session, r.host, r.user,
+                               r.granted_at, actor))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        if got is None:
+            return False
+        emit(event, r, now, actor=actor)
+        return True
 
     async def close(self) -> None:
         if self.conn is not None:
@@ -188,6 +287,7 @@ class PgSeats:
         self._stale: tuple[type[Exception], ...] = ()  # asyncpg's, once started
 
     async def start(self) -> None:
+        log_to_stderr()
         import asyncpg  # type: ignore[import-untyped]
 
         # A heartbeat or release lost in a database crash costs nothing a client
@@ -236,14 +336,20 @@ class PgSeats:
         rows = await self._call(lambda c: c.fetch(
             "SELECT * FROM licwiz_claim_seat($1, $2, $3, $4, $5, $6, $7, $8)",
             product, session, host, user, now, lease, seat_id, _today()))
-        if not rows:
-            return Claim(None, 0, [])
-        cap = int(rows[0]["r_cap"])
-        seats = [SeatRow(r["r_seat_id"], product, r["r_slot"], r["r_session"], r["r_host"], r["r_user"],
-                         r["r_granted"], now + lease) for r in rows]
-        if rows[0]["r_status"] == "full":
-            return Claim(None, cap, [s.holder() for s in seats])
-        return Claim(seats[0], cap, [])
+        for r in rows:
+            if r["r_status"] == "expired":  # logged by the function; the lines here
+                emit("expire", _pg_seat(r, product), r["r_expires"])
+        rows = [r for r in rows if r["r_status"] != "expired"]
+        if not rows or rows[0]["r_status"] == "full":
+            cap = int(rows[0]["r_cap"]) if rows else 0
+            live = [_pg_seat(r, product) for r in rows]
+            emit("deny", None, now, product=product, session=session, host=host, user=user, capacity=cap,
+                 holders=[_log_holder(s) for s in live])
+            return Claim(None, cap, [s.holder() for s in live])
+        seat = _pg_seat(rows[0], product)
+        if rows[0]["r_status"] == "granted":
+            emit("grant", seat, now, capacity=int(rows[0]["r_cap"]))
+        return Claim(seat, int(rows[0]["r_cap"]), [])
 
     async def heartbeat(self, seat_id: str, lease: float) -> SeatRow | None:
         now = time.time()
@@ -252,14 +358,29 @@ class PgSeats:
             f"RETURNING {_COLS}", now + lease, seat_id, now))
         return _row(r) if r is not None else None
 
-    async def release(self, seat_id: str) -> bool:
-        status = await self._call(lambda c: c.execute("DELETE FROM licwiz_seats WHERE seat_id = $1", seat_id))
-        return bool(status != "DELETE 0")
+    async def release(self, seat_id: str, actor: str | None = None) -> bool:
+        """Free a seat and log it, in one statement; ``actor``: released by hand."""
+        now = time.time()
+        event = "release" if actor is None else "admin_release"
+        got = await self._call(lambda c: c.fetchrow(
+            f"WITH gone AS (DELETE FROM licwiz_seats WHERE seat_id = $1 RETURNING {_COLS}), "
+            f"logged AS (INSERT INTO licwiz_seat_log ({_LOG_COLS}) "
+            "SELECT $2, $3, product, seat_id, slot, session, host, user_name, granted_at, NULL, NULL, $4 "
+            f"FROM gone) SELECT {_COLS} FROM gone", seat_id, now, event, actor))
+        if got is None:
+            return False
+        emit(event, _row(got), now, actor=actor)
+        return True
 
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
+
+
+def _pg_seat(r: Any, product: str) -> SeatRow:
+    return SeatRow(r["r_seat_id"], product, r["r_slot"], r["r_session"], r["r_host"], r["r_user"],
+                   r["r_granted"], r["r_expires"])
 
 
 def store_for(url: str) -> SqliteSeats | PgSeats:
