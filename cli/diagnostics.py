@@ -26,6 +26,9 @@ in cli/errors.py):
 6  license expired or not yet valid
 7  license is genuine but bound to another computer (fingerprint mismatch)
 8  any other licwiz error
+9  license is genuine and for this computer, but superseded: an installed
+   update replaces it (``--what-if`` over every installed license: the newer
+   license decides, the superseded one is only reported)
 == ===========================================================================
 
 On failure one line with the reason goes to stderr; never a traceback.
@@ -42,23 +45,25 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from licwiz.core import fingerprint
+from licwiz.core import acquire, fingerprint
 from licwiz.core import license as lic_mod
-from licwiz.core.errors import LicenseInvalid, LicwizError, SignatureError
+from licwiz.core.errors import LicwizError, SignatureError
 from licwiz.core.keys import Keyring, load_keyring
 from licwiz.core.product import current_product
-from licwiz.core.storage import installed_files
 from licwiz.core.text import printable, printable_lines
 
 from .errors import DiagnosticsExit, Parser, diagnostics_exit_code, report_error, wants
 from .stdio import STDIN_NAME, is_stdio, read_license
 
 _INSTALLED = "\0installed"
+# Exit code of a genuine license that an installed update replaces (superseded).
+# Belongs in DiagnosticsExit (cli/errors.py) as SUPERSEDED = 9.
+SUPERSEDED = 9
 
 
 def _fail(err: LicwizError, *, as_json: bool = False, file: str | None = None) -> int:
     """One line on stderr; with ``as_json`` also the error object on stdout."""
-    code = diagnostics_exit_code(err)
+    code = _exit_code(err)
     report_error(err, code=code)
     if as_json:
         doc: dict[str, Any] = {"ok": False, "exit_code": code, "error": err.as_dict()}
@@ -68,26 +73,40 @@ def _fail(err: LicwizError, *, as_json: bool = False, file: str | None = None) -
     return code
 
 
-def _what_if(path: Path, keyring: Keyring, root: Path) -> tuple[dict[str, Any], int]:
-    """Compare one license file with this computer; (report, exit code)."""
+def _exit_code(err: LicwizError) -> int:
+    """``DiagnosticsExit`` of a failure, with SUPERSEDED for a license an installed update replaces."""
+    return SUPERSEDED if err.code == "superseded" else diagnostics_exit_code(err)
+
+
+def _what_if(path: Path, keyring: Keyring, root: Path,
+             installed: list[acquire.InstalledStatus]) -> tuple[dict[str, Any], int]:
+    """Compare one license file with this computer; (report, exit code). The
+    verdict is ``acquire.judge``'s, the one status and verify give too."""
     report: dict[str, Any] = {"file": str(path)}
     try:
-        signed = lic_mod.parse(lic_mod.read_file(path), str(path))
+        text = lic_mod.read_file(path)
+        lic = lic_mod.parse(text, str(path)).license
     except LicwizError as exc:
         report["error"] = exc.as_dict()
-        return report, diagnostics_exit_code(exc)
-    lic = signed.license
-    try:
-        lic_mod.verify(signed.text, keyring, source=str(path))
-        report["signature"] = "valid"
-    except LicwizError as exc:
-        # Still compare the parameters: that is what the user asked about.
-        report["signature"] = exc.code
+        return report, _exit_code(exc)
     # Digests are keyed by product: collect for the license's own product.
-    m = fingerprint.matches(lic.params, fingerprint.collect(lic.product, root=root))
+    params = fingerprint.collect(lic.product, root=root)
+    v = acquire.judge(text, str(path), keyring=keyring, product=current_product(), params=params,
+                      installed=installed)
+    m = v.match or fingerprint.matches(lic.params, params)
+    err = v.error
+    # Still compare the parameters when the signature fails: that is what the user asked about.
+    report["signature"] = err.code if isinstance(err, SignatureError) else "valid"
     report.update(license_id=lic.license_id, product=lic.product, match=asdict(m),
-                  strength={n: fingerprint.strength(n) for n in lic.params})
-    return report, DiagnosticsExit.OK if m.ok else DiagnosticsExit.COMPUTER
+                  strength={n: fingerprint.strength(n) for n in lic.params},
+                  valid=v.valid, code=err.code if err else "", reason=_reason(err, m, str(path)))
+    return report, DiagnosticsExit.OK if err is None else _exit_code(err)
+
+
+def _reason(err: LicwizError | None, m: fingerprint.Match, source: str) -> str:
+    if err is None or err.code == "parameters_changed":
+        return m.reason
+    return err.brief.removeprefix(f"{source}: ")
 
 
 def build_fingerprint_parser() -> Parser:
@@ -126,15 +145,17 @@ def _fingerprint(args: argparse.Namespace) -> int:
     code: int = DiagnosticsExit.OK
     if args.what_if is not None:
         keyring = load_keyring()
-        if args.what_if == _INSTALLED:
-            files = [inst.path for inst in installed_files()]
-        else:
-            files = [Path(args.what_if)]
+        installed = acquire.installed_licenses(keyring, product, fingerprint.collect(product, root=root))
+        every = args.what_if == _INSTALLED
+        files = [inst.path for inst in installed] if every else [Path(args.what_if)]
         reports = []
         for f in files:
-            report, rc = _what_if(f, keyring, root)
+            report, rc = _what_if(f, keyring, root, installed)
             reports.append(report)
-            code = max(code, rc)
+            # Over every installed license, one an installed update replaces is the
+            # normal state after an update: the newer license decides the exit code.
+            if not (every and rc == SUPERSEDED):
+                code = max(code, rc)
         out["what_if"] = reports
         if not files:
             code = DiagnosticsExit.NOTHING
@@ -145,9 +166,11 @@ def _fingerprint(args: argparse.Namespace) -> int:
     if code == DiagnosticsExit.NOTHING:
         print("licwiz: no installed license to compare with", file=sys.stderr)
     elif code != DiagnosticsExit.OK:
-        bad = [r for r in out["what_if"] if "error" in r or not r["match"]["ok"]]
+        bad = [r for r in out["what_if"] if "error" in r or not r["valid"]]
+        if args.what_if == _INSTALLED:  # a superseded one did not set the code
+            bad = [r for r in bad if "error" in r or r["code"] != "superseded"]
         first = bad[0]
-        why = first["error"]["brief"] if "error" in first else first["match"]["reason"]
+        why = first["error"]["brief"] if "error" in first else first["reason"]
         print(printable(f"licwiz: {first['file']}: {' '.join(why.split())}"), file=sys.stderr)
     return code
 
@@ -177,7 +200,8 @@ def _print_fingerprint(out: Mapping[str, Any]) -> None:
         for key in ("matched", "changed", "missing", "added"):
             if m[key]:
                 _say(f"  {key + ':':<9} {', '.join(m[key])}")
-        _say(f"  verdict:  {'valid on this computer' if m['ok'] else 'NOT valid here'} ({m['reason']})")
+        verdict = "valid on this computer" if report["valid"] else "NOT valid here"
+        _say(f"  verdict:  {verdict} ({report['reason']})")
 
 
 def build_verify_parser() -> Parser:
@@ -204,23 +228,19 @@ def cmd_verify(argv: list[str]) -> int:
 
 def _verify(path: Path, *, as_json: bool) -> int:
     text, source = read_license(path)
-    signed = lic_mod.parse(text, source)  # malformed: FileFormatError, reported by the caller
-    lic = signed.license
+    lic = lic_mod.parse(text, source).license  # malformed: FileFormatError, reported by the caller
     product = current_product()
     out: dict[str, Any] = {"file": source, "license": lic.payload(), "product_here": product}
-    error: LicwizError | None = None
-    try:
-        lic_mod.verify(text, load_keyring(), product=product, source=source)
-    except LicwizError as exc:
-        error = exc
-    m = fingerprint.matches(lic.params, fingerprint.collect(lic.product))
+    # Digests are keyed by product: collect for the license's own product.
+    v = acquire.judge(text, source, keyring=load_keyring(), product=product,
+                      params=fingerprint.collect(lic.product))
+    m = v.match or fingerprint.matches(lic.params, fingerprint.collect(lic.product))
+    error = v.error
     out["match"] = asdict(m)
-    if error is None and not m.ok:
-        error = LicenseInvalid(f"{source}: not valid on this computer: {m.reason}", code="parameters_changed")
     out["valid"] = error is None
     out["error"] = error.as_dict() if error is not None else None
     out["ok"] = error is None
-    out["exit_code"] = diagnostics_exit_code(error) if error is not None else DiagnosticsExit.OK
+    out["exit_code"] = _exit_code(error) if error is not None else DiagnosticsExit.OK
     if as_json:
         print(json.dumps(out, indent=2, sort_keys=True))
     else:

@@ -25,9 +25,8 @@ Two promises hold on every path:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 # AfterActivationError is part of this module's API (callers catch it as acquire.AfterActivationError).
 from .errors import AfterActivationError as AfterActivationError
 from .errors import CenterError, LicenseInvalid, LicwizError, NotWritable, SignatureError
-from .fingerprint import matches
+from .fingerprint import Match, matches
 from .keys import Keyring
 from .license import License, method_family, parse, pin_digest, read_file, verify
 from .storage import (
@@ -434,6 +433,75 @@ async def acquire_online(
         raise AfterActivationError(exc, issued.license_text, kept, verified=True) from None
 
 
+# --- validity ------------------------------------------------------------
+# One rule decides whether a license is valid on this computer, for status,
+# verify and fingerprint --what-if alike (they disagreed on superseded licenses).
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A license text judged for this computer: ``license`` is what it claims
+    (untrusted when ``error`` is a SignatureError; None when it does not parse),
+    ``match`` its key parameters against this computer's."""
+
+    license: License | None
+    match: Match | None
+    error: LicwizError | None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None
+
+
+def _superseded_reason(newer: str) -> str:
+    return f"superseded by license {newer}"
+
+
+def _superseded(source: str, newer: str) -> LicenseInvalid:
+    return LicenseInvalid(
+        f"{source}: {_superseded_reason(newer)}",
+        f"{source}: license {newer}, installed on this computer, replaces it (an update); "
+        "only the newer license counts",
+        code="superseded",
+    )
+
+
+def successors(rows: Sequence[InstalledStatus]) -> dict[str, str]:
+    """License id -> id of the installed license that supersedes it. Only a
+    license that is itself genuine and for this computer (valid, or superseded
+    in turn) can supersede: a forged file must not switch off a good one."""
+    return {r.license.supersedes: r.license.license_id for r in rows
+            if r.license and r.license.supersedes and (r.valid or r.code == "superseded")}
+
+
+def judge(
+    text: str, source: str, *, keyring: Keyring, product: str, params: Mapping[str, str],
+    today: dt.date | None = None, installed: Sequence[InstalledStatus] | None = None,
+) -> Verdict:
+    """Is ``text`` a valid license here: parses, signature by a trusted key,
+    ``product``, dates, key parameters against ``params``, and not superseded
+    by an installed license (``installed``; read from the license folders when None)."""
+    try:
+        lic = parse(text, source).license
+    except LicwizError as exc:
+        return Verdict(None, None, exc)
+    m = matches(lic.params, params)
+    try:
+        verify(text, keyring, product=product, today=today, source=source)
+    except LicwizError as exc:
+        return Verdict(lic, m, exc)
+    if not m.ok:
+        return Verdict(lic, m, LicenseInvalid(
+            f"{source}: not valid on this computer: {m.reason}",
+            f"key computer parameters changed ({', '.join(m.changed or m.missing)})",
+            code="parameters_changed"))
+    rows = installed if installed is not None else installed_licenses(keyring, product, params, today=today)
+    newer = successors(rows).get(lic.license_id)
+    if newer is not None and newer != lic.license_id:
+        return Verdict(lic, m, _superseded(source, newer))
+    return Verdict(lic, m, None)
+
+
 # --- status ----------------------------------------------------------------
 
 
@@ -441,30 +509,28 @@ def installed_licenses(
     keyring: Keyring, product: str, params: Mapping[str, str], *, today: dt.date | None = None
 ) -> list[InstalledStatus]:
     """Every installed license (all users first) and whether it is valid here
-    today: signature and trusted key, product, dates, key parameters, and not
-    superseded by an update that is installed too."""
+    today (``judge``), superseded by an update that is installed too included."""
     out: list[InstalledStatus] = []
     for entry in installed_files():
         src = str(entry.path)
         try:
             text = read_file(entry.path)
-            lic = verify(text, keyring, product=product, today=today, source=src)
         except LicwizError as exc:
-            lic_any: License | None = None
-            with contextlib.suppress(LicwizError):  # show what the file claims even when not valid
-                lic_any = parse(read_file(entry.path), src).license
-            out.append(InstalledStatus(entry.path, entry.scope, lic_any, False, exc.brief, exc.code))
+            out.append(InstalledStatus(entry.path, entry.scope, None, False, exc.brief, exc.code))
             continue
-        m = matches(lic.params, params)
-        if m.ok:
-            out.append(InstalledStatus(entry.path, entry.scope, lic, True, ""))
+        v = judge(text, src, keyring=keyring, product=product, params=params, today=today, installed=())
+        if v.error is None:
+            out.append(InstalledStatus(entry.path, entry.scope, v.license, True, ""))
+        elif v.error.code == "parameters_changed":
+            out.append(InstalledStatus(entry.path, entry.scope, v.license, False, v.error.detail,
+                                       "parameters_changed"))
         else:
-            why = f"key computer parameters changed ({', '.join(m.changed or m.missing)})"
-            out.append(InstalledStatus(entry.path, entry.scope, lic, False, why, "parameters_changed"))
-    superseded = {r.license.supersedes: r.license.license_id for r in out if r.valid and r.license}
+            err = v.error
+            out.append(InstalledStatus(entry.path, entry.scope, v.license, False, err.brief, err.code))
+    newer = successors(out)
     return [
-        replace(r, valid=False, reason=f"superseded by license {superseded[r.license.license_id]}",
+        replace(r, valid=False, reason=_superseded_reason(newer[r.license.license_id]),
                 code="superseded")
-        if r.valid and r.license and r.license.license_id in superseded else r
+        if r.valid and r.license and r.license.license_id in newer else r
         for r in out
     ]

@@ -211,3 +211,46 @@ def test_a_closed_pipe_ends_output_quietly() -> None:
     out = subprocess.run(f"{sys.executable} -m licwiz.cli fingerprint --show-raw | true",
                          shell=True, capture_output=True, text=True, timeout=60)
     assert out.stderr == "", out.stderr
+
+
+SUPERSEDED_EXIT = 9
+
+
+def test_superseded_license_reads_the_same_in_verify_what_if_and_status(
+    core_sign: Sign, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14.13: after an update the old license is kept in place but superseded;
+    status, verify and fingerprint --what-if must all say so (they disagreed)."""
+    from licwiz.cli import acquire as acquire_cli
+
+    old = install_license(core_sign(params=here()), "1234567890-001", "user")
+    new = install_license(core_sign(license_id="1234567890-002", supersedes="1234567890-001", params=here()),
+                          "1234567890-002", "user")
+    assert acquire_cli.cmd_status([]) == 0  # the newer one is valid
+    out = capsys.readouterr().out
+    assert "NOT valid: superseded by license 1234567890-002" in out
+
+    assert diag.cmd_verify([str(old)]) == SUPERSEDED_EXIT
+    cap = capsys.readouterr()
+    assert "VALID" not in cap.out and "NOT valid (superseded)" in cap.out
+    assert "superseded by license 1234567890-002" in cap.err
+    assert diag.cmd_verify([str(old), "--json"]) == SUPERSEDED_EXIT
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["valid"] is False and doc["error"]["code"] == "superseded"
+    assert doc["exit_code"] == SUPERSEDED_EXIT
+    assert diag.cmd_verify([str(new)]) == 0
+    assert "VALID on this computer" in capsys.readouterr().out
+
+    assert diag.cmd_fingerprint(["--what-if", str(old)]) == SUPERSEDED_EXIT
+    cap = capsys.readouterr()
+    assert "valid on this computer" not in cap.out
+    assert "NOT valid here (superseded by license 1234567890-002)" in cap.out
+    # every installed license: the old one says superseded, the newer one decides the exit code
+    assert diag.cmd_fingerprint(["--json", "--what-if"]) == 0
+    reports = {r["license_id"]: r for r in json.loads(capsys.readouterr().out)["what_if"]}
+    assert reports["1234567890-001"]["valid"] is False
+    assert reports["1234567890-001"]["code"] == "superseded"
+    assert reports["1234567890-002"]["valid"] is True
+    # the same file outside the license folders is still the superseded license
+    copy = write(tmp_path, old.read_text(), "copy.lic")
+    assert diag.cmd_verify([str(copy)]) == SUPERSEDED_EXIT
