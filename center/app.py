@@ -16,6 +16,7 @@ carries ``X-Request-Id`` and every request writes one JSON line to the log
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import os
 import sys
@@ -23,17 +24,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+import sqlalchemy as sa
 from licwiz.core import __version__
 from licwiz.core.errors import LicwizError
+from licwiz.service import metrics
 from licwiz.service.access import RequestLog, client_addr, request_id
 from licwiz.service.body import read_json
 from licwiz.service.errors import ErrorHandler
 from licwiz.service.outage import describe, is_outage
+from prometheus_client.metrics_core import Metric
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
 
 from . import db, refusals
 from .activation import request_from_json
@@ -50,7 +55,40 @@ ERRORS = ErrorHandler(name="center", request_id=request_id, licwiz_status=400,
                       unavailable=refusals.unavailable, internal=refusals.internal, id_header=True)
 
 
-def create_app(service: CenterService, *, log_stream: TextIO | None = None) -> ASGIApp:
+# Successful answers of these routes issued a license: how it was asked for.
+ACTIVATION_ROUTES = {("POST", "/api/v1/activate"): "online", ("POST", "/api/v1/requests"): "request_file",
+                     ("POST", "/"): "web", ("POST", "/operator"): "operator"}
+
+
+def count_request(route: str, method: str, status: int, code: str | None) -> None:
+    if code:
+        metrics.CENTER_REFUSALS.labels(code).inc()
+    elif status < 400 and (how := ACTIVATION_ROUTES.get((method, route))):
+        metrics.CENTER_ACTIVATIONS.labels(how).inc()
+
+
+async def scrape_gauges(engine: AsyncEngine) -> list[Metric]:
+    """What the database says at scrape time: whether it answers, kits locked
+    now by the PIN-guessing throttle. A gauge read here (not a counter of lock
+    events) stays right across restarts and worker processes."""
+    try:
+        async with engine.connect() as conn:
+            locked = (await conn.execute(sa.select(sa.func.count()).select_from(db.kits).where(
+                db.kits.c.locked_until > dt.datetime.now(dt.UTC)))).scalar_one()
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return [metrics.gauge("licwiz_center_database_up", "1 when the database answers", 0)]
+    return [metrics.gauge("licwiz_center_database_up", "1 when the database answers", 1),
+            metrics.gauge("licwiz_center_kits_locked", "Kits locked now after wrong PINs", locked)]
+
+
+def _scope_request_id(scope: Scope) -> str:
+    return str(scope.get("state", {}).get("request_id", ""))
+
+
+def create_app(service: CenterService, *, log_stream: TextIO | None = None,
+               metrics_access: metrics.MetricsAccess | None = None) -> ASGIApp:
     svc = service
 
     def audited(handler: Endpoint, event: str = "refuse") -> Endpoint:
@@ -184,7 +222,14 @@ def create_app(service: CenterService, *, log_stream: TextIO | None = None) -> A
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: ERRORS.http_exception, 405: ERRORS.http_exception})
     app.state.service = svc
-    return RequestLog(app, log_stream)
+    observed = metrics.Observe(app, routes=routes, registry=metrics.CENTER, latency=metrics.CENTER_REQUESTS,
+                               on_done=count_request, gauges=lambda: scrape_gauges(svc.engine),
+                               access=metrics_access or metrics.MetricsAccess(),
+                               request_id=_scope_request_id)
+    return RequestLog(observed, log_stream)
+
+
+METRICS_TOKEN_ENV = "LICWIZ_CENTER_METRICS_TOKEN_FILE"  # set by serve for its workers
 
 
 def app_from_env() -> ASGIApp:
@@ -193,4 +238,6 @@ def app_from_env() -> ASGIApp:
     svc = CenterService.open(db.default_db_url(home), home)
     log_file = os.environ.get("LICWIZ_CENTER_LOG")
     stream = open(log_file, "a", buffering=1, encoding="utf-8") if log_file else None  # noqa: SIM115
-    return create_app(svc, log_stream=stream)
+    token_file = os.environ.get(METRICS_TOKEN_ENV)
+    access = metrics.MetricsAccess(metrics.read_token_file(token_file) if token_file else None)
+    return create_app(svc, log_stream=stream, metrics_access=access)

@@ -153,15 +153,63 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Stopped(0)
 
 
+METRICS_ADDRESS_ENV = "LICWIZ_CENTER_METRICS_ADDRESS"
+
+
+def metrics_options(token_file: str | None, address: str | None) -> tuple[str | None, str | None]:
+    """The metrics token file (checked, as an absolute path) and address; each
+    from the command line, else from the environment (LICWIZ_CENTER_METRICS_TOKEN_FILE,
+    LICWIZ_CENTER_METRICS_ADDRESS: a systemd EnvironmentFile can set them)."""
+    from licwiz.service import metrics
+
+    from .app import METRICS_TOKEN_ENV
+
+    token_file = token_file or os.environ.get(METRICS_TOKEN_ENV) or None
+    address = address or os.environ.get(METRICS_ADDRESS_ENV) or None
+    try:
+        if token_file:
+            metrics.read_token_file(token_file)
+            token_file = str(Path(token_file).resolve())
+        if address:
+            metrics.parse_address(address)
+    except ValueError as exc:
+        raise LicwizError(str(exc), code="usage") from None
+    return token_file, address
+
+
 def serve(*, home: Path, db_url: str, host: str, port: int, workers: int, log_file: str | None,
-          tls_cert: str | None, tls_key: str | None, forwarded_allow_ips: str | None = None) -> None:
+          tls_cert: str | None, tls_key: str | None, forwarded_allow_ips: str | None = None,
+          metrics_token_file: str | None = None, metrics_address: str | None = None) -> None:
     """Run until stopped (returns after SIGTERM). The caller has checked the keys
     and the schema. ``forwarded_allow_ips``: the proxies (comma-separated
     addresses or networks, uvicorn's syntax) whose X-Forwarded-For/-Proto are
-    believed; None believes no one (the peer address is the client's)."""
+    believed; None believes no one (the peer address is the client's).
+    ``metrics_token_file``: /metrics on the service's address with this Bearer
+    token; ``metrics_address``: /metrics on its own HOST:PORT (from this process,
+    for every worker); neither: /metrics is 404 (service/metrics.py says why)."""
     import uvicorn
+    from licwiz.service import metrics
+    from prometheus_client.metrics_core import Metric
 
+    from .app import METRICS_TOKEN_ENV, scrape_gauges
+
+    token_file, address = metrics_options(metrics_token_file, metrics_address)
     secure_at_rest(home, db_url, log_file)
+    # Before any worker starts: each one writes its values there (see service/metrics.py).
+    multiproc = metrics.MultiprocDir() if workers > 1 else None
+    if token_file:
+        os.environ[METRICS_TOKEN_ENV] = token_file
+    else:
+        os.environ.pop(METRICS_TOKEN_ENV, None)
+
+    async def gauges() -> list[Metric]:
+        engine = db.make_engine(db_url, hide_parameters=True)
+        try:
+            return await scrape_gauges(engine)
+        finally:
+            await engine.dispose()
+
+    listener = metrics.listen(address, metrics.CENTER, gauges) if address else None
     # Workers are separate processes: they read their configuration from the environment.
     os.environ["LICWIZ_CENTER_DB"] = db_url
     os.environ["LICWIZ_CENTER_HOME"] = str(home)
@@ -177,6 +225,10 @@ def serve(*, home: Path, db_url: str, host: str, port: int, workers: int, log_fi
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if listener is not None:
+            listener.shutdown()
+        if multiproc is not None:
+            multiproc.close()
 
 
 def check_keys(home: Path) -> None:

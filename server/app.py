@@ -36,8 +36,11 @@ from licwiz.core import __version__, fingerprint, keys
 from licwiz.core import license as lic_mod
 from licwiz.core.product import current_product
 from licwiz.core.text import text_problem
+from licwiz.service import metrics
 from licwiz.service.body import JsonRules, read_json
 from licwiz.service.errors import ApiError, ErrorHandler
+from licwiz.service.outage import is_outage
+from prometheus_client.metrics_core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -330,8 +333,52 @@ def _fast_seats(app: Starlette, state: ServerState) -> ASGIApp:
     return asgi
 
 
-def create_app(engine: AsyncEngine, store: SeatStore, *, lease: float = 120.0) -> ASGIApp:
+def count_request(route: str, method: str, status: int, code: str | None) -> None:
+    if code:
+        metrics.SERVER_REFUSALS.labels(code).inc()
+    if route == _SEATS and method == "POST":
+        if status == 201:
+            metrics.SERVER_CLAIMS.labels("granted").inc()
+        elif code in ("no_seat", "no_license"):
+            metrics.SERVER_CLAIMS.labels("denied").inc()
+    elif code == "seat_lost":
+        metrics.SERVER_LEASES_LOST.inc()
+
+
+async def scrape_gauges(engine: AsyncEngine) -> list[Metric]:
+    """Seats in use and capacity by product, read at scrape time (right
+    whichever server process on a shared database answers the scrape)."""
+    up = "licwiz_server_database_up"
+    try:
+        products = {r.product for r in await db.list_licenses(engine)}
+        in_use: dict[str, int] = {}
+        for seat in await db.seats_in_use(engine):
+            in_use[seat.product] = in_use.get(seat.product, 0) + 1
+        products |= set(in_use)
+        async with engine.connect() as conn:
+            cap = {p: await db.capacity(conn, p) for p in sorted(products)}
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return [metrics.gauge(up, "1 when the database answers", 0)]
+    return [metrics.gauge(up, "1 when the database answers", 1),
+            metrics.gauge("licwiz_server_seats_in_use", "Seats held now (lease not run out)",
+                          [(p, in_use.get(p, 0)) for p in sorted(products)], "product"),
+            metrics.gauge("licwiz_server_seats_capacity", "Seats the valid licenses allow today",
+                          sorted(cap.items()), "product")]
+
+
+def _scope_request_id(scope: Scope) -> str:
+    return str(scope.get("state", {}).get("request_id", ""))
+
+
+def create_app(engine: AsyncEngine, store: SeatStore, *, lease: float = 120.0,
+               metrics_access: metrics.MetricsAccess | None = None) -> ASGIApp:
     state = ServerState(engine, lease, store=store)
+
+    async def gauges() -> list[Metric]:
+        async with state.db_lock():
+            return await scrape_gauges(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -364,4 +411,6 @@ def create_app(engine: AsyncEngine, store: SeatStore, *, lease: float = 120.0) -
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.licwiz = state
-    return _fast_seats(app, state)
+    return metrics.Observe(_fast_seats(app, state), routes=routes, registry=metrics.SERVER,
+                           latency=metrics.SERVER_REQUESTS, on_done=count_request, gauges=gauges,
+                           access=metrics_access or metrics.MetricsAccess(), request_id=_scope_request_id)

@@ -11,15 +11,19 @@ do, apart from their words.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from licwiz.core.errors import LicwizError
+from licwiz.service import metrics
+from prometheus_client.metrics_core import Metric
 from sqlalchemy.engine import make_url
 
 from . import db
-from .app import create_app
+from .app import create_app, scrape_gauges
 from .seatstore import store_for
 
 
@@ -67,14 +71,49 @@ async def prepare(url: str) -> Readiness:
                      bool(cfg.get("admin_token_hash") and cfg.get("client_token_hash")))
 
 
+METRICS_TOKEN_ENV = "LICWIZ_SERVER_METRICS_TOKEN_FILE"
+METRICS_ADDRESS_ENV = "LICWIZ_SERVER_METRICS_ADDRESS"
+
+
+def metrics_access(token_file: str | None, address: str | None) -> tuple[metrics.MetricsAccess, str | None]:
+    """How /metrics answers, from the command line else the environment
+    (LICWIZ_SERVER_METRICS_TOKEN_FILE, LICWIZ_SERVER_METRICS_ADDRESS). A
+    ``LicwizError`` (usage) naming a token file or address that cannot be used."""
+    token_file = token_file or os.environ.get(METRICS_TOKEN_ENV) or None
+    address = address or os.environ.get(METRICS_ADDRESS_ENV) or None
+    try:
+        token = metrics.read_token_file(token_file) if token_file else None
+        if address:
+            metrics.parse_address(address)
+    except ValueError as exc:
+        raise LicwizError(str(exc), code="usage") from None
+    return metrics.MetricsAccess(token), address
+
+
 def serve(*, url: str, host: str, port: int, lease: float, tls_cert: str | None, tls_key: str | None,
-          banner: str) -> bool:
+          banner: str, metrics_token_file: str | None = None, metrics_address: str | None = None) -> bool:
     """Serve until stopped; False when the server could not start. ``banner`` is
-    printed once the app is built, before it listens."""
+    printed once the app is built, before it listens. Metrics: see
+    ``metrics_access`` and service/metrics.py (neither a token nor an address:
+    /metrics is 404)."""
     import uvicorn
 
+    try:
+        access, address = metrics_access(metrics_token_file, metrics_address)
+    except LicwizError as exc:  # one line and exit 1, not a traceback
+        print(f"licwiz server: {exc}", file=sys.stderr)
+        return False
     # A fresh engine: the one ``prepare`` used belonged to another event loop.
-    app = create_app(db.make_engine(url), store_for(url), lease=lease)
+    app = create_app(db.make_engine(url), store_for(url), lease=lease, metrics_access=access)
+
+    async def gauges() -> list[Metric]:
+        engine = db.make_engine(url)
+        try:
+            return await scrape_gauges(engine)
+        finally:
+            await engine.dispose()
+
+    listener = metrics.listen(address, metrics.SERVER, gauges) if address else None
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             ssl_certfile=tls_cert or None, ssl_keyfile=tls_key or None, lifespan="on")
     server = uvicorn.Server(config)
@@ -91,4 +130,6 @@ def serve(*, url: str, host: str, port: int, lease: float, tls_cert: str | None,
         server.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if listener is not None:
+            listener.shutdown()
     return bool(server.started)
