@@ -4,11 +4,13 @@ process; then the license file on disk is checked.
 
 The terminal is polled (capture-pane) for the text each step shows before
 the next keys go in: no fixed sleeps, so a slow machine only makes it slower.
-A private tmux server (-L) keeps this test away from anyone else's sessions.
+A private tmux server on a socket in a private folder (-S) keeps this test away
+from anyone else's sessions and leaves no socket file in the system's tmux folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -17,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,10 +55,10 @@ def licwiz_executable() -> str:
 
 class Terminal:
     def __init__(self, socket: str, session: str) -> None:
-        self.socket, self.session = socket, session
+        self.socket, self.session = socket, session  # socket: a path (tmux -S)
 
     def start(self, env: dict[str, str], *args: str, width: int = 100, height: int = 30,
-              prefix: tuple[str, ...] = ()) -> None:
+              prefix: tuple[str, ...] = (), cwd: Path | None = None) -> None:
         """Run the installed ``licwiz ARGS`` in a new session; the pane stays
         after it exits and shows its exit code. ``prefix`` wraps the command
         (e.g. setpriv, to run it as another user)."""
@@ -68,10 +69,12 @@ class Terminal:
             shlex.quote(licwiz_executable()), *(shlex.quote(a) for a in args),
             '; echo "licwiz exited with $?"; sleep 120',
         ])
-        self.tmux("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command)
+        where = ("-c", str(cwd)) if cwd is not None else ()
+        self.tmux("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height),
+                  *where, command)
 
     def tmux(self, *args: str) -> str:
-        res = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
+        res = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, timeout=20)
         if res.returncode != 0:
             raise AssertionError(f"tmux {' '.join(args)}: {res.stderr}")
         return res.stdout
@@ -118,14 +121,39 @@ class Terminal:
         self.wait_for(echo if echo is not None else text)
 
 
-@pytest.fixture
-def terminal(tmp_path: Path) -> Iterator[Terminal]:
-    socket = f"licwiz-e2e-{uuid.uuid4().hex[:8]}"
-    term = Terminal(socket, "wizard")
+@contextlib.contextmanager
+def private_tmux() -> Iterator[Terminal]:
+    """A tmux server of its own whose socket lives in a private folder (a short
+    path: sockets are limited to ~100 bytes), removed with the server at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="licwiz-e2e-"))
+    term = Terminal(str(folder / "tmux"), "wizard")
     try:
         yield term
     finally:
-        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=20)
+        subprocess.run(["tmux", "-S", term.socket, "kill-server"], capture_output=True, timeout=20)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    with private_tmux() as term:
+        yield term
+
+
+def _system_tmux_sockets() -> set[str]:
+    folder = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.geteuid()}"
+    return {p.name for p in folder.glob("licwiz-e2e-*")} if folder.is_dir() else set()
+
+
+def test_a_terminal_leaves_no_tmux_socket_behind() -> None:
+    """Issue 14.18: the e2e tests left licwiz-e2e-* sockets in the system's tmux folder."""
+    before = _system_tmux_sockets()
+    with private_tmux() as term:
+        term.tmux("new-session", "-d", "-s", term.session, "sleep 60")
+        socket = Path(term.socket)
+        assert socket.exists()
+    assert not socket.exists() and not socket.parent.exists()
+    assert _system_tmux_sockets() <= before
 
 
 def first_time_registration(terminal: Terminal, regnum: str, pin: str) -> str:
