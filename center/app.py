@@ -30,7 +30,7 @@ from licwiz.core.errors import LicwizError
 from licwiz.service import metrics
 from licwiz.service.access import RequestLog, client_addr, request_id
 from licwiz.service.body import read_json
-from licwiz.service.errors import ErrorHandler
+from licwiz.service.errors import ApiError, ErrorHandler
 from licwiz.service.outage import describe, is_outage
 from prometheus_client.metrics_core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -83,6 +83,10 @@ async def scrape_gauges(engine: AsyncEngine) -> list[Metric]:
             metrics.gauge("licwiz_center_kits_locked", "Kits locked now after wrong PINs", locked)]
 
 
+def not_ready(detail: str) -> ApiError:
+    return ApiError("unavailable", "The Licensing Center is not ready", detail, status=503)
+
+
 def _scope_request_id(scope: Scope) -> str:
     return str(scope.get("state", {}).get("request_id", ""))
 
@@ -114,6 +118,23 @@ def create_app(service: CenterService, *, log_stream: TextIO | None = None,
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
+
+    head = db.head_revision()
+
+    async def ready(request: Request) -> Response:
+        """Readiness (a load balancer's or orchestrator's probe): the database
+        answers and its schema is the one this code needs. ``health`` stays
+        liveness: the process answers, whatever the database does."""
+        try:
+            revision = await db.schema_revision(svc.engine)
+        except Exception as exc:  # any failure to ask the database: not ready
+            print(f"center: not ready: {describe(exc)} (request {request_id(request)})", file=sys.stderr,
+                  flush=True)
+            raise not_ready("the database cannot be reached") from None
+        if revision != head:
+            raise not_ready(f"the database schema is at revision {revision or 'none'}; this licwiz needs "
+                            f"{head} (run 'licwiz center db upgrade')")
+        return JSONResponse({"status": "ready", "version": __version__, "schema": head})
 
     async def keys(request: Request) -> Response:
         return JSONResponse(svc.public_keys())
@@ -191,6 +212,7 @@ def create_app(service: CenterService, *, log_stream: TextIO | None = None,
 
     routes: list[BaseRoute] = [
         Route("/api/v1/health", plain(health), methods=["GET"]),
+        Route("/api/v1/ready", plain(ready), methods=["GET"]),
         Route("/api/v1/keys", plain(keys), methods=["GET"]),
         Route("/api/v1/check", audited(check, "check_refuse"), methods=["POST"]),
         Route("/api/v1/activate", audited(activate), methods=["POST"]),

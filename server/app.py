@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import hmac
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
@@ -39,7 +41,7 @@ from licwiz.core.text import text_problem
 from licwiz.service import metrics
 from licwiz.service.body import JsonRules, read_json
 from licwiz.service.errors import ApiError, ErrorHandler
-from licwiz.service.outage import is_outage
+from licwiz.service.outage import describe, is_outage
 from prometheus_client.metrics_core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -188,6 +190,30 @@ def _endpoint(fn: Handler[Request], *, auth: str | None) -> Callable[[Request], 
 
 async def health(request: Request, state: ServerState) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def ready(request: Request, state: ServerState) -> Response:
+    """Readiness: the database answers and its schema is the one this code
+    needs (``health`` stays liveness)."""
+    head = _schema_head()
+    try:
+        async with state.db_lock():
+            revision = await db.schema_revision(state.engine)
+    except Exception as exc:  # any failure to ask the database: not ready
+        print(f"licwiz server: not ready: {describe(exc)}", file=sys.stderr, flush=True)
+        raise _not_ready("the database cannot be reached") from None
+    if revision != head:
+        raise _not_ready(f"the database schema is at revision {revision or 'none'}; this licwiz needs {head}")
+    return JSONResponse({"status": "ready", "version": __version__, "schema": head})
+
+
+@functools.cache
+def _schema_head() -> str:  # read from the migration scripts once
+    return db.head_revision()
+
+
+def _not_ready(detail: str) -> ApiError:
+    return ApiError("unavailable", "the license server is not ready", detail, status=503)
 
 
 async def parameters(request: Request, state: ServerState) -> Response:
@@ -401,6 +427,7 @@ def create_app(engine: AsyncEngine, store: SeatStore, *, lease: float = 120.0,
 
     routes = [
         Route("/api/v1/health", _endpoint(health, auth=None), methods=["GET"]),
+        Route("/api/v1/ready", _endpoint(ready, auth=None), methods=["GET"]),
         Route("/api/v1/parameters", _endpoint(parameters, auth="client"), methods=["GET"]),
         Route("/api/v1/licenses", _endpoint(post_license, auth="admin"), methods=["POST"]),
         Route("/api/v1/licenses", _endpoint(get_licenses, auth="admin"), methods=["GET"]),
