@@ -24,6 +24,7 @@ from typing import Any, overload
 
 import platformdirs
 import sqlalchemy as sa
+from licwiz.core.errors import LicwizError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -282,11 +283,41 @@ def head_revision() -> str:
     return head
 
 
+UPGRADE_COMMAND = "licwiz center db upgrade"
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+
+
+def newer(revision: str) -> LicwizError:
+    return LicwizError(f"this database was written by a newer licwiz (revision {revision})", code="schema")
+
+
+def schema_problem(revision: str | None) -> LicwizError | None:
+    """Why ``serve`` must not start on a schema at ``revision`` (None: no
+    schema is not this function's business; at head: None). One line each."""
+    head = head_revision()
+    if revision is None or revision == head:
+        return None
+    if revision not in known_revisions():
+        return newer(revision)
+    return LicwizError(f"the database schema is at revision {revision}, this licwiz needs {head}: "
+                       f"run `{UPGRADE_COMMAND}`", code="schema")
+
+
 async def run_migrations(engine: AsyncEngine, pin_key: bytes | None = None) -> None:
     """Bring the schema to the newest revision (idempotent). ``pin_key``: the
-    home's PIN key, for the revision that turns stored PINs into their hashes."""
+    home's PIN key, for the revision that turns stored PINs into their hashes.
+    A revision this licwiz does not know (a newer one wrote the database) is
+    one line (``newer``), not Alembic's traceback."""
     from alembic import command
 
+    revision = await schema_revision(engine)
+    if revision is not None and revision not in known_revisions():
+        raise newer(revision)
     cfg = _alembic_config()
 
     def _upgrade(sync_conn: Any) -> None:
@@ -296,6 +327,43 @@ async def run_migrations(engine: AsyncEngine, pin_key: bytes | None = None) -> N
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+async def upgrade_sql(engine: AsyncEngine) -> str:
+    """The SQL ``run_migrations`` would run on this database, for a DBA
+    (Alembic's offline mode: nothing is executed); "" when at head. A revision
+    that changes data with what it reads (0003 hashes the stored PINs with the
+    home's key) cannot be printed: that is said, naming it."""
+    import io
+
+    from alembic import command
+
+    revision = await schema_revision(engine)
+    if revision is None:
+        raise LicwizError("the database has no schema yet: 'licwiz center init' makes it", code="schema")
+    if revision not in known_revisions():
+        raise newer(revision)
+    if revision == head_revision():
+        return ""
+    out = io.StringIO()
+    cfg = _alembic_config()
+    cfg.output_buffer = out
+
+    def _print(sync_conn: Any) -> None:
+        # With sql=True Alembic renders to the buffer; the connection only names the dialect.
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, f"{revision}:head", sql=True)
+
+    async with engine.connect() as conn:
+        try:
+            await conn.run_sync(_print)
+        except Exception as exc:  # a data migration needs the live database (and the PIN key)
+            done = [line for line in out.getvalue().splitlines() if line.startswith("-- Running upgrade")]
+            at = done[-1].removeprefix("-- Running upgrade ") if done else f"{revision} -> ..."
+            raise LicwizError(f"the upgrade {at} changes data and cannot be printed as SQL: run "
+                              f"`{UPGRADE_COMMAND}` (back the database up first)",
+                              code="schema") from exc
+    return out.getvalue()
 
 
 async def schema_revision(engine: AsyncEngine) -> str | None:

@@ -75,12 +75,66 @@ async def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _require_head(url: str) -> None:
+    """``serve`` starts only on a schema at this licwiz's revision: it never
+    upgrades (other processes may share the database; an upgrade is run on
+    purpose, after a backup, with ``licwiz center db upgrade`` or ``init``)."""
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        revision = await db.schema_revision(engine)
+    finally:
+        await engine.dispose()
+    if revision is None:
+        raise setup.not_initialised(url)
+    problem = db.schema_problem(revision)
+    if problem is not None:
+        raise problem
+
+
+async def cmd_db(args: argparse.Namespace) -> int:
+    url = _db(args)
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        before = await db.schema_revision(engine)
+        doc: dict[str, Any] = {"db": db.shown_url(url), "revision": before, "head": db.head_revision()}
+        if args.dbcmd == "current":
+            problem = db.schema_problem(before)
+            doc["state"] = ("none" if before is None else "head" if problem is None
+                            else "newer" if before not in db.known_revisions() else "behind")
+        elif args.sql:
+            doc["sql"] = await db.upgrade_sql(engine)
+        elif before is None:
+            raise setup.not_initialised(url)
+    finally:
+        await engine.dispose()
+    if args.dbcmd == "upgrade" and not args.sql:
+        home = _home(args)
+        # revision 0003 hashes stored PINs with the home's PIN key: the keys must be there
+        await setup.migrate(url, keystore.load_keys(home).pin_key)
+        doc["upgraded_from"] = before
+        doc["revision"] = db.head_revision()
+    if args.json:
+        _print_json(doc)
+    elif args.dbcmd == "current":
+        words = {"head": "up to date", "none": "no schema: run 'licwiz center init'",
+                 "behind": f"behind: run `{db.UPGRADE_COMMAND}`", "newer": "written by a newer licwiz"}
+        print(f"schema revision {before or 'none'} (this licwiz: {doc['head']}): {words[doc['state']]}")
+    elif "sql" in doc:
+        print(doc["sql"] or f"-- the schema is at {doc['head']} already: nothing to run",
+              end="" if doc["sql"] else "\n")
+    elif before == doc["revision"]:
+        print(f"the schema is at revision {before} already")
+    else:
+        print(f"schema upgraded from revision {before} to {doc['revision']}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     home = _home(args)
     url = _db(args)
     setup.check_tls(args.tls_cert, args.tls_key)
     setup.check_keys(home)
-    asyncio.run(setup.require_schema(url))
+    asyncio.run(_require_head(url))
     scheme = "https" if args.tls_cert else "http"
     allowed = args.forwarded_allow_ips
     proxies = f"; X-Forwarded-For believed from {allowed}" if allowed else ""
@@ -341,6 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--forwarded-allow-ips", default=None, metavar="ADDRS",
                     help="believe X-Forwarded-For/-Proto only from these proxies (comma-separated addresses "
                     "or networks, e.g. the load balancer's); default: no one, the client is the peer address")
+
+    dbs = sub.add_parser("db", help="the database's schema: current revision, upgrade").add_subparsers(
+        dest="dbcmd", required=True)
+    sp = add(dbs, "current", cmd_db, "the schema's revision and the one this licwiz needs")
+    sp.add_argument("--json", action="store_true")
+    sp = add(dbs, "upgrade", cmd_db, "bring the schema to this licwiz's revision (stop serve first; back up)")
+    sp.add_argument("--sql", action="store_true",
+                    help="print the SQL the upgrade would run (for a DBA), change nothing")
+    sp.add_argument("--json", action="store_true")
 
     kit = sub.add_parser("kit", help="kits: create, show, list").add_subparsers(dest="kcmd", required=True)
     sp = add(kit, "create", cmd_kit_create, "create kits with their PIN codes")

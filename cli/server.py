@@ -130,14 +130,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from licwiz.server import setup
 
     setup.prepare_sqlite_dir(args.db)
-    ready = asyncio.run(setup.prepare(args.db))
-    if ready.revision is None or not ready.has_tokens:
-        print("licwiz server: this database has no tokens yet: run 'licwiz server init' first",
-              file=sys.stderr)
-        return ServiceExit.ERROR
-    if ready.revision != ready.head:
-        print(f"licwiz server: the database schema is at revision {ready.revision}; this licwiz needs "
-              f"{ready.head} (a newer licwiz made it?)", file=sys.stderr)
+    problem = asyncio.run(_serve_problem(args.db))
+    if problem is not None:
+        print(f"licwiz server: {problem}", file=sys.stderr)
         return ServiceExit.ERROR
     scheme = "https" if args.tls_cert else "http"
     started = setup.serve(url=args.db, host=args.host, port=args.port, lease=args.lease,
@@ -251,6 +246,77 @@ def cmd_seats_release(args: argparse.Namespace) -> int:
     return ServiceExit.OK
 
 
+async def _serve_problem(url: str) -> str | None:
+    """Why ``serve`` must not start on this database; None: it may. The schema
+    is never upgraded here: that is ``init``'s or ``db upgrade``'s, run on
+    purpose (other server processes may share the database)."""
+    from licwiz.server import db
+
+    engine = db.make_engine(url)
+    try:
+        revision = await db.schema_revision(engine)
+        problem = db.schema_problem(revision, legacy=revision is None and await db.has_tables(engine))
+        if problem is not None:
+            return str(problem)
+        cfg = await db.get_config(engine) if revision is not None else {}
+    finally:
+        await engine.dispose()
+    if not (cfg.get("admin_token_hash") and cfg.get("client_token_hash")):
+        return "this database has no tokens yet: run 'licwiz server init' first"
+    return None
+
+
+async def _db_command(args: argparse.Namespace) -> dict[str, Any]:
+    from licwiz.server import db
+
+    engine = db.make_engine(args.db)
+    try:
+        before = await db.schema_revision(engine)
+        legacy = before is None and await db.has_tables(engine)
+        doc: dict[str, Any] = {"ok": True, "db": _shown(args.db), "revision": before,
+                               "head": db.head_revision()}
+        if args.dcmd == "current":
+            problem = db.schema_problem(before, legacy)
+            doc["state"] = ("none" if before is None and not legacy else "head" if problem is None
+                            else "newer" if before is not None and before not in db.known_revisions()
+                            else "behind")
+            return doc
+        if args.sql:
+            if before is None and legacy:
+                raise db.SchemaError("a database from before schema versions: upgrade it with "
+                                     f"`{db.UPGRADE_COMMAND}` (its tables are adopted), not by SQL")
+            doc["sql"] = await db.upgrade_sql(engine)
+            return doc
+        if before is None and not legacy:
+            raise db.SchemaError("this database has no license server schema yet: 'licwiz server init' "
+                                 "makes it")
+        await db.run_migrations(engine)
+        doc["revision"] = await db.schema_revision(engine)
+        doc["upgraded_from"] = before
+        return doc
+    finally:
+        await engine.dispose()
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    doc = asyncio.run(_db_command(args))
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    elif args.dcmd == "current":
+        words = {"head": "up to date", "none": "no schema: run 'licwiz server init'",
+                 "behind": "behind: run `licwiz server db upgrade`",
+                 "newer": "written by a newer licwiz"}[doc["state"]]
+        print(f"schema revision {doc['revision'] or 'none'} (this licwiz: {doc['head']}): {words}")
+    elif "sql" in doc:
+        print(doc["sql"] or f"-- the schema is at {doc['head']} already: nothing to run", end="" if doc["sql"]
+              else "\n")
+    elif doc["upgraded_from"] == doc["revision"]:
+        print(f"the schema is at revision {doc['revision']} already")
+    else:
+        print(f"schema upgraded from revision {doc['upgraded_from'] or 'none'} to {doc['revision']}")
+    return ServiceExit.OK
+
+
 def _status_doc(listing: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     capacity = listing.get("capacity", {})
     in_use = {product: sum(1 for r in rows if r.get("product") == product) for product in capacity}
@@ -353,6 +419,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("seat_id", help="the seat's id (licwiz server status)")
     pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
     pr.add_argument("--json", action="store_true", help="print JSON on stdout")
+    dbp = sub.add_parser("db", help="the database's schema: current revision, upgrade").add_subparsers(
+        dest="dcmd", required=True)
+    pr = dbp.add_parser("current", help="the schema's revision and the one this licwiz needs")
+    pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
+    pr.add_argument("--json", action="store_true", help="print JSON on stdout")
+    pr = dbp.add_parser("upgrade", help="bring the schema to this licwiz's revision (stop old servers first)")
+    pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
+    pr.add_argument("--sql", action="store_true",
+                    help="print the SQL the upgrade would run (for a DBA), change nothing")
+    pr.add_argument("--json", action="store_true", help="print JSON on stdout")
     for name, help_ in (("params", "show the server computer's parameters (to bind a license to)"),
                         ("install", "upload a license file to the server (admin token)"),
                         ("status", "list the server's licenses and seats in use (admin token)")):
@@ -376,13 +452,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_report(args)
         if args.cmd == "seats":
             return cmd_seats_release(args)
+        if args.cmd == "db":
+            return cmd_db(args)
         return cmd_init(args) if args.cmd == "init" else cmd_serve(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         raise  # licwiz's main stops quietly (licwiz server params | head)
     except (OSError, ValueError) as exc:
-        return _say_error(str(exc), ServiceExit.ERROR, "error", as_json=as_json)
+        from licwiz.server.db import SchemaError
+
+        code = "schema" if isinstance(exc, SchemaError) else "error"
+        return _say_error(str(exc), ServiceExit.ERROR, code, as_json=as_json)
     except Exception as exc:  # database errors: one line, no traceback for an operator
         from sqlalchemy.exc import SQLAlchemyError
 

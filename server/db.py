@@ -35,6 +35,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    inspect,
     text,
 )
 from sqlalchemy.engine import make_url
@@ -144,12 +145,55 @@ def _alembic_config() -> Any:
     return cfg
 
 
+class SchemaError(ValueError):
+    """The database's schema is not the one this licwiz runs on (one line, for an operator)."""
+
+
+UPGRADE_COMMAND = "licwiz server db upgrade"
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+
+
+def newer(revision: str) -> SchemaError:
+    return SchemaError(f"this database was written by a newer licwiz (revision {revision})")
+
+
+def schema_problem(revision: str | None, legacy: bool = False) -> SchemaError | None:
+    """Why ``serve`` must not start on a schema at ``revision`` (None: at head).
+    ``legacy``: the tables exist without a version (made before Alembic)."""
+    head = head_revision()
+    if revision is None and legacy:
+        return SchemaError(f"the database schema is at revision none (made before schema versions), "
+                           f"this licwiz needs {head}: run `{UPGRADE_COMMAND}`")
+    if revision is None or revision == head:
+        return None
+    if revision not in known_revisions():
+        return newer(revision)
+    return SchemaError(f"the database schema is at revision {revision}, this licwiz needs {head}: "
+                       f"run `{UPGRADE_COMMAND}`")
+
+
+async def has_tables(engine: AsyncEngine) -> bool:
+    """The server's tables are there (with or without a schema version)."""
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    return config.name in names
+
+
 async def run_migrations(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision (idempotent). A database made by
     ``create_all`` before the server used Alembic is adopted: revision 0001
-    creates only what is missing."""
+    creates only what is missing. A revision this licwiz does not know (a newer
+    one wrote the database) is ``SchemaError``, not Alembic's traceback."""
     from alembic import command
 
+    revision = await schema_revision(engine)
+    if revision is not None and revision not in known_revisions():
+        raise newer(revision)
     cfg = _alembic_config()
 
     def _upgrade(sync_conn: Any) -> None:
@@ -158,6 +202,34 @@ async def run_migrations(engine: AsyncEngine) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+async def upgrade_sql(engine: AsyncEngine) -> str:
+    """The SQL ``run_migrations`` would run on this database, for a DBA to read
+    or run (Alembic's offline mode; nothing is executed). "" when at head."""
+    import io
+
+    from alembic import command
+
+    revision = await schema_revision(engine)
+    if revision is None:
+        raise SchemaError("this database has no license server schema yet: 'licwiz server init' makes it")
+    if revision not in known_revisions():
+        raise newer(revision)
+    if revision == head_revision():
+        return ""
+    out = io.StringIO()
+    cfg = _alembic_config()
+    cfg.output_buffer = out
+
+    def _print(sync_conn: Any) -> None:
+        # With sql=True Alembic renders to the buffer; the connection only names the dialect.
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, f"{revision}:head", sql=True)
+
+    async with engine.connect() as conn:
+        await conn.run_sync(_print)
+    return out.getvalue()
 
 
 async def schema_revision(engine: AsyncEngine) -> str | None:

@@ -133,8 +133,16 @@ $fn$
 """
 
 
+def _missing(table: str) -> bool:
+    from alembic import context
+
+    if context.is_offline_mode():  # printing the SQL for a DBA (db upgrade --sql): what this revision makes
+        return True
+    return table not in set(sa.inspect(op.get_bind()).get_table_names())
+
+
 def upgrade() -> None:
-    if "licwiz_seat_log" not in set(sa.inspect(op.get_bind()).get_table_names()):
+    if _missing("licwiz_seat_log"):
         op.create_table(
             "licwiz_seat_log",
             sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
