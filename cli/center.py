@@ -129,6 +129,32 @@ async def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_backup(args: argparse.Namespace) -> int:
+    from licwiz.center import backup
+
+    done = backup.backup(_home(args), _db(args), Path(args.file), keys_only=args.keys_only)
+    if args.json:
+        _print_json({"file": str(done.path), "members": done.members, **done.manifest})
+    else:
+        what = "keys" if args.keys_only else f"database (schema {done.manifest['schema_revision']}) and keys"
+        print(f"backed up the center's {what} to {done.path} (mode 0600: it holds the private keys)")
+    return 0
+
+
+async def cmd_restore(args: argparse.Namespace) -> int:
+    from licwiz.center import backup
+
+    done = backup.restore(Path(args.file), _home(args), _db(args), force=args.force)
+    if args.json:
+        _print_json({"home": str(done.path), "restored": done.members, **done.manifest})
+    else:
+        print(f"restored {', '.join(done.members)} into {done.path} (backup of {done.manifest['created']})")
+        revision = done.manifest.get("schema_revision")
+        if revision and revision != db.head_revision():
+            print(f"the database is at schema revision {revision}: run `{db.UPGRADE_COMMAND}` before serve")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     home = _home(args)
     url = _db(args)
@@ -403,6 +429,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(dbs, "upgrade", cmd_db, "bring the schema to this licwiz's revision (stop serve first; back up)")
     sp.add_argument("--sql", action="store_true",
                     help="print the SQL the upgrade would run (for a DBA), change nothing")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add(sub, "backup", cmd_backup,
+             "write the database (SQLite, online) and the keys to one archive (0600)")
+    sp.add_argument("file", help="the archive to write (tar.gz), replaced atomically")
+    sp.add_argument("--keys-only", action="store_true",
+                    help="the keys, public keys and admin-token file only "
+                    "(PostgreSQL: the database is pg_dump's)")
+    sp.add_argument("--json", action="store_true")
+    sp = add(sub, "restore", cmd_restore, "restore a backup into a new home (and its database file)")
+    sp.add_argument("file", help="an archive made by 'licwiz center backup'")
+    sp.add_argument("--force", action="store_true", help="replace an existing home's keys and database")
     sp.add_argument("--json", action="store_true")
 
     kit = sub.add_parser("kit", help="kits: create, show, list").add_subparsers(dest="kcmd", required=True)
