@@ -80,19 +80,18 @@ OUTAGE_BRIEF = "The Licensing Center is busy (or cannot be reached), try again i
 # What the center's statuses of a passing outage are: 503 is its own answer
 # while its database cannot be reached, 502/504 a proxy's in front of it.
 _OUTAGE_STATUSES = frozenset({502, 503, 504})
+# Failures that mean "the center cannot be used from here now": the wizard offers the
+# file and phone methods, which need no connection.
+_AWAY_CODES = frozenset({"unreachable", "untrusted_certificate"})
 
 
 def is_outage(exc: BaseException) -> TypeGuard[CenterError]:
     """Will the same call likely succeed in a moment? The center answered
     ``unavailable`` (or a proxy 502/504), or could not be reached. An
-    untrusted certificate is also ``unreachable`` for the client, but no
-    retry fixes it: core/client.py gives it no code of its own, so it is told
-    apart by its words until it has one."""
+    untrusted certificate (``untrusted_certificate``) is not: no retry fixes it."""
     if not isinstance(exc, CenterError):
         return False
-    if exc.code == "unreachable":
-        return "certificate" not in exc.brief
-    return exc.code == "unavailable" or exc.status in _OUTAGE_STATUSES
+    return exc.code in ("unreachable", "unavailable") or exc.status in _OUTAGE_STATUSES
 
 
 def outage_detail(exc: CenterError) -> str:
@@ -328,7 +327,7 @@ class WizardController:
         center said about the method is remembered (the method lock)."""
         s = self.state
         if isinstance(exc, CenterError):
-            if exc.code == "unreachable":
+            if exc.code in _AWAY_CODES:
                 s.center_unreachable = True
             elif exc.code == "method_locked":
                 s.method_lock = "phone"  # the online method was refused: only the phone is left
@@ -374,7 +373,7 @@ class WizardController:
             async with self.center_client() as client:
                 avail = await check_available(client, req)
         except CenterError as exc:
-            s.center_unreachable = exc.code == "unreachable"
+            s.center_unreachable = exc.code in _AWAY_CODES
             if exc.code == "method_locked":
                 s.method_lock = "phone"
             raise

@@ -108,7 +108,7 @@ class Parser(argparse.ArgumentParser):
 
 
 # Codes that say "not now", not "no": the same call may succeed later.
-_AWAY = frozenset({"unreachable", "bad_response", "unavailable"})
+_AWAY = frozenset({"unreachable", "untrusted_certificate", "bad_response", "unavailable"})
 
 
 def exit_code_for(exc: BaseException) -> int:

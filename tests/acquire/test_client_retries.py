@@ -329,7 +329,7 @@ def test_an_untrusted_certificate_is_named_and_not_retried(
             return info.value
 
         err = asyncio.run(call())
-        assert err.code == "unreachable"
+        assert err.code == "untrusted_certificate"
         assert "certificate is not trusted" in err.brief and "self" in err.brief, err.brief
         assert len(rec.tries) == 1
         kit = center.create_kit()

@@ -222,7 +222,8 @@ async def test_an_idempotency_conflict_forgets_the_kept_request() -> None:
     (CenterError("unavailable", "busy", "quote the request id", status=503, request_id="r1"), True),
     (CenterError("bad_response", "not understood", "HTTP 502 ...", status=502), True),
     (CenterError("unreachable", "The Licensing Center cannot be reached", "POST x: ConnectError"), True),
-    (CenterError("unreachable", "The Licensing Center's certificate is not trusted (self-signed)"), False),
+    (CenterError("untrusted_certificate", "The Licensing Center's certificate is not trusted (self-signed)"),
+     False),
     (CenterError("pin_used", "used", status=409), False),
     (CenterError("internal", "failed", status=500), False),
 ])
