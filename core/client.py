@@ -125,7 +125,8 @@ class CenterClient:
                 reason = untrusted_certificate(exc)
                 if reason is not None:  # retrying cannot help; say what to fix
                     raise CenterError(
-                        "untrusted_certificate", f"The Licensing Center's certificate is not trusted ({reason})",
+                        "untrusted_certificate",
+                        f"The Licensing Center's certificate is not trusted ({reason})",
                         f"{self.base_url}: {reason}. Add the center's CA certificate to the system "
                         "store, or name it in SSL_CERT_FILE.",
                     ) from None
