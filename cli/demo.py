@@ -5,8 +5,13 @@ keys, its log, and the license locations (``LICWIZ_ALL_USERS_DIR``,
 ``LICWIZ_USER_DIR``), so the demo never touches the real ones and needs no
 network beyond loopback. A demo kit with one single-user and one 5-user kit is
 created; their numbers and PINs are shown beside the wizard (F2 on narrow
-terminals). At exit the demo says where the license went; ``--keep`` keeps
-the folder.
+terminals). The wizard runs with the demo folder as its current folder, so the
+files it proposes (request file, Save data) land there, not in a checkout. At
+exit the demo says what this run installed (licenses of earlier runs in a
+``--folder`` are listed apart), and for a kept folder how to continue with it
+(``licwiz demo --folder DIR``), the environment lines that point ``licwiz
+status``/``verify``/``fingerprint --what-if`` at it, and how to get an operator
+token for its center; ``--keep`` keeps the folder.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -25,7 +31,7 @@ from licwiz.center.embedded import EmbeddedCenter
 from licwiz.core.errors import LicwizError
 from licwiz.core.identifiers import format_pin
 from licwiz.core.product import current_product
-from licwiz.core.storage import installed_files
+from licwiz.core.storage import Installed, installed_files
 
 from .errors import AcquireExit, Parser, report_error
 from .stdio import without_terminal
@@ -94,6 +100,75 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def _cwd(folder: Path) -> Iterator[None]:
+    """The wizard proposes files (request file, Save data, a .lic to open) in the
+    current folder: in the demo that is the demo folder, not the checkout."""
+    old = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _installed_in(folder: Path) -> list[Installed]:
+    with _env(LICWIZ_ALL_USERS_DIR=str(folder / "all-users"), LICWIZ_USER_DIR=str(folder / "user")):
+        return installed_files()
+
+
+def _snapshot(folder: Path) -> dict[Path, bytes]:
+    """Every license file of the demo folder, with its bytes: what this run installed is what changed."""
+    out: dict[Path, bytes] = {}
+    for entry in _installed_in(folder):
+        with contextlib.suppress(OSError):
+            out[entry.path] = entry.path.read_bytes()
+    return out
+
+
+def _scope_label(scope: str) -> str:
+    return "all users" if scope == "all-users" else "the current user"
+
+
+def exit_summary(folder: Path, before: dict[Path, bytes], kept: bool, center_home: Path) -> list[str]:
+    """What this run did, what the folder already held, and how to go on (the
+    folder and its center are the only way to recover, update or finish a file request)."""
+    lines: list[str] = []
+    new: list[Installed] = []
+    earlier: list[Installed] = []
+    for entry in _installed_in(folder):
+        try:
+            changed = before.get(entry.path) != entry.path.read_bytes()
+        except OSError:
+            continue
+        (new if changed else earlier).append(entry)
+    for entry in new:
+        lines.append(f"License installed for {_scope_label(entry.scope)}: {entry.path}")
+    if not new:
+        lines.append("No license was installed.")
+    if earlier and kept:
+        lines.append("Already in the demo folder from earlier runs (not installed now):")
+        lines += [f"  {entry.path}" for entry in earlier]
+    if not kept:
+        if new:
+            lines.append(f"(the demo folder {folder} was removed; run 'licwiz demo --keep' to keep it)")
+        lines.append("Recovery, update and file requests need the same demo center next time: "
+                     "start with 'licwiz demo --folder DIR' (or --keep) and rerun it with that folder.")
+        return lines
+    lines += [
+        f"Demo folder kept: {folder} (center log: {folder / 'center.log'})",
+        "To continue (recovery, update, a license file request) with this center and its kits:",
+        f"  licwiz demo --folder {shlex.quote(str(folder))}",
+        "To see the demo's licenses with licwiz status, verify or fingerprint --what-if:",
+        f"  export LICWIZ_ALL_USERS_DIR={shlex.quote(str(folder / 'all-users'))}",
+        f"  export LICWIZ_USER_DIR={shlex.quote(str(folder / 'user'))}",
+        f"  export LICWIZ_TRUSTED_KEYS={shlex.quote(str(center_home / 'public'))}",
+        "An operator token for the demo center's /operator console (its URL is in the panel while it runs):",
+        f"  licwiz center operator add NAME --home {shlex.quote(str(center_home))}",
+    ]
+    return lines
+
+
 def _create_kit(center: EmbeddedCenter, users: int, product: str) -> Any:
     return center.create_kit(users=users, pins=DEMO_PINS, product=product)
 
@@ -137,6 +212,7 @@ def main(argv: list[str]) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     all_users, user = folder / "all-users", folder / "user"
     rc: int = AcquireExit.INTERNAL
+    before = _snapshot(folder)
     try:
         with EmbeddedCenter(
             folder / "center", phone=DEMO_PHONE, log_file=folder / "center-requests.log"
@@ -145,8 +221,8 @@ def main(argv: list[str]) -> int:
             with _env(LICWIZ_ALL_USERS_DIR=str(all_users), LICWIZ_USER_DIR=str(user),
                       LICWIZ_TRUSTED_KEYS=trusted, LICWIZ_CENTER_URL=center.url):
                 kits = [_create_kit(center, 1, product), _create_kit(center, 5, product)]
-                rc = _run_wizard(center, product, demo_notes(center.url, kits, folder))
-                installed = installed_files()
+                with _cwd(folder):
+                    rc = _run_wizard(center, product, demo_notes(center.url, kits, folder))
     except LicwizError as exc:
         report_error(exc, code=AcquireExit.INTERNAL, verbose=True)
         print(f"(center log: {folder / 'center.log'})", file=sys.stderr)
@@ -154,18 +230,8 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(folder, ignore_errors=True)
         return AcquireExit.INTERNAL
     except KeyboardInterrupt:
-        installed = []
         rc = AcquireExit.INTERRUPTED
-    if installed:
-        for entry in installed:
-            scope = "all users" if entry.scope == "all-users" else "the current user"
-            print(f"License installed for {scope}: {entry.path}")
-    else:
-        print("No license was installed.")
-    if keep:
-        print(f"Demo folder kept: {folder} (center log: {folder / 'center.log'})")
-    else:
+    print("\n".join(exit_summary(folder, before, keep, folder / "center")))
+    if not keep:
         shutil.rmtree(folder, ignore_errors=True)
-        if installed:
-            print(f"(the demo folder {folder} was removed; run 'licwiz demo --keep' to keep it)")
     return rc

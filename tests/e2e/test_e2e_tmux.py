@@ -295,3 +295,70 @@ def test_demo_quit_leaves_nothing_behind(terminal: Terminal, tmp_path: Path) -> 
     shown = terminal.wait_for("licwiz exited with 130", timeout=60)
     assert "No license was installed." in shown
     assert not folder.exists()
+
+
+def _one_line(shown: str) -> str:
+    return shown.replace("\n", "")
+
+
+def test_demo_rerun_says_what_this_run_did_and_how_to_go_on(terminal: Terminal, tmp_path: Path) -> None:
+    """Issue 14.15-17: the exit summary says what THIS run installed (a quit run
+    installed nothing, whatever the folder holds), how to continue with the same
+    folder and look at its licenses; files the wizard proposes go in the demo
+    folder, not in the folder the demo was started from."""
+    folder, checkout = tmp_path / "demo", tmp_path / "checkout"
+    checkout.mkdir()
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color",
+           "LICWIZ_PRODUCT": "licwiz-demo"}
+    terminal.start(env, "demo", "--folder", str(folder), width=110, height=40, cwd=checkout)
+    notes = terminal.wait_for("(1 user)", timeout=60)
+    regnum = re.search(r"Kit (\d{10}) \(1 user\)", notes)
+    pin = re.search(r"\(1 user\).*?\n.*?(\d{3}-\d{3}-\d{3}-\d{3}-\d{3})", notes)
+    assert regnum and pin, notes
+    first_time_registration(terminal, regnum.group(1), pin.group(1))
+    terminal.keys("Enter")  # Finish
+    shown = _one_line(terminal.wait_for("licwiz exited with 0", timeout=60))
+    lic = folder / "all-users" / "licenses" / f"{regnum.group(1)}-001.lic"
+    assert f"License installed for all users: {lic}" in shown
+    assert f"licwiz demo --folder {folder}" in shown
+    assert f"export LICWIZ_ALL_USERS_DIR={folder / 'all-users'}" in shown
+    assert f"export LICWIZ_USER_DIR={folder / 'user'}" in shown
+    assert f"export LICWIZ_TRUSTED_KEYS={folder / 'center' / 'public'}" in shown
+    assert f"licwiz center operator add NAME --home {folder / 'center'}" in shown
+    terminal.tmux("kill-session", "-t", terminal.session)
+
+    # The same folder again: save the owner data with the proposed path, then quit.
+    terminal.start(env, "demo", "--folder", str(folder), width=110, height=40, cwd=checkout)
+    notes = terminal.wait_for("(1 user)", timeout=60)
+    pin_re = r"\d{3}-\d{3}-\d{3}-\d{3}-\d{3}"
+    second = re.search(rf"\(1 user\).*?\n.*?{pin_re}.*?\n.*?({pin_re})", notes)
+    assert second, notes
+    terminal.keys("Enter")
+    terminal.wait_for("Kit number")
+    terminal.type(regnum.group(1))
+    terminal.keys("Tab")
+    terminal.type(second.group(1))
+    terminal.keys("Enter")
+    terminal.wait_for("First-time registration")
+    terminal.keys("Enter")
+    terminal.wait_for("Contact person")
+    for name in OWNER_FIELDS:
+        terminal.keys("Tab")
+        terminal.type(getattr(OWNER, name))
+    terminal.keys("F5")  # Save data: the proposed file is in the demo folder
+    terminal.wait_for("license-owner.json")
+    terminal.keys("Enter")
+    deadline = time.monotonic() + 20
+    while not (folder / "license-owner.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (folder / "license-owner.json").is_file(), terminal.screen()
+    terminal.keys("C-q")
+    terminal.wait_for("Quit (lose it)")
+    terminal.keys("Tab")  # from "Stay" to "Quit (lose it)" (two buttons: Tab wraps)
+    terminal.keys("Enter")
+    shown = _one_line(terminal.wait_for("licwiz exited with 130", timeout=60))
+    assert "No license was installed." in shown
+    assert "License installed" not in shown
+    assert f"Already in the demo folder from earlier runs (not installed now):  {lic}" in shown
+    assert f"licwiz demo --folder {folder}" in shown
+    assert list(checkout.iterdir()) == []
