@@ -57,13 +57,11 @@ from .stdio import STDIN_NAME, is_stdio, read_license
 
 _INSTALLED = "\0installed"
 # Exit code of a genuine license that an installed update replaces (superseded).
-# Belongs in DiagnosticsExit (cli/errors.py) as SUPERSEDED = 9.
-SUPERSEDED = 9
 
 
 def _fail(err: LicwizError, *, as_json: bool = False, file: str | None = None) -> int:
     """One line on stderr; with ``as_json`` also the error object on stdout."""
-    code = _exit_code(err)
+    code = diagnostics_exit_code(err)
     report_error(err, code=code)
     if as_json:
         doc: dict[str, Any] = {"ok": False, "exit_code": code, "error": err.as_dict()}
@@ -71,11 +69,6 @@ def _fail(err: LicwizError, *, as_json: bool = False, file: str | None = None) -
             doc.update(file=file, valid=False)
         print(json.dumps(doc, indent=2, sort_keys=True))
     return code
-
-
-def _exit_code(err: LicwizError) -> int:
-    """``DiagnosticsExit`` of a failure, with SUPERSEDED for a license an installed update replaces."""
-    return SUPERSEDED if err.code == "superseded" else diagnostics_exit_code(err)
 
 
 def _what_if(path: Path, keyring: Keyring, root: Path,
@@ -88,7 +81,7 @@ def _what_if(path: Path, keyring: Keyring, root: Path,
         lic = lic_mod.parse(text, str(path)).license
     except LicwizError as exc:
         report["error"] = exc.as_dict()
-        return report, _exit_code(exc)
+        return report, diagnostics_exit_code(exc)
     # Digests are keyed by product: collect for the license's own product.
     params = fingerprint.collect(lic.product, root=root)
     v = acquire.judge(text, str(path), keyring=keyring, product=current_product(), params=params,
@@ -100,7 +93,7 @@ def _what_if(path: Path, keyring: Keyring, root: Path,
     report.update(license_id=lic.license_id, product=lic.product, match=asdict(m),
                   strength={n: fingerprint.strength(n) for n in lic.params},
                   valid=v.valid, code=err.code if err else "", reason=_reason(err, m, str(path)))
-    return report, DiagnosticsExit.OK if err is None else _exit_code(err)
+    return report, DiagnosticsExit.OK if err is None else diagnostics_exit_code(err)
 
 
 def _reason(err: LicwizError | None, m: fingerprint.Match, source: str) -> str:
@@ -154,7 +147,7 @@ def _fingerprint(args: argparse.Namespace) -> int:
             reports.append(report)
             # Over every installed license, one an installed update replaces is the
             # normal state after an update: the newer license decides the exit code.
-            if not (every and rc == SUPERSEDED):
+            if not (every and rc == DiagnosticsExit.SUPERSEDED):
                 code = max(code, rc)
         out["what_if"] = reports
         if not files:
@@ -240,7 +233,7 @@ def _verify(path: Path, *, as_json: bool) -> int:
     out["valid"] = error is None
     out["error"] = error.as_dict() if error is not None else None
     out["ok"] = error is None
-    out["exit_code"] = _exit_code(error) if error is not None else DiagnosticsExit.OK
+    out["exit_code"] = diagnostics_exit_code(error) if error is not None else DiagnosticsExit.OK
     if as_json:
         print(json.dumps(out, indent=2, sort_keys=True))
     else:

@@ -75,6 +75,7 @@ class DiagnosticsExit(IntEnum):
     DATES = 6  # expired or not yet valid
     COMPUTER = 7  # genuine but bound to another computer
     OTHER = 8
+    SUPERSEDED = 9  # genuine and for this computer, but an installed update replaces it
 
 
 class RunExit(IntEnum):
@@ -138,6 +139,8 @@ def diagnostics_exit_code(err: LicwizError) -> int:
     if isinstance(err, SignatureError):
         return DiagnosticsExit.SIGNATURE
     if isinstance(err, LicenseInvalid):
+        if err.code == "superseded":
+            return DiagnosticsExit.SUPERSEDED
         if err.code == "wrong_product":
             return DiagnosticsExit.PRODUCT
         if err.code in ("expired", "not_yet_valid"):
