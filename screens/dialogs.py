@@ -7,6 +7,7 @@ returns its answer through ``dismiss``: the caller passes a callback to
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, TypeVar
 
 from licwiz.app.state import ErrorInfo
@@ -36,6 +37,28 @@ license updates after the computer's key parameters change."""
 
 T = TypeVar("T")
 
+# The help texts are written hard-wrapped at ~80 columns, wider than a dialog's
+# 70: drawn as written, each line would leave its last word alone on the next
+# row. A line this long was wrapped by its author; a shorter one ends where the
+# author meant it to (a heading, the last line of an item).
+WRAPPED_LINE = 60
+_ITEM = re.compile(r"\s*(?:[-*]|\d+\.)\s")
+
+
+def flow(text: str) -> str:
+    """Un-wrap ``text`` so it flows to the dialog's width: a line is joined to the
+    one before when that one was wrapped (long). Blank lines, list items
+    ("- ", "1. ") and lines after a short one keep their own row."""
+    out: list[str] = []
+    last = ""  # the previous line as written (out[-1] may already be joined)
+    for line in text.splitlines():
+        if out and line.strip() and last.strip() and len(last) >= WRAPPED_LINE and not _ITEM.match(line):
+            out[-1] = out[-1].rstrip() + " " + line.strip()
+        else:
+            out.append(line.rstrip())
+        last = line
+    return "\n".join(out)
+
 
 class Dialog(ModalScreen[T]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
@@ -58,16 +81,19 @@ class Dialog(ModalScreen[T]):
 
 
 class TextDialog(Dialog[None]):
-    """A titled text with Close (Esc or Enter); used for help and notes."""
+    """A titled text with Close (Esc or Enter); used for help and notes.
+
+    The text flows to the dialog's width (``flow``) unless ``flowed=False``:
+    text whose line breaks carry meaning (an error description)."""
 
     # Focus lands on the button as the dialog is composed (Textual's auto focus),
     # not a moment later: a key typed at once goes where the dialog says.
     AUTO_FOCUS = "#close"
 
-    def __init__(self, title: str, text: str, *, ascii: bool = False) -> None:
+    def __init__(self, title: str, text: str, *, ascii: bool = False, flowed: bool = True) -> None:
         super().__init__(ascii=ascii)
         self._title = title
-        self._text = text
+        self._text = flow(text) if flowed else text
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
@@ -86,7 +112,7 @@ class ErrorDialog(TextDialog):
     """View error description: what a support engineer needs."""
 
     def __init__(self, error: ErrorInfo, *, ascii: bool = False) -> None:
-        super().__init__("Error description", error.description(), ascii=ascii)
+        super().__init__("Error description", error.description(), ascii=ascii, flowed=False)
 
 
 class PinSetDialog(TextDialog):

@@ -54,7 +54,8 @@ license acquisition method."""
             lines = ["Pending license request(s) of this computer:"]
             lines += [f"  - {p.describe()}" for p in files[:4]]
         else:
-            lines = ["No license request file was saved on this computer yet: a license data file",
+            # One line: the Static wraps it to the body's width.
+            lines = ["No license request file was saved on this computer yet: a license data file "
                      "is installed as the answer to a request made here."]
         yield Static("\n".join(lines), classes="intro", id="pending", markup=False)
         yield Static("Specify license details file:", markup=False)

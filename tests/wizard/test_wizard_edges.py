@@ -1,0 +1,88 @@
+"""Rough edges of the wizard's dialogs and steps (issue 14): help texts flow
+to the dialog's width, focus after a failed license file install, arrow keys
+in the quit dialog, the Recovery step's box for the same license only."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+from support.fixtures_center import free_port
+from support.fixtures_wizard import WizardDriver
+from textual.geometry import Region
+from textual.widgets import Static
+
+_ITEM = re.compile(r"\s*(?:[-*]|\d+\.)\s")
+
+
+def dead_center() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def rendered_rows(d: WizardDriver) -> tuple[list[str], int]:
+    """The rows the dialog's text is drawn on, as on screen, and their width."""
+    static = d.screen.query_one(".dialog-text Static", Static)
+    width, height = static.content_size.width, static.content_size.height
+    strips = static.render_lines(Region(0, 0, static.size.width, height))
+    return [strip.text.rstrip() for strip in strips], width
+
+
+def assert_flows(d: WizardDriver, what: str) -> None:
+    """Each row of a paragraph is filled: the next row's first word would not
+    have fitted on it (a hard-wrapped text leaves a word or two alone instead)."""
+    rows, width = rendered_rows(d)
+    assert rows and any(rows), f"{what}: nothing rendered"
+    for row, after in itertools.pairwise(rows):
+        if not row.strip() or not after.strip() or _ITEM.match(after) or after.startswith(" "):
+            continue  # a paragraph's end, a list item, an indented line: rows of their own
+        first = after.split()[0]
+        assert len(row) + 1 + len(first) > width, (
+            f"{what}: {row!r} is followed by {after!r}, which would have fitted on it "
+            f"(width {width}):\n" + "\n".join(rows))
+
+
+async def test_help_and_attention_texts_flow_to_the_dialog_width(wizard_run: Any) -> None:
+    async with wizard_run(dead_center(), size=(80, 24)) as d:
+        await d.press("f1")
+        await d.dialog("TextDialog")
+        assert_flows(d, "help of the first step")
+        await d.press("escape")
+        await d.at("action")
+        await d.press("enter")
+        await d.at("kit")
+        await d.press("f1")
+        await d.dialog("TextDialog")
+        assert_flows(d, "help of the kit step")
+        rows, _ = rendered_rows(d)
+        # A heading and its items keep their own rows.
+        assert any(r.strip() == "Advanced settings (F4):" for r in rows), rows
+        await d.press("escape")
+        await d.at("kit")
+        await d.press("f3")
+        await d.dialog("PinSetDialog")
+        assert_flows(d, "Attention!...")
+        rows, _ = rendered_rows(d)
+        assert any(r.startswith("- The multi-user set") for r in rows), rows  # list items stay items
+        await d.press("escape")
+        await d.at("kit")
+        await d.press("escape")
+        await d.at("action")
+        await d.choose("#action", "license_file")
+        await d.press("enter")
+        await d.at("file_install")
+        await d.press("f1")
+        await d.dialog("TextDialog")
+        assert_flows(d, "help of the license file step")
+
+
+async def test_error_description_keeps_its_lines(wizard_run: Any) -> None:
+    from licwiz.app.state import ErrorInfo
+    from licwiz.screens.dialogs import ErrorDialog
+
+    info = ErrorInfo(code="x", brief="b" * 70, detail="one\ntwo")
+    async with wizard_run(dead_center(), size=(80, 24)) as d:
+        d.app.push_screen(ErrorDialog(info))
+        await d.dialog("ErrorDialog")
+        rows, _ = rendered_rows(d)
+        assert "Request id: -" in rows and "one" in rows and "two" in rows, rows
