@@ -112,6 +112,12 @@ license acquisition method."""
         self.query_one("#progress", Static).update("Nothing was installed.")
         self.fail(exc)
         self.refresh_valid()
+        # Back to the path, all of it selected: the next thing to do is most often
+        # to type another path (or fix this one), and Enter, as the button says,
+        # installs again. V and M stay on their buttons (Tab reaches them).
+        field = self.query_one("#license_path", Input)
+        field.focus()
+        field.select_all()
 
     @on(Input.Submitted, "#license_path")
     def _path_submitted(self, event: Input.Submitted) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 from typing import Any
 
 from support.fixtures_center import free_port
@@ -86,3 +87,28 @@ async def test_error_description_keeps_its_lines(wizard_run: Any) -> None:
         await d.dialog("ErrorDialog")
         rows, _ = rendered_rows(d)
         assert "Request id: -" in rows and "one" in rows and "two" in rows, rows
+
+
+async def test_failed_license_file_install_returns_to_the_path(wizard_run: Any, tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    bad = tmp_path / "1234567890-001.lic"
+    bad.write_text("not a license\n")
+    async with wizard_run(dead_center(), size=(80, 24)) as d:
+        await d.choose("#action", "license_file")
+        await d.press("enter")
+        await d.at("file_install")
+        await d.fill("#license_path", str(bad))
+        await d.press("enter")
+        await d.wait(lambda: d.screen.query_one("OfflineFailure").display, what="the failure shown")
+        await d.focused("license_path")
+        field = d.screen.query_one("#license_path", Input)
+        await d.wait(lambda: field.selection == (0, len(str(bad))), what="the whole path selected")
+        assert "Install (Enter)" in str(d.screen.query_one("#next").label)
+        await d.press("x")  # typing replaces the selected path
+        assert field.value == "x"
+        await d.fill("#license_path", str(bad))
+        await d.press("enter")  # Enter installs again, as the button says
+        await d.wait(lambda: "Installing" not in d.text("#progress") and d.screen.focused is field,
+                     what="the second attempt done")
+        assert d.screen.query_one("OfflineFailure").display and d.state.current == "file_install"
