@@ -12,11 +12,21 @@ and must degrade to doing nothing when the name is gone.
    steps, 100 ms after sixty). The cached values are two colours worked out
    again in microseconds, so emptying the cache when a step is popped costs
    nothing measurable.
+
+2. ``QuietPop``: Textual (8.2.8) removes a popped screen and, once its
+   widgets are gone, asks the App for ``refresh(layout=True)``, which lays out
+   and draws in full the screen now on top, although that screen was drawn by
+   its own resume a moment before and nothing on it changed (the popped
+   screen is not part of its layout): half of what a Back costs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Self
+
+from textual.app import App
+from textual.await_complete import AwaitComplete
 
 
 def _inner_outer_cache_clear() -> Callable[[], None] | None:
@@ -36,3 +46,25 @@ def release_left_behind() -> bool:
         return False
     clear()
     return True
+
+
+class QuietPop(App[Any]):
+    """An App whose pops do not lay out the revealed screen again (2. above).
+    Only the App-wide layout requests a pop's removal makes are dropped (two
+    per pop in Textual 8.2: the removal is awaited by the pop and again as a
+    next-callback, each ending in ``app.refresh(layout=True)``); a widget's own
+    refresh, a resize, a recompose go through. Nothing else in this app asks
+    the App itself for a layout, so a count off by one costs nothing."""
+
+    REFRESHES_PER_POP = 2
+    _removal_refreshes = 0
+
+    def pop_screen(self) -> AwaitComplete:
+        self._removal_refreshes = self.REFRESHES_PER_POP
+        return super().pop_screen()
+
+    def refresh(self, *, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
+        if layout and not recompose and self._removal_refreshes > 0:
+            self._removal_refreshes -= 1
+            return self  # a popped screen's removal: the screen on top is drawn already
+        return super().refresh(repaint=repaint, layout=layout, recompose=recompose)

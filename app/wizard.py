@@ -92,7 +92,7 @@ def screen_class(step: StepName) -> type[StepScreen]:
     raise KeyError(step)
 
 
-class LicwizApp(App[int]):
+class LicwizApp(textual_fixes.QuietPop, App[int]):
     TITLE = "licwiz: license acquisition"
     CSS_PATH = _styles_path()
     ENABLE_COMMAND_PALETTE = False

@@ -56,3 +56,32 @@ async def test_without_the_fix_steps_left_behind_stay_alive(
     async with wizard_run(f"http://127.0.0.1:{free_port()}") as d:
         grown = await growth_over_round_trips(d)
     assert grown > 50 * ROUND_TRIPS, f"only {grown} more rendered lines without the fix"
+
+
+async def layouts_of_the_step_below_on_back(d: WizardDriver) -> int:
+    """How many times Back lays out the step it returns to (drawn already: 0 is right)."""
+    await d.press("enter")
+    await d.at("kit")
+    below = d.app.screen_stack[-2]
+    laid_out: list[object] = []
+    below.screen_layout_refresh_signal.subscribe(below, laid_out.append)
+    await d.press("escape")
+    await d.at("action")
+    await d.pilot.pause(0.3)  # the popped step's removal has finished
+    below.screen_layout_refresh_signal.unsubscribe(below)
+    return len(laid_out)
+
+
+async def test_back_does_not_lay_out_the_step_below_again_with_the_fix(wizard_run: Any) -> None:
+    async with wizard_run(f"http://127.0.0.1:{free_port()}") as d:
+        assert await layouts_of_the_step_below_on_back(d) == 0
+        assert d.screen.query_one("#action").region.height > 0  # still drawn where it was
+
+
+async def test_without_the_fix_back_lays_out_the_step_below_again(
+        wizard_run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If this fails, Textual no longer lays the revealed screen out when a
+    popped one is removed: remove QuietPop and these tests."""
+    monkeypatch.setattr(textual_fixes.QuietPop, "REFRESHES_PER_POP", 0)
+    async with wizard_run(f"http://127.0.0.1:{free_port()}") as d:
+        assert await layouts_of_the_step_below_on_back(d) >= 1
