@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import logging
 import os
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
@@ -27,7 +27,7 @@ from typing import TextIO
 import sqlalchemy as sa
 from licwiz.core import __version__
 from licwiz.core.errors import LicwizError
-from licwiz.service import metrics
+from licwiz.service import logs, metrics
 from licwiz.service.access import RequestLog, client_addr, request_id
 from licwiz.service.body import read_json
 from licwiz.service.errors import ApiError, ErrorHandler
@@ -49,6 +49,7 @@ from .service import CenterService
 from .web import web_routes
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+LOG = logging.getLogger("licwiz.center")
 
 
 ERRORS = ErrorHandler(name="center", request_id=request_id, licwiz_status=400,
@@ -109,8 +110,7 @@ def create_app(service: CenterService, *, log_stream: TextIO | None = None,
                 if not is_outage(db_exc):
                     raise  # a bug: the guard answers 500 internal and logs where
                 # The refusal still answers: the database being down does not make the input good.
-                print(f"center: audit not written: {describe(db_exc)} (request {rid})", file=sys.stderr,
-                      flush=True)
+                LOG.error("audit not written: %s (request %s)", describe(db_exc), rid)
 
         return ERRORS.guard(handler, record)
 
@@ -128,8 +128,7 @@ def create_app(service: CenterService, *, log_stream: TextIO | None = None,
         try:
             revision = await db.schema_revision(svc.engine)
         except Exception as exc:  # any failure to ask the database: not ready
-            print(f"center: not ready: {describe(exc)} (request {request_id(request)})", file=sys.stderr,
-                  flush=True)
+            LOG.warning("not ready: %s (request %s)", describe(exc), request_id(request))
             raise not_ready("the database cannot be reached") from None
         if revision != head:
             raise not_ready(f"the database schema is at revision {revision or 'none'}; this licwiz needs "
@@ -255,11 +254,16 @@ METRICS_TOKEN_ENV = "LICWIZ_CENTER_METRICS_TOKEN_FILE"  # set by serve for its w
 
 
 def app_from_env() -> ASGIApp:
-    """The uvicorn factory: LICWIZ_CENTER_DB, LICWIZ_CENTER_HOME, LICWIZ_CENTER_LOG (file)."""
+    """The uvicorn factory: LICWIZ_CENTER_DB, LICWIZ_CENTER_HOME, LICWIZ_CENTER_LOG
+    (the access log file), LICWIZ_CENTER_METRICS_TOKEN_FILE. ``serve`` has
+    configured logging (uvicorn applies its log_config in every worker); run
+    by hand under uvicorn, the same configuration is made here."""
     home = Path(os.environ.get("LICWIZ_CENTER_HOME") or default_home())
     svc = CenterService.open(db.default_db_url(home), home)
-    log_file = os.environ.get("LICWIZ_CENTER_LOG")
-    stream = open(log_file, "a", buffering=1, encoding="utf-8") if log_file else None  # noqa: SIM115
+    if not logging.getLogger(logs.ACCESS).handlers:
+        logs.configure(os.environ.get("LICWIZ_CENTER_LOG") or None)
+    logging.raiseExceptions = False  # as logs.configure_process says
+    logs.reopen_on_sighup()  # this worker goes on serving after SIGHUP (logrotate)
     token_file = os.environ.get(METRICS_TOKEN_ENV)
     access = metrics.MetricsAccess(metrics.read_token_file(token_file) if token_file else None)
-    return create_app(svc, log_stream=stream, metrics_access=access)
+    return create_app(svc, metrics_access=access)

@@ -188,7 +188,7 @@ def serve(*, home: Path, db_url: str, host: str, port: int, workers: int, log_fi
     token; ``metrics_address``: /metrics on its own HOST:PORT (from this process,
     for every worker); neither: /metrics is 404 (service/metrics.py says why)."""
     import uvicorn
-    from licwiz.service import metrics
+    from licwiz.service import logs, metrics
     from prometheus_client.metrics_core import Metric
 
     from .app import METRICS_TOKEN_ENV, scrape_gauges
@@ -215,12 +215,19 @@ def serve(*, home: Path, db_url: str, host: str, port: int, workers: int, log_fi
     os.environ["LICWIZ_CENTER_HOME"] = str(home)
     if log_file:
         os.environ["LICWIZ_CENTER_LOG"] = str(Path(log_file).resolve())
+    # One JSON line per record, ours and uvicorn's, in the supervisor and every
+    # worker; SIGHUP reopens the access log instead of ending the process (with
+    # workers, uvicorn's supervisor takes SIGHUP and replaces the workers: the
+    # new ones open the log file again; service/logs.py).
+    config = logs.log_config(str(Path(log_file).resolve()) if log_file else None)
+    logs.configure_process(config)
+    logs.reopen_on_sighup()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
-                    log_level="warning", timeout_graceful_shutdown=5, ssl_certfile=tls_cert or None,
-                    ssl_keyfile=tls_key or None, proxy_headers=bool(forwarded_allow_ips),
-                    forwarded_allow_ips=forwarded_allow_ips or None)
+                    log_config=config, log_level="info", timeout_graceful_shutdown=5,
+                    ssl_certfile=tls_cert or None, ssl_keyfile=tls_key or None,
+                    proxy_headers=bool(forwarded_allow_ips), forwarded_allow_ips=forwarded_allow_ips or None)
     except _Stopped:
         pass
     finally:

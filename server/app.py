@@ -27,7 +27,7 @@ import contextlib
 import functools
 import gc
 import hmac
-import sys
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
@@ -39,6 +39,7 @@ from licwiz.core import license as lic_mod
 from licwiz.core.product import current_product
 from licwiz.core.text import text_problem
 from licwiz.service import metrics
+from licwiz.service.access import RequestLog
 from licwiz.service.body import JsonRules, read_json
 from licwiz.service.errors import ApiError, ErrorHandler
 from licwiz.service.outage import describe, is_outage
@@ -63,9 +64,9 @@ JSON_RULES = JsonRules(
 )
 
 
-def _request_id(request: object) -> str:
-    # Only answers that fail carry an id (to match the server's log); made on demand.
-    return uuid.uuid4().hex[:16]
+def _request_id(request: ApiRequest) -> str:
+    # RequestLog's id (the one in X-Request-Id and the access log line).
+    return str(request.scope.get("state", {}).get("request_id", "")) or uuid.uuid4().hex
 
 
 def _unavailable() -> ApiError:
@@ -200,7 +201,7 @@ async def ready(request: Request, state: ServerState) -> Response:
         async with state.db_lock():
             revision = await db.schema_revision(state.engine)
     except Exception as exc:  # any failure to ask the database: not ready
-        print(f"licwiz server: not ready: {describe(exc)}", file=sys.stderr, flush=True)
+        logging.getLogger("licwiz.server").warning("not ready: %s", describe(exc))
         raise _not_ready("the database cannot be reached") from None
     if revision != head:
         raise _not_ready(f"the database schema is at revision {revision or 'none'}; this licwiz needs {head}")
@@ -436,8 +437,11 @@ def create_app(engine: AsyncEngine, store: SeatStore, *, lease: float = 120.0,
         Route("/api/v1/seats/{seat_id:str}/heartbeat", _endpoint(heartbeat, auth="client"), methods=["POST"]),
         Route("/api/v1/seats/{seat_id:str}", _endpoint(release, auth="client"), methods=["DELETE"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # No such path, wrong method: the JSON error body (and its code in the access log) too.
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={404: ERRORS.http_exception, 405: ERRORS.http_exception})
     app.state.licwiz = state
-    return metrics.Observe(_fast_seats(app, state), routes=routes, registry=metrics.SERVER,
-                           latency=metrics.SERVER_REQUESTS, on_done=count_request, gauges=gauges,
-                           access=metrics_access or metrics.MetricsAccess(), request_id=_scope_request_id)
+    return RequestLog(metrics.Observe(
+        _fast_seats(app, state), routes=routes, registry=metrics.SERVER, latency=metrics.SERVER_REQUESTS,
+        on_done=count_request, gauges=gauges, access=metrics_access or metrics.MetricsAccess(),
+        request_id=_scope_request_id))

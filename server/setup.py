@@ -11,6 +11,7 @@ do, apart from their words.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -25,6 +26,8 @@ from sqlalchemy.engine import make_url
 from . import db
 from .app import create_app, scrape_gauges
 from .seatstore import store_for
+
+LOG = logging.getLogger("licwiz.server")
 
 
 def prepare_sqlite_dir(url: str) -> None:
@@ -90,18 +93,29 @@ def metrics_access(token_file: str | None, address: str | None) -> tuple[metrics
     return metrics.MetricsAccess(token), address
 
 
+LOG_FILE_ENV = "LICWIZ_SERVER_LOG_FILE"
+
+
 def serve(*, url: str, host: str, port: int, lease: float, tls_cert: str | None, tls_key: str | None,
-          banner: str, metrics_token_file: str | None = None, metrics_address: str | None = None) -> bool:
+          banner: str, metrics_token_file: str | None = None, metrics_address: str | None = None,
+          log_file: str | None = None) -> bool:
     """Serve until stopped; False when the server could not start. ``banner`` is
     printed once the app is built, before it listens. Metrics: see
     ``metrics_access`` and service/metrics.py (neither a token nor an address:
-    /metrics is 404)."""
+    /metrics is 404). ``log_file`` (else LICWIZ_SERVER_LOG_FILE): the JSON
+    access log goes there (created 0600, reopened after logrotate and SIGHUP),
+    else to stderr with every other line."""
     import uvicorn
+    from licwiz.service import logs
+
+    log_file = log_file or os.environ.get(LOG_FILE_ENV) or None
+    config = logs.log_config(str(Path(log_file).resolve()) if log_file else None)
+    logs.configure_process(config)
 
     try:
         access, address = metrics_access(metrics_token_file, metrics_address)
     except LicwizError as exc:  # one line and exit 1, not a traceback
-        print(f"licwiz server: {exc}", file=sys.stderr)
+        LOG.error("%s", exc)
         return False
     # A fresh engine: the one ``prepare`` used belonged to another event loop.
     app = create_app(db.make_engine(url), store_for(url), lease=lease, metrics_access=access)
@@ -114,10 +128,11 @@ def serve(*, url: str, host: str, port: int, lease: float, tls_cert: str | None,
             await engine.dispose()
 
     listener = metrics.listen(address, metrics.SERVER, gauges) if address else None
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            ssl_certfile=tls_cert or None, ssl_keyfile=tls_key or None, lifespan="on")
-    server = uvicorn.Server(config)
-    print(banner, flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=config, log_level="info",
+                                           access_log=False, ssl_certfile=tls_cert or None,
+                                           ssl_keyfile=tls_key or None, lifespan="on"))
+    LOG.info("%s", banner)
+    logs.reopen_on_sighup()  # SIGHUP reopens the log file; the server goes on
     # uvicorn drains on SIGTERM and then raises the signal again, to the handler
     # that was there before it started (for a program embedding it); with the
     # default handler the process then dies of it, status -15, after a clean

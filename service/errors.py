@@ -28,7 +28,7 @@ The error code goes to ``scope["state"]["error_code"]`` for the access log.
 from __future__ import annotations
 
 import contextlib
-import sys
+import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Concatenate, ParamSpec, Protocol, TextIO, TypeVar
@@ -121,10 +121,12 @@ class ErrorHandler:
         return self.internal()
 
     def _log(self, line: str) -> None:
-        stream = self.log or sys.stderr
         # A closed or full log must not turn an answer into a crash.
+        if self.log is None:  # the service's logging: one JSON line (service/logs.py)
+            logging.getLogger(f"licwiz.{self.name.removeprefix('licwiz ')}").error(line)
+            return
         with contextlib.suppress(OSError, ValueError):
-            print(f"{self.name}: {line}", file=stream, flush=True)
+            print(f"{self.name}: {line}", file=self.log, flush=True)
 
     def respond(self, request: HasScope, rid: str, exc: ApiError,
                 headers: Mapping[str, str] | None = None) -> JSONResponse:
