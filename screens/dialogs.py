@@ -124,6 +124,12 @@ class ConfirmDialog(Dialog[bool]):
     """Yes/No; dismisses with True or False (Esc is No)."""
 
     AUTO_FOCUS = "#no"
+    # The two buttons sit side by side: the arrows move between them as well as
+    # Tab does (left/up to the first, right/down to the second).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left,up", "to_button('yes')", "Previous button", show=False),
+        Binding("right,down", "to_button('no')", "Next button", show=False),
+    ]
 
     def __init__(self, title: str, text: str, yes: str, no: str, *, ascii: bool = False) -> None:
         super().__init__(ascii=ascii)
@@ -139,6 +145,9 @@ class ConfirmDialog(Dialog[bool]):
 
     def action_close(self) -> None:
         self.dismiss(False)
+
+    def action_to_button(self, which: str) -> None:
+        self.query_one(f"#{which}", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

@@ -112,3 +112,27 @@ async def test_failed_license_file_install_returns_to_the_path(wizard_run: Any, 
         await d.wait(lambda: "Installing" not in d.text("#progress") and d.screen.focused is field,
                      what="the second attempt done")
         assert d.screen.query_one("OfflineFailure").display and d.state.current == "file_install"
+
+
+async def test_quit_dialog_arrows_move_between_its_buttons(wizard_run: Any) -> None:
+    async with wizard_run(dead_center(), size=(80, 24)) as d:
+        await d.press("enter")
+        await d.at("kit")
+        await d.type("#regnum", "12")
+        await d.press("ctrl+q")
+        await d.dialog("ConfirmDialog", focus="no")
+        for key, where in (("left", "yes"), ("right", "no"), ("up", "yes"), ("down", "no"), ("left", "yes")):
+            await d.press(key)
+            await d.focused(where)
+        await d.press("right")
+        await d.focused("no")
+        await d.press("enter")  # Stay
+        await d.at("kit")
+        assert d.app.return_code is None
+        await d.press("ctrl+q")
+        await d.dialog("ConfirmDialog", focus="no")
+        await d.press("left")
+        await d.focused("yes")
+        await d.press("enter")  # Quit (lose it)
+        await d.wait(lambda: d.app.return_code is not None, what="exit")
+    assert d.app.return_code == 130
