@@ -5,6 +5,10 @@ the routes of center/web.py and center/operator.py with the same service.
 ``app_from_env()`` is the factory uvicorn workers import: it reads
 LICWIZ_CENTER_DB and LICWIZ_CENTER_HOME.
 
+``/api/v1/health`` is liveness, ``/api/v1/ready`` readiness (the database
+answers at the schema this code needs), ``/metrics`` Prometheus (closed unless
+configured: licwiz.service.metrics).
+
 The routes are thin: read the body, call the service, answer JSON. Failures
 become the error body in one place (licwiz.service.errors): a database out of
 reach is 503 ``unavailable`` with Retry-After (licwiz.service.outage), any other

@@ -1,6 +1,10 @@
 """The license server's HTTP API (JSON, under /api/v1).
 
-- ``GET    /api/v1/health``                 -> {"status": "ok", "version"}          (no token)
+- ``GET    /api/v1/health``                 -> {"status": "ok", "version"}          (no token; liveness)
+- ``GET    /api/v1/ready``                  -> {"status": "ready", "version", "schema"} or 503 unavailable
+  (no token; the database answers at the schema this code needs)
+- ``GET    /metrics``                       -> Prometheus/OpenMetrics text (metrics token; else 404:
+  service/metrics.py)
 - ``GET    /api/v1/parameters?product=P``   -> {"product", "params": {name: digest}} (client or admin)
 - ``POST   /api/v1/licenses`` {"license"}   -> 201 {"license_id", "product", "users", "not_after", "new"}
   (admin)
