@@ -18,6 +18,7 @@ Database URLs go into messages only as ``db.shown_url`` (no password).
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from dataclasses import dataclass
@@ -179,14 +180,16 @@ def metrics_options(token_file: str | None, address: str | None) -> tuple[str | 
 
 def serve(*, home: Path, db_url: str, host: str, port: int, workers: int, log_file: str | None,
           tls_cert: str | None, tls_key: str | None, forwarded_allow_ips: str | None = None,
-          metrics_token_file: str | None = None, metrics_address: str | None = None) -> None:
+          metrics_token_file: str | None = None, metrics_address: str | None = None,
+          banner: str | None = None) -> None:
     """Run until stopped (returns after SIGTERM). The caller has checked the keys
     and the schema. ``forwarded_allow_ips``: the proxies (comma-separated
     addresses or networks, uvicorn's syntax) whose X-Forwarded-For/-Proto are
     believed; None believes no one (the peer address is the client's).
     ``metrics_token_file``: /metrics on the service's address with this Bearer
     token; ``metrics_address``: /metrics on its own HOST:PORT (from this process,
-    for every worker); neither: /metrics is 404 (service/metrics.py says why)."""
+    for every worker); neither: /metrics is 404 (service/metrics.py says why).
+    ``banner``: logged (as JSON, like every other line) before uvicorn starts."""
     import uvicorn
     from licwiz.service import logs, metrics
     from prometheus_client.metrics_core import Metric
@@ -222,6 +225,8 @@ def serve(*, home: Path, db_url: str, host: str, port: int, workers: int, log_fi
     config = logs.log_config(str(Path(log_file).resolve()) if log_file else None)
     logs.configure_process(config)
     logs.reopen_on_sighup()
+    if banner:
+        logging.getLogger("licwiz.center").info("%s", banner)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
