@@ -36,22 +36,32 @@ At the next step the owner data entered for the previous license is verified."""
             ("update", "Update the license", "parameters changed; spends an extra PIN code"),
         ], s.recover_choice, id="recover_choice")
         yield Static("", id="err-recover_choice", classes="field-error")
-        yield TickBox("I am sure the key computer parameters have not been changed",
-                      s.same_params_ack, id="same_params")
+        # Only what the chosen way needs is on the step: the box for the same
+        # license, the PIN in use and the extra PIN for an update.
+        choice = s.recover_choice
+        same = TickBox("I am sure the key computer parameters have not been changed",
+                       s.same_params_ack, id="same_params")
+        same.display = choice == "same"
+        yield same
         yield Static("", id="err-same_params", classes="field-error")
-        yield Static(f"PIN code currently in use: {in_use}", id="pin-in-use", markup=False)
-        yield from field_row("Extra PIN code", "extra_pin", s.extra_pin, "an unused PIN of the kit",
-                             max_length=64)
-        self._apply_choice(s.recover_choice, mounted=False)
+        in_use_line = Static(f"PIN code currently in use: {in_use}", id="pin-in-use", markup=False)
+        in_use_line.display = choice == "update"
+        yield in_use_line
+        for row in field_row("Extra PIN code", "extra_pin", s.extra_pin, "an unused PIN of the kit",
+                             max_length=64):
+            row.id = "extra-pin-row"
+            row.display = choice == "update"
+            yield row
 
     def after_mount(self) -> None:
         self._apply_choice(self.state.recover_choice)
 
-    def _apply_choice(self, choice: str | None, *, mounted: bool = True) -> None:
-        if not mounted:
-            return
-        self.query_one("#same_params", Checkbox).disabled = choice != "same"
-        self.query_one("#extra_pin", Input).disabled = choice != "update"
+    def _apply_choice(self, choice: str | None) -> None:
+        # Hidden widgets leave the focus chain too: Tab goes from the choice to
+        # the one thing left to fill. (Their error lines follow the errors.)
+        self.query_one("#same_params", Checkbox).display = choice == "same"
+        self.query_one("#pin-in-use").display = choice == "update"
+        self.query_one("#extra-pin-row").display = choice == "update"
 
     def save(self) -> None:
         s = self.state

@@ -136,3 +136,36 @@ async def test_quit_dialog_arrows_move_between_its_buttons(wizard_run: Any) -> N
         await d.press("enter")  # Quit (lose it)
         await d.wait(lambda: d.app.return_code is not None, what="exit")
     assert d.app.return_code == 130
+
+
+async def test_recovery_shows_the_box_for_the_same_license_and_the_extra_pin_for_an_update(
+        wizard_run: Any) -> None:
+    from licwiz.core.identifiers import new_pin, new_regnum
+    from support.fixtures_wizard import to_kit
+
+    def shown(selector: str) -> bool:
+        widget = d.screen.query_one(selector)
+        return bool(widget.display and widget.parent.display and widget.region.area)
+
+    async with wizard_run(dead_center(), size=(80, 24)) as d:
+        await to_kit(d, new_regnum(), new_pin())
+        await d.choose("#operation", "recover")
+        await d.press("enter")
+        await d.at("recovery")
+        await d.choose("#recover_choice", "update")
+        await d.pilot.pause()
+        assert not shown("#same_params"), "the same-license box is shown for an update"
+        assert shown("#extra_pin") and shown("#pin-in-use")
+        await d.press("enter")  # Enter on the choice moves on to what is left to fill
+        await d.focused("extra_pin")
+        await d.choose("#recover_choice", "same")
+        await d.pilot.pause()
+        assert shown("#same_params")
+        assert not shown("#extra_pin") and not shown("#pin-in-use")
+        await d.press("enter")
+        await d.focused("same_params")
+        await d.press("space")
+        assert d.next_enabled()
+        await d.choose("#recover_choice", "update")  # and back: the box goes again
+        await d.pilot.pause()
+        assert not shown("#same_params") and shown("#extra_pin")
