@@ -145,9 +145,15 @@ async def test_a_scripted_day_is_logged_and_reported_exactly(server: LicenseServ
     assert by[("release", "alice")].actor is None
 
     # the same events as JSON log lines on the server's stderr (the release by hand: the command's)
-    lines = [json.loads(x) for x in sp.log.read_text().splitlines() if x.startswith("{")]
-    logged = [(x["event"], x["user"]) for x in lines if x.get("event", "").startswith("seat.")]
-    assert sorted(logged) == sorted((f"seat.{e}", u) for e, u in events if e != "admin_release")
+    expected = sorted((f"seat.{e}", u) for e, u in events if e != "admin_release")
+    deadline = time.monotonic() + 10
+    while True:  # the lines are written off the event loop, a batch at a time
+        lines = [json.loads(x) for x in sp.log.read_text().splitlines() if x.startswith("{")]
+        logged = [(x["event"], x["user"]) for x in lines if x.get("event", "").startswith("seat.")]
+        if len(logged) >= len(expected) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(logged) == expected
     by_hand = [json.loads(x) for x in released.stderr.splitlines()]
     assert [(x["event"], x["user"], x["seat_id"]) for x in by_hand] == [
         ("seat.admin_release", "carol", carol)]
