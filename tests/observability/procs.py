@@ -18,8 +18,8 @@ from support.fixtures_center import CenterProcess, _env, free_port
 class ObservedCenter(CenterProcess):
     """A center started with ``extra_env`` and ``extra_args`` added to serve's."""
 
-    def __init__(self, home: Path, workers: int = 1) -> None:
-        super().__init__(home, workers=workers)
+    def __init__(self, home: Path, workers: int = 1, db_url: str | None = None) -> None:
+        super().__init__(home, db_url=db_url, workers=workers)
         self.extra_env: dict[str, str] = {}
         self.extra_args: list[str] = []
 
@@ -47,6 +47,22 @@ class ObservedCenter(CenterProcess):
         self.kill()
         raise AssertionError(f"center serve did not answer in {timeout}s: "
                              f"{self.out_path.read_text(errors='replace')[-2000:]}")
+
+
+def pg_execute(url: str, sql: str) -> None:
+    """One statement on the PostgreSQL database of an asyncpg ``url``."""
+    import asyncio
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 def token_file(folder: Path) -> tuple[str, Path]:

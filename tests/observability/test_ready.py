@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from observability.procs import ObservedCenter
+import pytest
+from observability.procs import ObservedCenter, pg_execute, scrape, token_file, value
 from support.fixtures_server import LicenseServer
 
 
@@ -56,4 +57,33 @@ def test_server_ready(license_server_factory: Callable[[str | None], LicenseServ
     _set_revision(db_file, "licwiz_schema_version", "0001")
     _not_ready(sp.url)
     _set_revision(db_file, "licwiz_schema_version", "9999")  # written by a newer licwiz
+    _not_ready(sp.url)
+
+
+@pytest.mark.postgres
+def test_center_ready_and_gauges_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    token, path = token_file(tmp_path)
+    c = ObservedCenter(tmp_path / "c", db_url=pg_url)
+    c.extra_env["LICWIZ_CENTER_METRICS_TOKEN_FILE"] = str(path)
+    try:
+        c.start()
+        assert httpx.get(f"{c.url}/api/v1/ready").status_code == 200
+        c.create_kit()
+        pg_execute(pg_url, "UPDATE kits SET locked_until = now() + interval '1 hour'")
+        samples = scrape(f"{c.url}/metrics", token)
+        assert value(samples, "licwiz_center_kits_locked") == 1
+        assert value(samples, "licwiz_center_database_up") == 1
+        pg_execute(pg_url, "UPDATE alembic_version SET version_num = '0001'")
+        _not_ready(c.url)
+    finally:
+        c.stop()
+
+
+@pytest.mark.postgres
+def test_server_ready_on_postgresql(license_server_factory: Callable[[str | None], LicenseServer],
+                                    server_pg_url: str) -> None:
+    srv = license_server_factory(server_pg_url)
+    sp = srv.start()
+    assert httpx.get(f"{sp.url}/api/v1/ready").status_code == 200
+    pg_execute(server_pg_url, "UPDATE licwiz_schema_version SET version_num = '9999'")
     _not_ready(sp.url)
