@@ -212,7 +212,12 @@ def serve(*, home: Path, db_url: str, host: str, port: int, workers: int, log_fi
         finally:
             await engine.dispose()
 
-    listener = metrics.listen(address, metrics.CENTER, gauges) if address else None
+    try:
+        listener = metrics.listen(address, metrics.CENTER, gauges) if address else None
+    except ValueError as exc:
+        if multiproc is not None:
+            multiproc.close()
+        raise LicwizError(str(exc), code="address_in_use") from None
     # Workers are separate processes: they read their configuration from the environment.
     os.environ["LICWIZ_CENTER_DB"] = db_url
     os.environ["LICWIZ_CENTER_HOME"] = str(home)

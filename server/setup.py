@@ -127,7 +127,11 @@ def serve(*, url: str, host: str, port: int, lease: float, tls_cert: str | None,
         finally:
             await engine.dispose()
 
-    listener = metrics.listen(address, metrics.SERVER, gauges) if address else None
+    try:
+        listener = metrics.listen(address, metrics.SERVER, gauges) if address else None
+    except ValueError as exc:
+        LOG.error("%s", exc)
+        return False
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=config, log_level="info",
                                            access_log=False, ssl_certfile=tls_cert or None,
                                            ssl_keyfile=tls_key or None, lifespan="on"))

@@ -250,11 +250,15 @@ def listen(address: str, registry: CollectorRegistry, gauges: ScrapeGauges) -> A
     """Serve /metrics on ``address`` (HOST:PORT) from a thread of this process
     (with worker processes: the supervisor, reading every worker's values).
     ``gauges`` runs on the listener's own event loop: it must make its own
-    database engine. Returns the HTTP server (``shutdown()`` stops it)."""
+    database engine. Returns the HTTP server (``shutdown()`` stops it); a
+    ``ValueError`` naming the address when it cannot listen there."""
     host, port = parse_address(address)
     out = CollectorRegistry(auto_describe=False)
     out.register(_Scraped(registry, gauges))
-    server, _thread = start_http_server(port, addr=host, registry=out)
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=out)
+    except OSError as exc:  # in use, no permission, not an address of this computer
+        raise ValueError(f"cannot listen on the metrics address {address}: {exc.strerror or exc}") from None
     return server
 
 

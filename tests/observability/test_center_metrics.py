@@ -113,3 +113,13 @@ def test_metrics_address_with_two_workers_sums_every_worker(tmp_path: Path) -> N
         assert kit.regnum
     finally:
         c.stop()
+
+
+@pytest.mark.parametrize("env", [{"LICWIZ_CENTER_METRICS_TOKEN_FILE": "/nonexistent/token"},
+                                 {"LICWIZ_CENTER_METRICS_ADDRESS": "no-port"}])
+def test_center_bad_metrics_options_are_one_line(observed: ObservedCenter, env: dict[str, str]) -> None:
+    observed.extra_env.update(env)
+    with pytest.raises(AssertionError, match="exited"):
+        observed.start()
+    out = observed.out_path.read_text()
+    assert "metrics" in out and "Traceback" not in out, out

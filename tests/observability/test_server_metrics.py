@@ -5,6 +5,8 @@ the same on a separate --metrics-address."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import httpx
 import pytest
 from observability.procs import scrape, token_file, value
 from support.fixtures_center import free_port
-from support.fixtures_server import LicenseServer, SeatLicenses
+from support.fixtures_server import LicenseServer, SeatLicenses, licwiz_cmd
 
 PRODUCT = "licwiz-demo"
 
@@ -83,3 +85,14 @@ def test_server_metrics_address(license_server_factory: Callable[[str | None], L
     samples = scrape(f"http://127.0.0.1:{port}/metrics")
     assert value(samples, "licwiz_server_seats_in_use", product=PRODUCT) == 1
     assert value(samples, "licwiz_server_claims_total", result="granted") == 1
+
+
+@pytest.mark.parametrize("env", [{"LICWIZ_SERVER_METRICS_TOKEN_FILE": "/nonexistent/token"},
+                                 {"LICWIZ_SERVER_METRICS_ADDRESS": "no-port"}])
+def test_server_bad_metrics_options_are_one_line(
+        license_server_factory: Callable[[str | None], LicenseServer], env: dict[str, str]) -> None:
+    srv = license_server_factory(None)
+    r = subprocess.run(licwiz_cmd("server", "serve", "--port", str(free_port()), "--db", srv.db),
+                       capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert r.returncode == 1
+    assert "metrics" in r.stderr and "Traceback" not in r.stderr, r.stderr
