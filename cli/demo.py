@@ -3,12 +3,16 @@
 Everything lives in one temporary folder: the center's SQLite database and
 keys, its log, and the license locations (``LICWIZ_ALL_USERS_DIR``,
 ``LICWIZ_USER_DIR``), so the demo never touches the real ones and needs no
-network beyond loopback. A demo kit with one single-user and one 5-user kit is
-created; their numbers and PINs are shown beside the wizard (F2 on narrow
-terminals). The wizard runs with the demo folder as its current folder, so the
-files it proposes (request file, Save data) land there, not in a checkout. At
-exit the demo says what this run installed (licenses of earlier runs in a
-``--folder`` are listed apart), and for a kept folder how to continue with it
+network beyond loopback. The folder has a single-user and a 5-user kit,
+made on the first run and reused by every rerun of ``--folder`` (a new one
+only when a kind has no PIN left); their PINs are kept in ``demo-kits.json``
+(0600) as they are made, since the center shows PINs only then. Every kit of
+the folder is shown beside the wizard (F2: all of it, and on narrow
+terminals), spent PINs marked from the center's states. The wizard runs
+with the demo folder as its current folder, so the files it proposes
+(request file, Save data) land there, not in a checkout. At exit the demo
+says what this run installed (licenses of earlier runs in a ``--folder``
+are listed apart), and for a kept folder how to continue with it
 (``licwiz demo --folder DIR``), the environment lines that point ``licwiz
 status``/``verify``/``fingerprint --what-if`` at it, and how to get an operator
 token for its center; ``--keep`` keeps the folder.
@@ -17,6 +21,7 @@ token for its center; ``--keep`` keeps the folder.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shlex
@@ -24,6 +29,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,27 +48,153 @@ DEMO_PINS = 3  # PINs per set: enough for a first-time registration and two upda
 _LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "alembic")
 
 
-def _pins(pins: Any) -> list[str]:
-    return [f" {format_pin(p)}" for p in (pins or [])]
+KITS_FILE = "demo-kits.json"
+# The demo's two kinds of kit: a single-user one and a 5-user one (two PIN sets).
+DEMO_KIT_USERS = (1, 5)
 
 
-def demo_notes(center_url: str, kits: list[Any], folder: Path) -> str:
-    """The panel beside the wizard; lines fit its 30 columns, the whole fits 80x24's body."""
-    lines: list[str] = []
-    for kit in kits:
-        users = int(getattr(kit, "users", 1))
-        if users == 1:
-            lines.append(f"Kit {kit.regnum} (1 user)")
-            lines += _pins(kit.single_pins)
+@dataclass
+class DemoKit:
+    """A kit of the demo folder's center as the panel shows it. The PINs come
+    from the folder's PIN file (the center keeps only their hashes: it shows
+    PINs once, at creation); which are spent, and which set a multi-user kit
+    uses, come from the center on every run."""
+
+    regnum: str
+    users: int
+    product: str
+    single_pins: list[str] = field(default_factory=list)
+    multi_pins: list[str] = field(default_factory=list)
+    known: bool = True  # False: made before the PIN file existed, its PINs are not known
+    pin_set: str | None = None
+    spent: set[tuple[str, int]] = field(default_factory=set)  # (set, position)
+
+    def unused(self, pin_set: str) -> list[str]:
+        pins = self.single_pins if pin_set == "single" else self.multi_pins
+        return [p for i, p in enumerate(pins, 1) if (pin_set, i) not in self.spent]
+
+    def usable(self, product: str) -> bool:
+        """Has a PIN the wizard can still spend."""
+        if not self.known or self.product != product:
+            return False
+        sets = ("single",) if self.users == 1 else ((self.pin_set,) if self.pin_set else ("single", "multi"))
+        return any(self.unused(s) for s in sets)
+
+
+def _read_pin_file(folder: Path) -> dict[str, dict[str, Any]]:
+    """regnum -> {"single_pins": [...], "multi_pins": [...]} from the PIN file, {} when there is none."""
+    path = folder / KITS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        out: dict[str, dict[str, Any]] = {}
+        for kit in data["kits"]:
+            pins = {k: [str(p) for p in kit.get(k) or []] for k in ("single_pins", "multi_pins")}
+            out[str(kit["regnum"])] = pins
+        return out
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LicwizError(f"The demo's PIN file {path} cannot be read",
+                          f"{type(exc).__name__}: {exc}. Move it away to start the demo with new kits.",
+                          code="input") from exc
+
+
+def _write_pin_file(folder: Path, pins: dict[str, dict[str, Any]]) -> None:
+    """Write the PIN file whole or not at all (a temporary file renamed over
+    it), readable by its owner only: the PINs are what licenses are paid with."""
+    path = folder / KITS_FILE
+    tmp = folder / f".{KITS_FILE}.{os.getpid()}.tmp"
+    body = json.dumps({"kits": [{"regnum": r, **p} for r, p in pins.items()]}, indent=1) + "\n"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _center_kits(center: EmbeddedCenter, pins: dict[str, dict[str, Any]]) -> list[DemoKit]:
+    """Every kit of the folder's center, with its PIN states."""
+    svc = center.service
+    assert svc is not None, "the center is not started"
+    out: list[DemoKit] = []
+    for row in center.call(svc.kits.list_kits()):
+        info = center.call(svc.kits.info(row.regnum))
+        known = pins.get(info.regnum)
+        out.append(DemoKit(
+            info.regnum, info.users, info.product,
+            single_pins=list((known or {}).get("single_pins", [])),
+            multi_pins=list((known or {}).get("multi_pins", [])),
+            known=known is not None, pin_set=info.pin_set,
+            spent={(p.pin_set, p.position) for p in info.pins if p.used},
+        ))
+    return out
+
+
+def demo_kits(center: EmbeddedCenter, folder: Path, product: str) -> list[DemoKit]:
+    """The folder's kits, reused run after run: a kit of each kind (1 user,
+    5 users) is created only when the folder has none with a PIN left to use.
+    A new kit's PINs go into the PIN file before anything shows them. Usable
+    kits come first (the panel may not show the end), then spent and older ones."""
+    pins = _read_pin_file(folder)
+    kits = _center_kits(center, pins)
+    for users in DEMO_KIT_USERS:
+        if any(k.users == users and k.usable(product) for k in kits):
+            continue
+        made = _create_kit(center, users, product)
+        pins[made.regnum] = {"single_pins": list(made.single_pins or []),
+                             "multi_pins": list(made.multi_pins or [])}
+        _write_pin_file(folder, pins)
+        kits.append(DemoKit(made.regnum, users, product, pins[made.regnum]["single_pins"],
+                            pins[made.regnum]["multi_pins"]))
+    firsts = [next(k for k in kits if k.users == u and k.usable(product)) for u in DEMO_KIT_USERS]
+    return firsts + [k for k in kits if k not in firsts]  # demo_notes: the first two are current
+
+
+def _pin_lines(kit: DemoKit, pin_set: str) -> list[str]:
+    pins = kit.single_pins if pin_set == "single" else kit.multi_pins
+    return [f" {format_pin(p)}" + (" spent" if (pin_set, i) in kit.spent else "")
+            for i, p in enumerate(pins, 1)]
+
+
+def _kit_lines(kit: DemoKit) -> list[str]:
+    plural = "user" if kit.users == 1 else "users"
+    lines = [f"Kit {kit.regnum} ({kit.users} {plural})"]
+    if not kit.known:
+        return [*lines, " PINs not kept (older run)"]
+    if kit.users == 1:
+        return lines + _pin_lines(kit, "single")
+    if kit.pin_set is None:
+        lines.append("Use ONE PIN set of the two:")
+    else:
+        lines.append(f"Uses its {kit.pin_set}-user set.")
+    for pin_set, heading in (("single", "single-user (1 user each):"),
+                             ("multi", f"multi-user (one {kit.users}-user):")):
+        if kit.pin_set is not None and kit.pin_set != pin_set:
+            lines.append(f"{pin_set}-user: closed")
         else:
-            lines += [f"Kit {kit.regnum} ({users} users)", "Use ONE PIN set of the two:",
-                      "single-user (1 user each):"]
-            lines += _pins(kit.single_pins)
-            lines.append(f"multi-user (one {users}-user):")
-            lines += _pins(getattr(kit, "multi_pins", []))
-        lines.append("")
+            lines += [heading, *_pin_lines(kit, pin_set)]
+    return lines
+
+
+def demo_notes(center_url: str, kits: list[DemoKit], folder: Path, *, current: int = 2) -> str:
+    """The panel beside the wizard and F2's dialog: every kit of the folder, spent
+    PINs marked. Lines fit the panel's 30 columns. The ``current`` kits (those
+    to use now) and where things are come first: the panel may not show the
+    end, which lists the folder's other kits (F2 shows all)."""
+    lines: list[str] = []
+    for kit in kits[:current]:
+        lines += [*_kit_lines(kit), ""]
     lines += ["Owner data: any valid values", "(Save data keeps them).", "",
               f"Center: {center_url.removeprefix('http://')}", f"Licenses: {folder}"]
+    if kits[current:]:
+        lines += ["", "Earlier kits of this folder:"]
+        for kit in kits[current:]:
+            lines += ["", *_kit_lines(kit)]
     return "\n".join(lines)
 
 
@@ -220,7 +352,7 @@ def main(argv: list[str]) -> int:
             trusted = str(center.trusted_keys_dir)
             with _env(LICWIZ_ALL_USERS_DIR=str(all_users), LICWIZ_USER_DIR=str(user),
                       LICWIZ_TRUSTED_KEYS=trusted, LICWIZ_CENTER_URL=center.url):
-                kits = [_create_kit(center, 1, product), _create_kit(center, 5, product)]
+                kits = demo_kits(center, folder, product)
                 with _cwd(folder):
                     rc = _run_wizard(center, product, demo_notes(center.url, kits, folder))
     except LicwizError as exc:
