@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from licwiz.screens.base import Cancel, Finish, GoBack, GoNext, QuitRequested, Replace, StepScreen
+from licwiz.screens.widgets import AsciiScrollBarRender
 from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from . import flow, textual_fixes
 from .config import WizardConfig
@@ -114,6 +116,7 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
         # What is printed at exit (a Cancel's note) is not re-wrapped to the
         # terminal's width: a path in it stays one piece to copy.
         self.error_console.soft_wrap = True
+        self._scrollbar_renderer: type[ScrollBarRender] | None = None
 
     @property
     def all_users_writable(self) -> bool | None:
@@ -124,6 +127,10 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
     def on_mount(self) -> None:
         if self.config.ascii:
             self.add_class("-ascii")
+            # Textual's documented switch for how scrollbars are drawn; it is
+            # process-wide, so it is put back when the wizard ends (on_unmount).
+            self._scrollbar_renderer = ScrollBar.renderer
+            ScrollBar.renderer = AsciiScrollBarRender
         # The steps already taken (a state handed in: tests, the bench) are on the
         # stack too, so Back works from the first screen shown.
         history = list(self.state.history)
@@ -156,6 +163,8 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # a process that runs the wizard again (tests) gets it all back
+        if self._scrollbar_renderer is not None:
+            ScrollBar.renderer = self._scrollbar_renderer
 
     def _all_users_answer(self, answer: bool | None) -> None:
         if answer:

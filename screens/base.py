@@ -98,6 +98,7 @@ class StepScreen(Screen[None]):
         self._rail_steps: list[StepName] = list(self.state.history[: self.depth])
         self._checked_values: dict[str, str] = {}  # field id -> value at the last check
         self._resumed = False
+        self._status_shows_errors = False  # set by a refused Next, kept current until it is fine
         self._sized = False
 
     @property
@@ -239,6 +240,10 @@ class StepScreen(Screen[None]):
         errors = self.errors()
         self.show_field_errors(self._visible_errors(errors))
         ok = self.can_go_next()
+        if self._status_shows_errors:
+            # The status line said why Next was refused: it follows the corrections
+            # (a fixed field's error goes from it too), and clears once all is fine.
+            self._show_status_errors(errors)
         nxt = self.query_one("#next", Button)
         nxt.disabled = not ok
         # Said in words too: a dimmed button alone is invisible with NO_COLOR.
@@ -262,7 +267,17 @@ class StepScreen(Screen[None]):
         return out
 
     def set_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
+        self._status_shows_errors = False
+        self._write_status(text)
+
+    def _write_status(self, text: str) -> None:
+        status = self.query_one("#status", Static)
+        if str(status.content) != text:
+            status.update(text)
+
+    def _show_status_errors(self, errors: dict[str, str]) -> None:
+        self._status_shows_errors = bool(errors)
+        self._write_status("! " + next(iter(errors.values())) if errors else "")
 
     # -- events ----------------------------------------------------------------
 
@@ -313,7 +328,7 @@ class StepScreen(Screen[None]):
         errors = self.errors()
         if errors:
             self.show_field_errors(errors)
-            self.set_status("! " + next(iter(errors.values())))
+            self._show_status_errors(errors)
             return
         if not self.can_go_next():
             return

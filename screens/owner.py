@@ -68,12 +68,22 @@ class OwnerStepBase(StepScreen):
     def save(self) -> None:
         setattr(self.state, self.ATTR, self.read_owner())
 
+    def _mark_required(self) -> None:
+        """Organisation is required of an organisation only: its hint follows the owner type."""
+        kind = self.query_one(f"#{self.PREFIX}-kind", ChoiceList).value or "organisation"
+        org = self.query_one(f"#{self.PREFIX}-organisation", Input)
+        hint = "required" if kind == "organisation" else "optional"
+        if org.placeholder != hint:
+            org.placeholder = hint
+
     @on(ChoiceList.Changed)
     def _kind_changed(self) -> None:
+        self._mark_required()
         self.refresh_valid()
 
     @on(ChoiceList.Chosen)
     def _kind_chosen(self) -> None:
+        self._mark_required()
         self.refresh_valid()
         self.focus_next()
 
@@ -108,8 +118,13 @@ class OwnerStepBase(StepScreen):
         if owner.kind in ("organisation", "person"):
             kind.highlighted = 0 if owner.kind == "organisation" else 1
         setattr(self.state, self.ATTR, replace(owner))
+        self._mark_required()
         self.refresh_valid()
         self.set_status(f"Owner data loaded from {path}")
+        # What is left to do after a load is the accuracy box (first registration).
+        box = self.query("#accuracy")
+        if box:
+            box.first().focus()
 
 
 class OwnerFirstStep(OwnerStepBase):

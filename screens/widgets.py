@@ -13,16 +13,24 @@ from textual.events import Click
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
+from textual.scrollbar import ScrollBarRender
 from textual.widget import Widget
 from textual.widgets import Checkbox, Static
 
 T = TypeVar("T", bound=str)
 
 
-class TickBox(Checkbox):
+class TickBox(Checkbox, inherit_bindings=False):
     """A checkbox drawn as ``[X] label`` / ``[ ] label`` (drawn here from its
     public value and label: Checkbox's own button is a coloured block, the
-    same character ticked or not)."""
+    same character ticked or not). Space ticks; Enter is the step's Next, as
+    everywhere in the wizard (a Checkbox's Enter toggles: Space then Enter left
+    it unticked)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_button", "Toggle", show=False),
+        Binding("enter", "screen.next", "Next", show=False),
+    ]
 
     def render(self) -> Content:
         button = Content.assemble(
@@ -209,3 +217,13 @@ class StepRail(Widget, can_focus=True):
             self.highlighted = event.y
             self.action_pick()
 
+
+
+class AsciiScrollBarRender(ScrollBarRender):
+    """Scrollbars without block characters (TERM=linux, LICWIZ_ASCII=1): the
+    thumb's ends are drawn whole cells, never the partial blocks (▁ ▂ ... ▏)
+    that a Linux console font draws as garbage. The thumb is still a reversed
+    run of blanks, visible without colour."""
+
+    VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
+    HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from licwiz.core.identifiers import new_pin, new_regnum
-from licwiz.core.owner import load_file
+from licwiz.core.owner import load_file, save_file
 from support.fixtures_center import free_port
 from support.fixtures_wizard import WIZ_OWNER, WizardDriver
 
@@ -289,3 +289,105 @@ async def test_the_screen_stack_is_the_path(wizard_run: Any) -> None:
         await d.at("action")
         assert d.screen is action and d.state.history == ["action"]
         assert len(d.app.screen_stack) == 2
+
+
+# -- issue 14: rough edges of a walkthrough ------------------------------------------
+
+
+async def to_owner_step(d: WizardDriver) -> None:
+    await d.press("enter")
+    await d.at("kit")
+    await d.fill("#regnum", new_regnum())
+    await d.fill("#pin", new_pin())
+    await d.next()
+    await d.at("operation")
+    await d.press("enter")
+    await d.at("owner_first")
+
+
+async def test_status_line_shows_the_current_errors_after_a_correction(wizard_run: Any) -> None:
+    """Issue 14.3: a corrected field's error leaves the status line too."""
+    regnum, pin = new_regnum(), new_pin()
+    wrong = regnum[:-1] + str((int(regnum[-1]) + 1) % 10)
+    async with wizard_run(dead_center()) as d:
+        await d.press("enter")
+        await d.at("kit")
+        await d.type("#regnum", wrong)
+        await d.next()  # refused: the status line says why
+        assert "check digit does not match" in d.text("#status")
+        await d.type("#regnum", regnum)
+        assert "check digit" not in d.text("#status")
+        assert "PIN code" in d.text("#status")  # what is still wrong is said
+        await d.type("#pin", pin)
+        assert d.text("#status") == ""
+
+
+async def test_space_ticks_a_box_and_enter_is_next(wizard_run: Any) -> None:
+    """Issue 14.2: Space then Enter on the accuracy box ticks it and goes on."""
+    async with wizard_run(dead_center()) as d:
+        await to_owner_step(d)
+        await d.fill_owner("owner", WIZ_OWNER)
+        d.screen.query_one("#accuracy").focus()
+        await d.focused("accuracy")
+        await d.press("space")
+        assert value(d, "#accuracy") is True
+        await d.press("enter")
+        await d.wait(lambda: d.state.current == "automatic", what="Next from the tick box")
+        assert d.state.accuracy_ack is True
+
+
+async def test_person_does_not_require_an_organisation(wizard_run: Any) -> None:
+    """Issue 14.10: owner type person: Organisation is optional, and says so."""
+    async with wizard_run(dead_center()) as d:
+        await to_owner_step(d)
+        org = d.screen.query_one("#owner-organisation")
+        assert org.placeholder == "required"
+        await d.fill_owner("owner", WIZ_OWNER)
+        await d.choose("#owner-kind", "person")
+        await d.fill("#owner-organisation", "")
+        assert org.placeholder == "optional"
+        assert d.text("#err-owner-organisation") == ""
+        await d.tick("#accuracy")
+        assert d.next_enabled()
+        await d.choose("#owner-kind", "organisation")
+        assert org.placeholder == "required"
+        assert not d.next_enabled()
+
+
+async def test_load_data_focuses_the_accuracy_box(wizard_run: Any, tmp_path: Path) -> None:
+    """Issue 14.5: after Load data the one thing left to do has the focus."""
+    target = tmp_path / "owner.json"
+    save_file(target, WIZ_OWNER)
+    async with wizard_run(dead_center()) as d:
+        await to_owner_step(d)
+        await d.press("f6")
+        await d.dialog("PathDialog")
+        await d.fill("#path", str(target))
+        await d.press("enter")
+        await d.wait(lambda: value(d, "#owner-contact") == WIZ_OWNER.contact, what="loaded")
+        await d.focused("accuracy")
+
+
+BLOCKS = set("▁▂▃▄▅▆▇█▉▊▋▌▍▎▏")
+
+
+async def test_ascii_consoles_get_no_block_character_scrollbars() -> None:
+    """Issue 14.9: TERM=linux / LICWIZ_ASCII=1 draw scrollbars without block characters
+    (the owner step scrolls in a terminal of 16 lines)."""
+    from licwiz.app.config import WizardConfig
+    from licwiz.app.state import WizardState
+    from licwiz.app.wizard import LicwizApp
+
+    state = WizardState(regnum=new_regnum(), pin=new_pin(), operation="first")
+    state.history = ["action", "kit", "operation", "owner_first"]
+    app = LicwizApp(WizardConfig(center_url=dead_center(), ascii=True), state)
+    async with app.run_test(size=(80, 16)) as pilot:
+        await app.controller.wait_started()
+        await pilot.pause()
+        body = app.screen.query_one("#body")
+        assert body.max_scroll_y > 0  # a scrollbar is drawn
+        for y in range(0, body.max_scroll_y + 1):  # every thumb position
+            body.scroll_to(y=y, animate=False)
+            await pilot.pause()
+            drawn = app.export_screenshot()
+            assert not BLOCKS & set(drawn), f"block characters at scroll position {y}"
