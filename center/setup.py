@@ -40,11 +40,6 @@ def not_initialised(db_url: str) -> LicwizError:
                        f"no schema in {db.shown_url(db_url)}", code="not_initialised")
 
 
-def not_upgraded(db_url: str, revision: str, head: str) -> LicwizError:
-    return LicwizError("The Licensing Center database has another schema version; run 'licwiz center init' "
-                       "with this version of licwiz to upgrade it",
-                       f"{db.shown_url(db_url)} is at schema revision {revision}; this licwiz needs {head}",
-                       code="not_initialised")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +80,15 @@ async def initialise(home: Path, db_url: str, *, new_admin_token: bool = False, 
 
 
 async def _check_revision(engine: Any, db_url: str) -> None:
+    """The schema at this licwiz's revision, else one line: behind (run ``licwiz
+    center db upgrade``) or written by a newer licwiz. Never upgraded here:
+    ``serve`` and the commands only check; ``init`` and ``db upgrade`` upgrade."""
     revision = await db.schema_revision(engine)
     if revision is None:
         raise not_initialised(db_url)
-    head = db.head_revision()
-    if revision != head:
-        raise not_upgraded(db_url, revision, head)
+    problem = db.schema_problem(revision)
+    if problem is not None:
+        raise problem
 
 
 async def require_schema(db_url: str) -> None:

@@ -75,22 +75,6 @@ async def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _require_head(url: str) -> None:
-    """``serve`` starts only on a schema at this licwiz's revision: it never
-    upgrades (other processes may share the database; an upgrade is run on
-    purpose, after a backup, with ``licwiz center db upgrade`` or ``init``)."""
-    engine = db.make_engine(url, pool_size=1, max_overflow=0)
-    try:
-        revision = await db.schema_revision(engine)
-    finally:
-        await engine.dispose()
-    if revision is None:
-        raise setup.not_initialised(url)
-    problem = db.schema_problem(revision)
-    if problem is not None:
-        raise problem
-
-
 async def cmd_db(args: argparse.Namespace) -> int:
     url = _db(args)
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
@@ -160,7 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = _db(args)
     setup.check_tls(args.tls_cert, args.tls_key)
     setup.check_keys(home)
-    asyncio.run(_require_head(url))
+    asyncio.run(setup.require_schema(url))
     scheme = "https" if args.tls_cert else "http"
     allowed = args.forwarded_allow_ips
     proxies = f"; X-Forwarded-For believed from {allowed}" if allowed else ""

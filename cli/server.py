@@ -130,7 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from licwiz.server import setup
 
     setup.prepare_sqlite_dir(args.db)
-    problem = asyncio.run(_serve_problem(args.db))
+    problem = asyncio.run(setup.prepare(args.db))
     if problem is not None:
         print(f"licwiz server: {problem}", file=sys.stderr)
         return ServiceExit.ERROR
@@ -244,26 +244,6 @@ def cmd_seats_release(args: argparse.Namespace) -> int:
 
         print(printable(f"seat {args.seat_id} released ({actor})"))
     return ServiceExit.OK
-
-
-async def _serve_problem(url: str) -> str | None:
-    """Why ``serve`` must not start on this database; None: it may. The schema
-    is never upgraded here: that is ``init``'s or ``db upgrade``'s, run on
-    purpose (other server processes may share the database)."""
-    from licwiz.server import db
-
-    engine = db.make_engine(url)
-    try:
-        revision = await db.schema_revision(engine)
-        problem = db.schema_problem(revision, legacy=revision is None and await db.has_tables(engine))
-        if problem is not None:
-            return str(problem)
-        cfg = await db.get_config(engine) if revision is not None else {}
-    finally:
-        await engine.dispose()
-    if not (cfg.get("admin_token_hash") and cfg.get("client_token_hash")):
-        return "this database has no tokens yet: run 'licwiz server init' first"
-    return None
 
 
 async def _db_command(args: argparse.Namespace) -> dict[str, Any]:

@@ -4,8 +4,8 @@ do, apart from their words.
 - ``initialise(url, admin, client, force)``: schema at the newest revision,
   the two tokens' hashes (only hashes are stored, so every server process on a
   shared PostgreSQL database accepts the same tokens).
-- ``prepare(url)``: what ``serve`` checks before it listens (schema upgraded,
-  its revision, the tokens).
+- ``prepare(url)``: what ``serve`` checks before it listens (the schema at
+  this licwiz's revision, never upgraded here; the tokens).
 - ``serve(...)``: uvicorn on the app of server/app.py.
 """
 
@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from licwiz.core.errors import LicwizError
@@ -51,27 +49,22 @@ async def initialise(url: str, admin: str, client: str, force: bool) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class Readiness:
-    revision: str | None  # the schema's revision after the upgrade; None: no schema
-    head: str  # the revision this code needs
-    has_tokens: bool
-
-
-async def prepare(url: str) -> Readiness:
-    """Upgrade the schema (as every start does) and say whether the server can start."""
+async def prepare(url: str) -> str | None:
+    """Why ``serve`` must not start on this database (one line); None: it may.
+    The schema is never upgraded here: that is ``init``'s or ``db upgrade``'s,
+    run on purpose (other server processes may share the database)."""
     engine = db.make_engine(url)
     try:
-        try:
-            await db.run_migrations(engine)
-        except Exception as exc:  # another server process on the database may be upgrading it now
-            print(f"licwiz server: schema check: {exc.__class__.__name__}", file=sys.stderr)
         revision = await db.schema_revision(engine)
+        problem = db.schema_problem(revision, legacy=revision is None and await db.has_tables(engine))
+        if problem is not None:
+            return str(problem)
         cfg = await db.get_config(engine) if revision is not None else {}
     finally:
         await engine.dispose()
-    return Readiness(revision, db.head_revision(),
-                     bool(cfg.get("admin_token_hash") and cfg.get("client_token_hash")))
+    if not (cfg.get("admin_token_hash") and cfg.get("client_token_hash")):
+        return "this database has no tokens yet: run 'licwiz server init' first"
+    return None
 
 
 METRICS_TOKEN_ENV = "LICWIZ_SERVER_METRICS_TOKEN_FILE"
