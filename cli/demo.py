@@ -15,7 +15,10 @@ says what this run installed (licenses of earlier runs in a ``--folder``
 are listed apart), and for a kept folder how to continue with it
 (``licwiz demo --folder DIR``), the environment lines that point ``licwiz
 status``/``verify``/``fingerprint --what-if`` at it, and how to get an operator
-token for its center; ``--keep`` keeps the folder.
+token for its center; ``--keep`` keeps the folder. ``--shell`` opens a shell
+after the wizard with that environment set and the demo center still
+running, so ``licwiz status``, ``verify``, ``fingerprint --what-if`` and
+another ``licwiz`` run work against the demo; leaving the shell ends it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import logging
 import os
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -319,6 +324,37 @@ def _run_wizard(center: EmbeddedCenter, product: str, notes: str) -> int:
     return run_app(LicwizApp(WizardConfig(**kw)))
 
 
+def _ignore_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl+C in the demo's shell is the shell's (and its commands'): the demo,
+    in the same process group, keeps waiting. A handler, not SIG_IGN: an
+    ignored signal would stay ignored in the shell's commands too."""
+
+
+def demo_shell(folder: Path, center_url: str) -> int:
+    """Run $SHELL (else /bin/sh) in the demo folder with the demo's environment
+    (already in os.environ) while the center keeps running; returns its exit code."""
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    env = dict(os.environ)
+    # The licwiz that runs the demo is the one the shell finds first.
+    here = Path(sys.executable).parent
+    if (here / "licwiz").exists():
+        env["PATH"] = os.pathsep.join([str(here), env.get("PATH", "")])
+    print("\n".join([
+        f"A shell in the demo folder {folder}, with the demo's license folders, trusted keys and",
+        f"center (LICWIZ_CENTER_URL={center_url}): licwiz status, licwiz verify FILE,",
+        "licwiz fingerprint --what-if and licwiz (the wizard again) use the demo.",
+        "Type 'exit' to end the demo (its center stops then).",
+    ]), flush=True)
+    previous = signal.signal(signal.SIGINT, _ignore_interrupt)
+    try:
+        return subprocess.run([shell], cwd=folder, env=env, check=False).returncode
+    except OSError as exc:
+        raise LicwizError(f"Could not start the shell {shell}", f"{type(exc).__name__}: {exc}",
+                          code="internal") from exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def build_parser() -> Parser:
     p = Parser(
         prog="licwiz demo",
@@ -326,6 +362,10 @@ def build_parser() -> Parser:
     )
     p.add_argument("--keep", action="store_true", help="keep the demo folder (center, licenses) at exit")
     p.add_argument("--folder", type=Path, help="use this folder instead of a new temporary one (kept)")
+    p.add_argument("--shell", action="store_true",
+                   help="after the wizard, open a shell ($SHELL) set up to use the demo's licenses, keys and "
+                        "running center (licwiz status, verify, fingerprint --what-if, licwiz); "
+                        "exiting the shell ends the demo")
     return p
 
 
@@ -355,6 +395,8 @@ def main(argv: list[str]) -> int:
                 kits = demo_kits(center, folder, product)
                 with _cwd(folder):
                     rc = _run_wizard(center, product, demo_notes(center.url, kits, folder))
+                if args.shell:
+                    demo_shell(folder, center.url)  # the wizard's exit code stays the demo's
     except LicwizError as exc:
         report_error(exc, code=AcquireExit.INTERNAL, verbose=True)
         print(f"(center log: {folder / 'center.log'})", file=sys.stderr)

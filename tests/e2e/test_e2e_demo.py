@@ -56,3 +56,55 @@ def test_demo_rerun_shows_the_same_kits_with_the_spent_pin_marked(terminal: Term
     terminal.keys("C-q")
     terminal.wait_for("licwiz exited with", timeout=60)
     assert json.loads((folder / "demo-kits.json").read_text())["kits"] == kits  # no new kit
+
+
+def shell_run(terminal: Terminal, command: str, marker: str, timeout: float = 60.0) -> str:
+    """Type ``command`` in the demo's shell after clearing the screen; returns the
+    screen (wrapped lines joined) once ``marker=<exit code>`` shows."""
+    clear = r"printf '\033[H\033[2J'"
+    terminal.tmux("send-keys", "-t", terminal.session, "-l", f'{clear}; {command}; echo "{marker}=$?"')
+    terminal.tmux("send-keys", "-t", terminal.session, "Enter")
+    shown = terminal.wait_for(f"{marker}=", timeout=timeout)
+    return shown.replace("\n", "")
+
+
+def test_demo_shell_works_against_the_demo_until_it_exits(terminal: Terminal, tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    env = {**demo_env(tmp_path), "SHELL": "/bin/sh"}
+    terminal.start(env, "demo", "--folder", str(folder), "--shell", width=110, height=40)
+    notes = terminal.wait_for("(5 users)", timeout=60)
+    regnum, pin = read_kit(notes)
+    multi = re.search(rf"Kit (\d{{10}}) \(5 users\).*?single-user \(1 user each\):.*?\n.*?({PIN})", notes,
+                      re.DOTALL)
+    assert multi, notes
+    first_time_registration(terminal, regnum, pin)
+    terminal.keys("Enter")  # Finish: the shell opens
+    terminal.wait_for("Type 'exit' to end the demo", timeout=60)
+    lic = folder / "all-users" / "licenses" / f"{regnum}-001.lic"
+
+    for name, want in (("LICWIZ_ALL_USERS_DIR", folder / "all-users"), ("LICWIZ_USER_DIR", folder / "user"),
+                       ("LICWIZ_TRUSTED_KEYS", folder / "center" / "public")):
+        shown = shell_run(terminal, f'echo "{name}:${name}:"', "echo-rc")
+        assert f"{name}:{want}:" in shown, shown
+    shown = shell_run(terminal, 'echo "url:$LICWIZ_CENTER_URL:"', "echo-rc")
+    assert re.search(r"url:http://127\.0\.0\.1:\d+:", shown), shown
+    shown = shell_run(terminal, "licwiz status", "status-rc")
+    assert regnum in shown and "status-rc=0" in shown, shown
+    shown = shell_run(terminal, f"licwiz verify {lic}", "verify-rc")
+    assert "verify-rc=0" in shown, shown
+    shown = shell_run(terminal, "licwiz fingerprint --what-if", "whatif-rc")
+    assert "whatif-rc=0" in shown, shown
+
+    # A second wizard in the shell: the demo center is still there to issue a license.
+    terminal.tmux("send-keys", "-t", terminal.session, "-l", 'licwiz; echo "wizard-rc=$?"')
+    terminal.tmux("send-keys", "-t", terminal.session, "Enter")
+    first_time_registration(terminal, multi.group(1), multi.group(2))
+    terminal.keys("Enter")  # Finish
+    terminal.wait_for("wizard-rc=0", timeout=60)
+    assert (folder / "all-users" / "licenses" / f"{multi.group(1)}-001.lic").is_file()
+
+    terminal.tmux("send-keys", "-t", terminal.session, "-l", "exit")
+    terminal.tmux("send-keys", "-t", terminal.session, "Enter")
+    shown = terminal.wait_for("licwiz exited with", timeout=60).replace("\n", "")
+    assert "licwiz exited with 0" in shown, shown
+    assert f"License installed for all users: {lic}" in shown, shown
