@@ -41,20 +41,22 @@ def test_demo_rerun_shows_the_same_kits_with_the_spent_pin_marked(terminal: Term
     first_time_registration(terminal, regnum, pin)
     terminal.keys("Enter")  # Finish
     terminal.wait_for("licwiz exited with 0", timeout=60)
-    terminal.tmux("kill-session", "-t", terminal.session)
     kits = json.loads((folder / "demo-kits.json").read_text())["kits"]
     assert len(kits) == 2
 
-    terminal.start(env, "demo", "--folder", str(folder), width=110, height=40)
-    notes = terminal.wait_for("(1 user)", timeout=60)
+    # The rerun in a second session of the same tmux server: killing the only
+    # session would stop the server, racing the next new-session.
+    rerun = Terminal(terminal.socket, "rerun")
+    rerun.start(env, "demo", "--folder", str(folder), width=110, height=40)
+    notes = rerun.wait_for("(1 user)", timeout=60)
     again, _ = read_kit(notes)
     assert again == regnum, "the rerun made a new kit instead of reusing the folder's"
     assert f"{pin} spent" in notes
-    terminal.keys("F2")  # every kit of the folder, in a dialog
-    terminal.wait_for("Demo kits")
-    terminal.keys("Escape")
-    terminal.keys("C-q")
-    terminal.wait_for("licwiz exited with", timeout=60)
+    rerun.keys("F2")  # every kit of the folder, in a dialog
+    rerun.wait_for("Close (Esc)")
+    rerun.keys("Escape")
+    rerun.keys("C-q")
+    rerun.wait_for("licwiz exited with", timeout=60)
     assert json.loads((folder / "demo-kits.json").read_text())["kits"] == kits  # no new kit
 
 
