@@ -28,15 +28,11 @@ from licwiz.core.fingerprint import collect
 from licwiz.core.identifiers import format_pin
 from licwiz.core.keys import load_keyring
 from licwiz.core.license import verify_file
-from licwiz.core.owner import OwnerData
+from support import owners
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
-OWNER = OwnerData(
-    kind="organisation", organisation="Acme Widgets", contact="Jane Roe", email="jane.roe@example.com",
-    phone="+31 30 123 4567", country="Netherlands", postcode="3511 AB", region="Utrecht Province",
-    city="Utrecht City", address="Oudegracht 1",
-)
+OWNER = owners.TYPED
 # The owner step's fields in Tab order after the owner type choice.
 OWNER_FIELDS = (
     "organisation", "contact", "email", "phone", "country", "postcode", "region", "city", "address",

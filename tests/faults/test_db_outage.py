@@ -28,17 +28,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from faults.pgcluster import PrivateCluster
-from licwiz.core.owner import OwnerData
 from licwiz.core.request import ActivationRequest, seal
+from support import owners
 from support.fixtures_center import CenterProcess
 from support.fixtures_server import LicenseServer, SeatLicenses
 
 # No "postgres" mark: the shared server is not used; PostgreSQL's programs are (see conftest).
 pytestmark = pytest.mark.slow
 
-OWNER = OwnerData(kind="organisation", organisation="Outage Test Ltd", contact="Ann Smith",
-                  email="ann.smith@outage.example", phone="+44 113 496 0000", country="United Kingdom",
-                  postcode="LS1 4AB", region="West Yorkshire", city="Leeds", address="1 Park Row")
+OWNER = owners.ORGANISATION
 PARAMS = {"machine_id": "a1" * 32, "cpu": "b2" * 32, "mac": "c3" * 32, "root_fs": "d4" * 32, "os": "e5" * 32}
 KITS = 40
 SEAT_USERS = 40

@@ -18,14 +18,11 @@ from licwiz.core.errors import LicwizError, PhoneCodeError, SignatureError
 from licwiz.core.fingerprint import PARAMETERS, digest
 from licwiz.core.identifiers import new_pin, new_regnum
 from licwiz.core.keys import Keyring, key_id
-from licwiz.core.owner import OwnerData
 from licwiz.core.request import ActivationRequest
+from support import owners
 
 PRODUCT = "licwiz-demo"
-OWNER = OwnerData(
-    kind="organisation", organisation="Ørsted Prøve GmbH", contact="Zoë Müller",
-    email="zoe@example.com", country="DE", city="Berlin", address="Invalidenstraße 1",
-)
+OWNER = owners.UNICODE_ORGANISATION
 FULL_PARAMS = {n: digest(PRODUCT, n, f"value-{n}") for n in PARAMETERS}
 
 

@@ -19,16 +19,12 @@ from typing import Any
 import httpx
 from licwiz.center.embedded import EmbeddedCenter
 from licwiz.core.identifiers import new_regnum
-from licwiz.core.owner import OwnerData
 from licwiz.core.request import ActivationRequest
+from support import owners
 from support.fixtures_center import free_port
 
 PARAMS = {"machine_id": "a1" * 32, "cpu": "b2" * 32, "mac": "c3" * 32, "root_fs": "d4" * 32, "os": "e5" * 32}
-OWNER = OwnerData(
-    kind="organisation", organisation="Acme Tools Ltd", contact="Ann Smith",
-    email="ann.smith@acme.example", phone="+44 113 496 0000", country="United Kingdom",
-    postcode="LS1 4AB", region="West Yorkshire", city="Leeds", address="1 Park Row",
-)
+OWNER = owners.ORGANISATION
 LIMIT = 5
 
 

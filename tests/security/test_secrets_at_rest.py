@@ -35,16 +35,12 @@ from alembic.config import Config
 from licwiz.center import db
 from licwiz.center.keystore import load_keys
 from licwiz.core.identifiers import format_pin, new_pin, new_regnum
-from licwiz.core.owner import OwnerData
 from licwiz.core.request import ActivationRequest
+from support import owners
 from support.fixtures_center import CenterProcess, fresh_pg_database
 
 PARAMS = {"machine_id": "a1" * 32, "cpu": "b2" * 32, "mac": "c3" * 32, "root_fs": "d4" * 32, "os": "e5" * 32}
-OWNER = OwnerData(
-    kind="organisation", organisation="Acme Tools Ltd", contact="Ann Smith",
-    email="ann.smith@acme.example", phone="+44 113 496 0000", country="United Kingdom",
-    postcode="LS1 4AB", region="West Yorkshire", city="Leeds", address="1 Park Row",
-)
+OWNER = owners.ORGANISATION
 PASSWORD = "Sup3r-S3cret-Pw"
 
 

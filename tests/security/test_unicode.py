@@ -19,12 +19,9 @@ from licwiz.core.identifiers import new_pin, new_regnum
 from licwiz.core.keys import load_public
 from licwiz.core.owner import LABELS, OwnerData
 from licwiz.core.request import ActivationRequest, seal
+from support import owners
 
-OWNER = OwnerData(
-    kind="organisation", organisation="Acme Tools Ltd", contact="Ann Smith",
-    email="ann.smith@acme.example", phone="+44 113 496 0000", country="United Kingdom",
-    postcode="LS1 4AB", region="West Yorkshire", city="Leeds", address="1 Park Row",
-)
+OWNER = owners.ORGANISATION
 PARAMS = {"machine_id": "a1" * 32, "cpu": "b2" * 32, "mac": "c3" * 32, "root_fs": "d4" * 32, "os": "e5" * 32}
 
 # A lone surrogate (from a JSON "\ud800" escape), terminal control, a bidi override.

@@ -16,16 +16,12 @@ import pytest
 from licwiz.core import acquire, fingerprint
 from licwiz.core.client import CenterClient, new_idempotency_key
 from licwiz.core.keys import load_keyring
-from licwiz.core.owner import OwnerData
 from licwiz.core.request import ActivationRequest
 from licwiz.core.server_client import ServerClient
+from support import owners
 from support.fixtures_server import LicenseServer, licwiz_cmd
 
-OWNER = OwnerData(
-    kind="organisation", organisation="Acme Widgets B.V.", contact="Jane Roe",
-    email="jane.roe@example.com", phone="+31 30 123 4567", country="Netherlands",
-    postcode="3511 AB", region="Utrecht", city="Utrecht", address="Oudegracht 1",
-)
+OWNER = owners.ORGANISATION
 
 
 @pytest.mark.skipif(fingerprint.session_id().startswith("audit:"),

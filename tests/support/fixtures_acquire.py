@@ -24,11 +24,9 @@ from licwiz.core.keys import Keyring, key_id, public_pem
 from licwiz.core.license import License, pin_digest, sign
 from licwiz.core.owner import OwnerData, save_file
 
-ACQ_OWNER = OwnerData(
-    kind="organisation", organisation="Acme Widgets B.V.", contact="Jane Roe",
-    email="jane.roe@example.com", phone="+31 30 123 4567", country="Netherlands",
-    postcode="3511 AB", region="Utrecht", city="Utrecht", address="Oudegracht 1",
-)
+from support import owners
+
+ACQ_OWNER = owners.ORGANISATION
 
 
 @dataclass

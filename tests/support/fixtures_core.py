@@ -15,15 +15,13 @@ from licwiz.core import license as lic_mod
 from licwiz.core.keys import key_id, public_pem
 from licwiz.core.owner import OwnerData
 
+from support import owners
+
 CORE_PRODUCT = "licwiz-demo"
 
 
 def core_owner() -> OwnerData:
-    return OwnerData(
-        kind="organisation", organisation="Ørsted Prøve GmbH", contact="Zoë Müller",
-        email="zoe@example.com", phone="+49 30 1234567", country="DE", postcode="10115",
-        region="Berlin", city="Berlin", address="Invalidenstraße 1",
-    )
+    return owners.UNICODE_ORGANISATION
 
 
 def core_license(key: Ed25519PrivateKey, **changes: Any) -> lic_mod.License:

@@ -24,14 +24,13 @@ from licwiz.core import phonemsg
 from licwiz.core.acquire import expected_pin_digest
 from licwiz.core.damm import check_digit
 from licwiz.core.keys import key_id, public_pem
-from licwiz.core.owner import OwnerData, save_file
+from licwiz.core.owner import save_file
 from licwiz.core.request import ActivationRequest, open_sealed
 
+from support import owners
+
 OFF_PRODUCT = "licwiz-demo"
-OFF_OWNER = OwnerData(
-    kind="person", contact="Åsa Öberg", email="asa.oberg@example.se", phone="+46 8 123 456",
-    country="Sweden", postcode="111 22", city="Stockholm", address="Drottninggatan 5",
-)
+OFF_OWNER = owners.PERSON
 
 
 def off_pin(n: int) -> str:

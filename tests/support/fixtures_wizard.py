@@ -30,11 +30,9 @@ from typing import Any, Literal
 import pytest
 from licwiz.core.owner import OwnerData
 
-WIZ_OWNER = OwnerData(
-    kind="organisation", organisation="Acme Widgets B.V.", contact="Jane Roe",
-    email="jane.roe@example.com", phone="+31 30 123 4567", country="Netherlands",
-    postcode="3511 AB", region="Utrecht", city="Utrecht", address="Oudegracht 1",
-)
+from support import owners
+
+WIZ_OWNER = owners.ORGANISATION
 
 
 class WizardDriver:

@@ -7,9 +7,9 @@ from licwiz.app import flow
 from licwiz.app.state import Result, WizardState
 from licwiz.core.identifiers import new_pin, new_regnum
 from licwiz.core.owner import OwnerData
+from support import owners
 
-OWNER = OwnerData(organisation="Acme", contact="Ann Lee", email="ann@example.com",
-                  country="NL", city="Delft", address="Main 1")
+OWNER = owners.ORGANISATION
 
 
 def walk(state: WizardState, *, until: str | None = None) -> list[str]:
