@@ -229,8 +229,10 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
 
     def cancel_acquisition(self, note: str = "") -> None:
         """End the wizard with 130; ``note`` is printed once the screen is restored
-        (a license issued but not installed says where it was kept)."""
-        self.exit(EXIT_CANCELLED, return_code=EXIT_CANCELLED, message=Text(note) if note else None)
+        (a license issued but not installed says where it was kept). Once a license
+        is installed every way out is a success (0): scripts and `make demo` see it."""
+        code = EXIT_FINISHED if self.state.result is not None else EXIT_CANCELLED
+        self.exit(code, return_code=code, message=Text(note) if note else None)
 
     def action_request_quit(self) -> None:
         if not self.state.has_input:
@@ -240,9 +242,14 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
 
         if isinstance(self.screen, ConfirmDialog):
             return
+        # On the request-file step the pending request is kept (the seed: the wizard may
+        # be closed and opened again there): say what is kept, not that all is lost.
+        text = ("The license request file is saved and its request is kept: start licwiz again "
+                "and choose \"Specify license details file\" to install the license data file. "
+                "Anything typed since is lost."
+                if self.state.request_file else
+                "What you typed will be lost (use Save data on the owner step to keep it).")
         self.push_screen(
-            ConfirmDialog("Quit license acquisition?",
-                          "What you typed will be lost (use Save data on the owner step to keep it).",
-                          "Quit (lose it)", "Stay", ascii=self.config.ascii),
+            ConfirmDialog("Quit license acquisition?", text, "Quit (lose it)", "Stay", ascii=self.config.ascii),
             lambda yes: self.cancel_acquisition() if yes else None,
         )

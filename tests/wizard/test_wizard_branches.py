@@ -106,6 +106,18 @@ async def test_first_time_registration_installs_for_all_users(wizard_center: Any
     assert d.app.return_code == 0
 
 
+async def test_quit_after_the_license_is_installed_exits_0(wizard_center: Any, wizard_run: Any) -> None:
+    """Issue 14.7: on the Done step Quit exited 130 (make demo ended in 'Error 130')."""
+    kit = wizard_center.create_kit(users=1)
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, kit.regnum, kit.single_pins[0])
+        await acquire_now(d)
+        assert len(installed()) == 1
+        await d.press("ctrl+q")
+        await d.wait(lambda: d.app.return_code is not None, what="exit")
+    assert d.app.return_code == 0
+
+
 async def test_recovery_of_the_same_license(wizard_center: Any, wizard_run: Any) -> None:
     kit = wizard_center.create_kit(users=1)
     pin = kit.single_pins[0]
