@@ -250,6 +250,7 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
                 if self.state.request_file else
                 "What you typed will be lost (use Save data on the owner step to keep it).")
         self.push_screen(
-            ConfirmDialog("Quit license acquisition?", text, "Quit (lose it)", "Stay", ascii=self.config.ascii),
+            ConfirmDialog("Quit license acquisition?", text, "Quit (lose it)", "Stay",
+                          ascii=self.config.ascii),
             lambda yes: self.cancel_acquisition() if yes else None,
         )
