@@ -37,8 +37,8 @@ def test_init_builds_the_schema_at_the_newest_revision(tmp_path: Path, backend: 
            else request.getfixturevalue("server_pg_url"))
     LicenseServer(tmp_path, url).init()
     revision, tables, function = asyncio.run(_revision_and_tables(url))
-    assert revision == db.head_revision() == "0001"
-    assert {"licwiz_config", "licwiz_licenses", "licwiz_seats", db.VERSION_TABLE} <= tables
+    assert revision == db.head_revision() == "0002"
+    assert {"licwiz_config", "licwiz_licenses", "licwiz_seats", "licwiz_seat_log", db.VERSION_TABLE} <= tables
     assert "alembic_version" not in tables  # the site's database may hold another application's
     assert function == (backend == "postgres")
 
@@ -60,6 +60,13 @@ def test_a_database_made_before_alembic_is_adopted_with_its_data(tmp_path: Path)
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     asyncio.run(_legacy_schema(url, "admin-token-old", "client-token-old"))
     assert asyncio.run(_revision_and_tables(url))[0] is None
+    # serve never upgrades by itself: it names the command that does.
+    r = subprocess.run(licwiz_cmd("server", "serve", "--port", "1", "--db", url), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "licwiz server db upgrade" in r.stderr, r.stderr
+    r = subprocess.run(licwiz_cmd("server", "db", "upgrade", "--db", url), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
     srv = LicenseServer(tmp_path, url, admin_token="admin-token-old", client_token="client-token-old")
     sp = srv.start()
     try:
@@ -87,4 +94,4 @@ def test_serve_refuses_a_schema_it_does_not_know(tmp_path: Path) -> None:
     r = subprocess.run(licwiz_cmd("server", "serve", "--port", "1", "--db", url), capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 1, r.stderr
-    assert "revision 9999" in r.stderr and "0001" in r.stderr and "Traceback" not in r.stderr
+    assert "revision 9999" in r.stderr and "newer licwiz" in r.stderr and "Traceback" not in r.stderr
