@@ -26,6 +26,8 @@ from licwiz.center.keystore import default_home
 from licwiz.center.service import CenterService
 from licwiz.center.settings import DEFAULTS as DEFAULT_SETTINGS
 from licwiz.cli import mail as mail_cli
+from licwiz.cli.errors import ServiceExit
+from licwiz.cli.listen import listen_problem
 from licwiz.core.errors import InputError, LicwizError
 from licwiz.core.identifiers import format_pin
 from sqlalchemy.exc import DBAPIError
@@ -143,16 +145,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     home = _home(args)
     url = _db(args)
     setup.check_tls(args.tls_cert, args.tls_key)
+    problem = listen_problem(args.host, args.port)
+    if problem is not None:  # before the database is touched: one line, a documented code
+        print(f"licwiz center: cannot listen: {problem} [address_in_use]", file=sys.stderr)
+        return ServiceExit.ADDRESS
     setup.check_keys(home)
     asyncio.run(setup.require_schema(url))
     scheme = "https" if args.tls_cert else "http"
     allowed = args.forwarded_allow_ips
     proxies = f"; X-Forwarded-For believed from {allowed}" if allowed else ""
-    print(f"licwiz center: serving {scheme}://{args.host}:{args.port} ({args.workers} worker(s), "
-          f"db {db.shown_url(url)}{proxies})", file=sys.stderr, flush=True)
+    banner = (f"licwiz center: serving {scheme}://{args.host}:{args.port} ({args.workers} worker(s), "
+              f"db {db.shown_url(url)}{proxies})")
     setup.serve(home=home, db_url=url, host=args.host, port=args.port, workers=args.workers,
                 log_file=args.log_file, tls_cert=args.tls_cert, tls_key=args.tls_key,
-                forwarded_allow_ips=args.forwarded_allow_ips)
+                forwarded_allow_ips=args.forwarded_allow_ips, metrics_token_file=args.metrics_token_file,
+                metrics_address=args.metrics_address, banner=banner)
     return 0
 
 
@@ -405,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--forwarded-allow-ips", default=None, metavar="ADDRS",
                     help="believe X-Forwarded-For/-Proto only from these proxies (comma-separated addresses "
                     "or networks, e.g. the load balancer's); default: no one, the client is the peer address")
+    sp.add_argument("--metrics-token-file", default=None, metavar="FILE",
+                    help="open /metrics to a Bearer token read from FILE (default: /metrics is closed)")
+    sp.add_argument("--metrics-address", default=None, metavar="HOST:PORT",
+                    help="serve /metrics on this separate address instead (no token there)")
 
     dbs = sub.add_parser("db", help="the database's schema: current revision, upgrade").add_subparsers(
         dest="dbcmd", required=True)

@@ -124,3 +124,17 @@ def test_an_untrusted_server_certificate_is_named(
     assert "LICWIZ_SERVER_CA" in r.stderr
     env["LICWIZ_SERVER_CA"] = str(cert)
     assert _run("server", "status", "--json", env=env).returncode == 0
+
+
+def test_the_centers_port_in_use_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    home = tmp_path / "never"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = _run("center", "serve", "--host", "127.0.0.1", "--port", str(port), "--home", str(home),
+                 "--db", f"sqlite+aiosqlite:///{home / 'center.db'}")
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "" and r.stderr.count("\n") == 1
+    assert f"port {port}" in r.stderr and "already in use" in r.stderr and "Traceback" not in r.stderr
+    assert not home.exists()  # said before the keys or the database were touched

@@ -42,7 +42,7 @@ def test_metrics_closed_without_token_or_address(observed: ObservedCenter) -> No
 def test_metrics_token_counts_activations_refusals_and_latency(observed: ObservedCenter,
                                                                tmp_path: Path) -> None:
     token, path = token_file(tmp_path)
-    observed.extra_env["LICWIZ_CENTER_METRICS_TOKEN_FILE"] = str(path)
+    observed.extra_args += ["--metrics-token-file", str(path)]  # the option the README names
     observed.start()
     url = f"{observed.url}/metrics"
     assert httpx.get(url).status_code == 401
