@@ -257,6 +257,9 @@ async def cmd_license_revoke(args: argparse.Namespace) -> int:
         lic = await svc.kits.revoke(args.license_id, actor="cli")
     finally:
         await svc.close()
+    if args.json:
+        _print_json(lic)
+        return 0
     print(f"license {lic['license_id']} revoked")
     return 0
 
@@ -319,6 +322,9 @@ async def cmd_operator_add(args: argparse.Namespace) -> int:
         token = await svc.operators.add(args.name)
     finally:
         await svc.close()
+    if args.json:
+        _print_json({"name": args.name.strip(), "token": token})
+        return 0
     print(f"operator {args.name.strip()} added; token (shown once): {token}")
     return 0
 
@@ -461,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp = add(lic, "revoke", cmd_license_revoke, "revoke a license")
     sp.add_argument("license_id")
+    sp.add_argument("--json", action="store_true")
 
     keys = sub.add_parser("keys", help="signing and sealing keys: staged rotation").add_subparsers(
         dest="kycmd", required=True)
@@ -484,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     op = sub.add_parser("operator", help="phone operators").add_subparsers(dest="ocmd", required=True)
     sp = add(op, "add", cmd_operator_add, "add an operator and print its token once")
     sp.add_argument("name")
+    sp.add_argument("--json", action="store_true")
     sp = add(op, "list", cmd_operator_list, "list operators")
     sp.add_argument("--json", action="store_true")
     sp = add(op, "disable", cmd_operator_disable, "disable an operator's token")

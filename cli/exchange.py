@@ -113,8 +113,7 @@ def cmd_request(argv: list[str]) -> int:
                              indent=2))
         else:
             print(f"Request file written: {pending.request_file}")
-            print("Upload it on the Licensing Center's web page (or send it by e-mail), then install the "
-                  "license data file you get back with: licwiz install FILE")
+            print(_where_to_send())
         return AcquireExit.OK
 
     return guarded(argv, body)
@@ -134,9 +133,19 @@ def _print_request(req: ActivationRequest, *, as_json: bool) -> None:
         return
     sys.stdout.write(text)
     sys.stdout.flush()
-    print("licwiz: request written to standard output; upload it on the Licensing Center's web page "
-          "(or send it by e-mail), then install the license data file you get back with: "
-          "licwiz install FILE", file=sys.stderr)
+    print(f"licwiz: request written to standard output. {_where_to_send()}", file=sys.stderr)
+
+
+def _where_to_send() -> str:
+    """Where the request goes: the center's mailbox and web page from center.json
+    (or the environment), as the wizard's request-file step says it."""
+    from licwiz.app.config import center_settings
+
+    s = center_settings()
+    email, page = s.get("email"), s.get("web_page") or s.get("url")
+    upload = "upload it on the Licensing Center's web page" + (f" ({page})" if page else "")
+    first = f"Send it as an attachment to {email}, or {upload}" if email else upload.capitalize()
+    return f"{first}; then install the license data file you get back with: licwiz install FILE"
 
 
 def _print_phone_request(pending: exchange.PendingRequest, rows: list[str], *, as_json: bool) -> None:

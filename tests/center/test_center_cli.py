@@ -110,6 +110,8 @@ def test_operators_and_their_tokens(center_factory: Any) -> None:
     dup = c.cli("operator", "add", "alice", check=False)
     assert dup.returncode == 1 and "already exists" in dup.stderr
     assert json.loads(c.cli("operator", "list", "--json").stdout)[0]["name"] == "alice"
+    bob = json.loads(c.cli("operator", "add", "bob", "--json").stdout)  # issue 12: --json on every command
+    assert bob["name"] == "bob" and len(bob["token"]) >= 32
 
     async def who(t: str) -> str | None:
         svc = CenterService.open(c.db_url, c.home)
@@ -134,7 +136,9 @@ def test_license_commands(center_factory: Any) -> None:
     assert [x["license_id"] for x in listed] == [issued["license_id"]]
     shown = json.loads(c.cli("license", "show", issued["license_id"], "--json").stdout)
     assert shown["license"] == issued["license"] and shown["status"] == "active"
-    assert "revoked" in c.cli("license", "revoke", issued["license_id"]).stdout
+    revoked = json.loads(c.cli("license", "revoke", issued["license_id"], "--json").stdout)
+    assert revoked["license_id"] == issued["license_id"]
+    assert json.loads(c.cli("license", "show", issued["license_id"], "--json").stdout)["status"] == "revoked"
     missing = c.cli("license", "show", "0000000000-001", check=False)
     assert missing.returncode == 1 and "No license" in missing.stderr
     text = c.cli("audit").stdout

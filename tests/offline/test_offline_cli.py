@@ -206,3 +206,21 @@ def test_offline_cli_license_server_by_file_and_phone(
                    "--operation", "first", "--owner-file", str(off_owner_file), "--server", server)
     assert r.returncode != 0 and "Traceback" not in r.stderr and server in r.stderr, r.stderr
     assert not (tmp_path / "gone.req").exists()
+
+
+def test_request_names_the_centers_mailbox_and_page(tmp_path: Path, off_keys: OffKeys, off_owner_file: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: with "email" in center.json (here its environment variable) the
+    command says to mail the file there, as the wizard's request-file step does."""
+    monkeypatch.setenv("LICWIZ_CENTER_EMAIL", "licenses@vendor.example")
+    monkeypatch.setenv("LICWIZ_CENTER_WEB", "https://center.vendor.example/")
+    out = tmp_path / "mailed.req"
+    r = off_licwiz("request", "--out", str(out), "--kit", KIT, "--pin", PIN, "--operation", "first",
+                   "--owner-file", str(off_owner_file))
+    assert r.returncode == 0, r.stderr
+    assert "Send it as an attachment to licenses@vendor.example" in r.stdout
+    assert "https://center.vendor.example/" in r.stdout
+    monkeypatch.delenv("LICWIZ_CENTER_EMAIL")
+    r = off_licwiz("request", "--out", str(tmp_path / "uploaded.req"), "--kit", KIT, "--pin", PIN,
+                   "--operation", "first", "--owner-file", str(off_owner_file))
+    assert r.returncode == 0 and "attachment" not in r.stdout and "web page" in r.stdout, r.stdout
