@@ -321,38 +321,39 @@ def test_demo_rerun_says_what_this_run_did_and_how_to_go_on(terminal: Terminal, 
     assert f"export LICWIZ_USER_DIR={folder / 'user'}" in shown
     assert f"export LICWIZ_TRUSTED_KEYS={folder / 'center' / 'public'}" in shown
     assert f"licwiz center operator add NAME --home {folder / 'center'}" in shown
-    terminal.tmux("kill-session", "-t", terminal.session)
-
-    # The same folder again: save the owner data with the proposed path, then quit.
-    terminal.start(env, "demo", "--folder", str(folder), width=110, height=40, cwd=checkout)
-    notes = terminal.wait_for("(1 user)", timeout=60)
+    # The same folder again, in a second session of the same tmux server (killing the
+    # only session stops the server, which races the next new-session): save the owner
+    # data with the proposed path, then quit.
+    rerun = Terminal(terminal.socket, "rerun")
+    rerun.start(env, "demo", "--folder", str(folder), width=110, height=40, cwd=checkout)
+    notes = rerun.wait_for("(1 user)", timeout=60)
     pin_re = r"\d{3}-\d{3}-\d{3}-\d{3}-\d{3}"
     second = re.search(rf"\(1 user\).*?\n.*?{pin_re}.*?\n.*?({pin_re})", notes)
     assert second, notes
-    terminal.keys("Enter")
-    terminal.wait_for("Kit number")
-    terminal.type(regnum.group(1))
-    terminal.keys("Tab")
-    terminal.type(second.group(1))
-    terminal.keys("Enter")
-    terminal.wait_for("First-time registration")
-    terminal.keys("Enter")
-    terminal.wait_for("Contact person")
+    rerun.keys("Enter")
+    rerun.wait_for("Kit number")
+    rerun.type(regnum.group(1))
+    rerun.keys("Tab")
+    rerun.type(second.group(1))
+    rerun.keys("Enter")
+    rerun.wait_for("First-time registration")
+    rerun.keys("Enter")
+    rerun.wait_for("Contact person")
     for name in OWNER_FIELDS:
-        terminal.keys("Tab")
-        terminal.type(getattr(OWNER, name))
-    terminal.keys("F5")  # Save data: the proposed file is in the demo folder
-    terminal.wait_for("license-owner.json")
-    terminal.keys("Enter")
+        rerun.keys("Tab")
+        rerun.type(getattr(OWNER, name))
+    rerun.keys("F5")  # Save data: the proposed file is in the demo folder
+    rerun.wait_for("license-owner.json")
+    rerun.keys("Enter")
     deadline = time.monotonic() + 20
     while not (folder / "license-owner.json").is_file() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert (folder / "license-owner.json").is_file(), terminal.screen()
-    terminal.keys("C-q")
-    terminal.wait_for("Quit (lose it)")
-    terminal.keys("Tab")  # from "Stay" to "Quit (lose it)" (two buttons: Tab wraps)
-    terminal.keys("Enter")
-    shown = _one_line(terminal.wait_for("licwiz exited with 130", timeout=60))
+    assert (folder / "license-owner.json").is_file(), rerun.screen()
+    rerun.keys("C-q")
+    rerun.wait_for("Quit (lose it)")
+    rerun.keys("Tab")  # from "Stay" to "Quit (lose it)" (two buttons: Tab wraps)
+    rerun.keys("Enter")
+    shown = _one_line(rerun.wait_for("licwiz exited with 130", timeout=60))
     assert "No license was installed." in shown
     assert "License installed" not in shown
     assert f"Already in the demo folder from earlier runs (not installed now):  {lic}" in shown
