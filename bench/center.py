@@ -1,15 +1,25 @@
-"""Licensing Center throughput: first-time activations per second and p50/p99
-latency with 50 concurrent clients (bench/loadgen.py; each request on a new
-connection, as each wizard run is its own client), on SQLite and PostgreSQL, with 1 and
-2 server processes; each next to the same run's GET /api/v1/health rate (the
-ceiling of the HTTP stack alone) as a ratio.
+"""Licensing Center throughput against the limits of its own parts, measured in the same run.
 
-    .venv/bin/python bench/center.py [--seconds 6] [--clients 50] [--no-pg]
+    .venv/bin/python bench/center.py [--seconds 4] [--runs 3] [--clients 50] [--no-pg] [--grow N]
 
-Starts real ``licwiz center serve`` processes on free loopback ports; SQLite in
-a temporary folder, PostgreSQL (127.0.0.1:5432, user postgres) in a fresh
-database that is dropped afterwards. Targets (issue 3, 2-core machine):
->= 300 activations/s on SQLite and >= 500/s on PostgreSQL with 2 workers, p99 < 100 ms.
+What is measured (50 concurrent clients by default, bench/loadgen.py, a new
+connection per request as each wizard run is its own client):
+
+- first-time activations per second and p50/p99 of real ``licwiz center
+  serve`` processes, SQLite and PostgreSQL, 1 and 2 workers;
+- the limits of the parts, in the same run: a hello-world Starlette POST (the
+  same body) under the same uvicorn options and worker count; the project's
+  activation transaction on the bare driver (center/activation_sql.py:
+  sqlite3 in one writer thread, asyncpg with 50 tasks on a pool); Ed25519
+  signing of a license in as many processes as workers.
+
+Each figure is the median of ``--runs`` windows with the range; each
+activation figure is also printed as a fraction of the smallest limit that
+applies to it. ``--grow N`` measures SQLite 1 worker again with N more kits
+and N licenses put into the database by bare SQL (the cost of a large database).
+
+Kits and PINs are put into the database by bare SQL (``fill``), with the
+home's PIN key, as ``licwiz center kit create`` would store them.
 """
 
 from __future__ import annotations
@@ -17,21 +27,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
+import multiprocessing
 import os
 import signal
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import loadgen
+from licwiz.center import activation_sql as q
+from licwiz.center.keystore import load_keys
+from licwiz.core.identifiers import new_pin, new_regnum
+from licwiz.core.license import License, pin_digest, sign
 from licwiz.core.owner import OwnerData
 from licwiz.core.request import ActivationRequest
 
@@ -39,6 +58,8 @@ PG = os.environ.get("LICWIZ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/post
 OWNER = OwnerData(kind="person", contact="Bench Person", email="bench@example.com", country="NL",
                   city="Delft", address="Mekelweg 4")
 PARAMS = {"machine_id": "a1" * 32, "cpu": "b2" * 32, "root_fs": "d4" * 32, "os": "e5" * 32}
+PRODUCT = "licwiz-demo"
+PINS_PER_KIT = 20
 
 
 def _cli(home: Path, db_url: str, *args: str) -> str:
@@ -52,23 +73,24 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise SystemExit("server did not start within 60 s")
+
+
 @contextlib.contextmanager
-def serve(home: Path, db_url: str, workers: int) -> Iterator[str]:
-    port = _port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "licwiz.cli", "center", "serve", "--port", str(port), "--workers",
-         str(workers), "--db", db_url, "--home", str(home), "--log-file", str(home / "requests.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+def _process(cmd: list[str], port: int) -> Iterator[str]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise SystemExit("center did not start")
+        _wait_up(url, proc)
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -79,8 +101,277 @@ def serve(home: Path, db_url: str, workers: int) -> Iterator[str]:
             proc.wait()
 
 
-def _load(url: str, clients: int, seconds: float, bodies: list[bytes] | None,
-          keepalive: bool = False) -> loadgen.Result:
+def serve(home: Path, db_url: str, workers: int) -> contextlib.AbstractContextManager[str]:
+    port = _port()
+    return _process([sys.executable, "-m", "licwiz.cli", "center", "serve", "--port", str(port), "--workers",
+                     str(workers), "--db", db_url, "--home", str(home), "--log-file",
+                     str(home / "requests.log")], port)
+
+
+# ---- the hello-world limit: the same uvicorn options as center/setup.py's serve
+
+
+def hello_app() -> Any:
+    """A Starlette app answering POST with a small JSON document (uvicorn factory)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def hello(request: Request) -> Response:
+        await request.body()
+        return JSONResponse({"hello": "world"})
+
+    return Starlette(routes=[Route("/api/v1/health", health), Route("/api/v1/activate", hello,
+                                                                    methods=["POST"])])
+
+
+def _hello_serve(port: int, workers: int) -> None:
+    import uvicorn
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    uvicorn.run("center:hello_app", factory=True, host="127.0.0.1", port=port, workers=workers,
+                access_log=False, log_level="warning", timeout_graceful_shutdown=5,
+                app_dir=str(Path(__file__).parent))
+
+
+def hello(workers: int) -> contextlib.AbstractContextManager[str]:
+    port = _port()
+    return _process([sys.executable, __file__, "--hello-serve", str(port), str(workers)], port)
+
+
+# ---- kits by bare SQL
+
+
+@dataclass
+class Kits:
+    pins: list[tuple[str, str]]  # (regnum, PIN), unused
+    pin_key: bytes
+
+
+def _new_kits(n: int, pins_per_kit: int, pin_key_hash: Callable[[str], str],
+              ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[str, str]]]:
+    now = dt.datetime.now(dt.UTC)
+    regnums: set[str] = set()
+    while len(regnums) < n:
+        regnums.add(new_regnum())
+    kits, pins, plain = [], [], []
+    seen: set[str] = set()
+    for r in regnums:
+        kits.append((r, PRODUCT, 1, now))
+        for i in range(pins_per_kit):
+            pin = new_pin()
+            while pin in seen:
+                pin = new_pin()
+            seen.add(pin)
+            pins.append((pin_key_hash(pin), r, "single", i + 1))
+            plain.append((r, pin))
+    return kits, pins, plain
+
+
+def fill_sqlite(path: str, home: Path, n: int, pins_per_kit: int = PINS_PER_KIT) -> Kits:
+    keys = load_keys(home)
+    kits, pins, plain = _new_kits(n, pins_per_kit, keys.pin_hash)
+    c = sqlite3.connect(path, isolation_level=None)
+    c.execute("BEGIN IMMEDIATE")
+    c.executemany("INSERT INTO kits (regnum, product, users, created, issued, failed_pins, lock_level) "
+                  "VALUES (?, ?, ?, ?, 0, 0, 0)", [(*k[:3], q.sqlite_ts(k[3])) for k in kits])
+    c.executemany("INSERT INTO pins (pin_hash, regnum, pin_set, position) VALUES (?, ?, ?, ?)", pins)
+    c.execute("COMMIT")
+    c.close()
+    return Kits(plain, keys.pin_key)
+
+
+async def fill_pg(dsn: str, home: Path, n: int, pins_per_kit: int = PINS_PER_KIT) -> Kits:
+    import asyncpg  # type: ignore[import-untyped]
+
+    keys = load_keys(home)
+    kits, pins, plain = _new_kits(n, pins_per_kit, keys.pin_hash)
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table("kits", records=[(*k, 0, 0, 0) for k in kits],
+                                             columns=["regnum", "product", "users", "created", "issued",
+                                                      "failed_pins", "lock_level"])
+            await conn.copy_records_to_table("pins", records=pins,
+                                             columns=["pin_hash", "regnum", "pin_set", "position"])
+    finally:
+        await conn.close()
+    return Kits(plain, keys.pin_key)
+
+
+def grow_sqlite(path: str, home: Path, n: int) -> None:
+    """``n`` more kits, each with one PIN spent for a license (a large, old database)."""
+    keys = load_keys(home)
+    kits, pins, _ = _new_kits(n, 1, keys.pin_hash)
+    now = q.sqlite_ts(dt.datetime.now(dt.UTC))
+    text = "x" * 900  # about a license's size
+    c = sqlite3.connect(path, isolation_level=None)
+    c.execute("BEGIN IMMEDIATE")
+    c.executemany("INSERT INTO kits (regnum, product, users, created, pin_set, issued, failed_pins, "
+                  "lock_level) VALUES (?, ?, ?, ?, 'single', 1, 0, 0)",
+                  [(*k[:3], now) for k in kits])
+    c.executemany("INSERT INTO pins (pin_hash, regnum, pin_set, position, used_at) VALUES (?, ?, ?, ?, ?)",
+                  [(*p, now) for p in pins])
+    c.executemany(q.SQLITE_INSERT_LICENSE, ({
+        "license_id": f"{p[1]}-001", "regnum": p[1], "serial": 1, "pin_hash": p[0], "product": PRODUCT,
+        "users": 1, "pin_set": "single", "method": "online", "owner_json": "{}", "owner_digest": "0" * 64,
+        "params_json": "{}", "text": text, "issued_at": now, "status": "active", "supersedes": None,
+        "superseded_by": None, "request_id": uuid.uuid4().hex} for p in pins))
+    c.executemany(q.SQLITE_INSERT_AUDIT, ({
+        "at": now, "request_id": uuid.uuid4().hex, "event": "issue", "code": None, "regnum": p[1],
+        "license_id": f"{p[1]}-001", "actor": None, "client_addr": "127.0.0.1"} for p in pins))
+    c.execute("COMMIT")
+    c.close()
+
+
+# ---- the bare-driver transaction limit (no rules, no signing: the statements alone)
+
+_TEXT = "licwiz license\n" + "x" * 880
+
+
+def _lic_row(regnum: str, serial: int, pin_hash: str, now: Any) -> dict[str, Any]:
+    return {"license_id": f"{regnum}-{serial:03d}", "regnum": regnum, "serial": serial, "pin_hash": pin_hash,
+            "product": PRODUCT, "users": 1, "pin_set": "single", "method": "online",
+            "owner_json": "{}", "owner_digest": "0" * 64, "params_json": "{}", "text": _TEXT,
+            "issued_at": now, "status": "active", "supersedes": None, "superseded_by": None,
+            "request_id": uuid.uuid4().hex}
+
+
+def txn_sqlite(path: str, kits: Kits, seconds: float) -> float:
+    """Activations/s of the project's statements on sqlite3, one writer (as in the center)."""
+    import hashlib
+    import hmac
+
+    c = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=NORMAL")
+    c.execute("PRAGMA foreign_keys=ON")
+    done = 0
+    stop = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    while time.perf_counter() < stop and kits.pins:
+        regnum, pin = kits.pins.pop()
+        ph = hmac.new(kits.pin_key, pin.encode(), hashlib.sha256).hexdigest()
+        now = dt.datetime.now(dt.UTC)
+        ts = q.sqlite_ts(now)
+        key = uuid.uuid4().hex
+        c.execute("BEGIN IMMEDIATE")
+        kit = c.execute(q.SQLITE_LOOKUP, {"regnum": regnum, "pin": ph, "addr": "127.0.0.1",
+                                          "cutoff": ts, "key": key}).fetchone()
+        assert kit is not None and kit[8] is not None
+        c.execute(q.SQLITE_SPEND_PIN, {"now": ts, "pin": ph})
+        serial = c.execute(q.SQLITE_TAKE_SERIAL, {"regnum": regnum, "set": "single"}).fetchone()[0]
+        c.execute(q.SQLITE_INSERT_LICENSE, _lic_row(regnum, serial, ph, ts))
+        c.execute(q.SQLITE_INSERT_AUDIT, {"at": ts, "request_id": key, "event": "issue", "code": None,
+                                          "regnum": regnum, "license_id": f"{regnum}-{serial:03d}",
+                                          "actor": None, "client_addr": "127.0.0.1"})
+        c.execute(q.SQLITE_INSERT_IDEM, {"key": key, "body_hash": "0" * 64, "status": 200,
+                                         "response": "{}", "created": ts})
+        c.execute("COMMIT")
+        done += 1
+    c.close()
+    return done / (time.perf_counter() - t0)
+
+
+async def txn_pg(dsn: str, kits: Kits, seconds: float, tasks: int) -> float:
+    """Activations/s of the project's statements on asyncpg, ``tasks`` at once."""
+    import hashlib
+    import hmac
+
+    import asyncpg
+
+    pool = await asyncpg.create_pool(dsn, min_size=tasks // 2, max_size=tasks // 2)
+    done = 0
+    stop = time.perf_counter() + seconds
+    tail = q.PG_TAIL[True, True]
+
+    async def one() -> None:
+        nonlocal done
+        while time.perf_counter() < stop and kits.pins:
+            regnum, pin = kits.pins.pop()
+            ph = hmac.new(kits.pin_key, pin.encode(), hashlib.sha256).hexdigest()
+            now = dt.datetime.now(dt.UTC)
+            key = uuid.uuid4().hex
+            async with pool.acquire() as c, c.transaction():
+                kit = await c.fetchrow(q.PG_LOOKUP, regnum, ph, "127.0.0.1", now, key)
+                assert kit is not None and kit["p_pin"] is not None
+                got = await c.fetchrow(q.PG_SPEND, now, ph, "single", regnum)
+                serial = got["serial"]
+                lic = _lic_row(regnum, serial, ph, now)
+                await c.execute(tail, *(lic[k] for k in q.LIC_COLS), key, "0" * 64, 200, "{}", now,
+                                now, key, "issue", None, regnum, lic["license_id"], None, "127.0.0.1")
+            done += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(tasks)))
+    rate = done / (time.perf_counter() - t0)
+    await pool.close()
+    return rate
+
+
+# ---- the signing limit
+
+
+def _sign_for(seconds: float) -> int:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from licwiz.core.keys import key_id
+
+    key = Ed25519PrivateKey.generate()
+    kid = key_id(key.public_key())
+    n = 0
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        lic = License(license_id=f"1234567890-{n % 1000:03d}", product=PRODUCT, regnum="1234567890", users=1,
+                      owner_digest=OWNER.digest(), params=dict(PARAMS), method="online",
+                      pin_digest=pin_digest("1234567890", "123456789012345"), issued="2026-01-01",
+                      key_id=kid, supersedes=None)
+        sign(lic, key)
+        n += 1
+    return n
+
+
+def sign_rate(processes: int, seconds: float) -> float:
+    """Licenses signed per second (core.license.sign) in ``processes`` processes at once."""
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        counts = pool.map(_sign_for, [seconds] * processes)
+    return sum(counts) / seconds
+
+
+# ---- measuring
+
+
+@dataclass
+class Figure:
+    values: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def show(self) -> str:
+        return f"{self.median:>8.0f} {min(self.values):>7.0f}-{max(self.values):<7.0f}"
+
+
+@dataclass
+class Case:
+    name: str
+    workers: int
+    rate: Figure
+    p50: Figure
+    p99: Figure
+    errors: int
+
+
+def _bodies(kits: Kits) -> list[bytes]:
+    reqs = [ActivationRequest(PRODUCT, r, p, "first", OWNER, PARAMS) for r, p in kits.pins]
+    return [json.dumps(r.to_dict(), separators=(",", ":")).encode() for r in reqs]
+
+
+def _load(url: str, clients: int, seconds: float, bodies: list[bytes] | None) -> loadgen.Result:
     it = iter(bodies or [])
 
     async def op(conn: loadgen.RawHttp, n: int, i: int) -> bool:
@@ -91,37 +382,50 @@ def _load(url: str, clients: int, seconds: float, bodies: list[bytes] | None,
             if body is None:
                 return False
             status, _ = await conn.call("POST", "/api/v1/activate", body,
-                                             {"Idempotency-Key": uuid.uuid4().hex})
+                                        {"Idempotency-Key": uuid.uuid4().hex})
         if status != 200:
             raise RuntimeError(f"HTTP {status}")
         return True
 
-    return loadgen.arun(loadgen.run([url], clients, seconds, op, reconnect=not keepalive))
+    return loadgen.arun(loadgen.run([url], clients, seconds, op, reconnect=True))
 
 
-def run_case(name: str, db_url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+def _windows(url: str, args: argparse.Namespace, bodies: list[bytes]) -> tuple[Figure, Figure, Figure, int]:
+    """Warm up, then ``--runs`` windows of load: rate, p50, p99, errors."""
+    per = len(bodies) // (args.runs + 1)
+    _load(url, args.clients, 1.0, bodies[:per])  # every worker's connections opened, statements prepared
+    rs = [_load(url, args.clients, args.seconds, bodies[per * (i + 1): per * (i + 2)])
+          for i in range(args.runs)]
+    return (Figure([r.rate for r in rs]), Figure([r.p50 for r in rs]), Figure([r.pct(0.99) for r in rs]),
+            sum(r.errors for r in rs))
+
+
+def _pins_needed(args: argparse.Namespace) -> int:
+    """Enough unused PINs for every window at 4,000 activations/s."""
+    return int(4000 * (args.seconds * args.runs + 2)) // PINS_PER_KIT + 1
+
+
+def sqlite_case(workers: int, args: argparse.Namespace, grow: int = 0) -> tuple[Case, Figure]:
     with tempfile.TemporaryDirectory(prefix="licwiz-bench-") as tmp:
         home = Path(tmp)
-        _cli(home, db_url, "init")
-        _cli(home, db_url, "config", "set", "addr_max_failures", "100000000")
-        kits = json.loads(_cli(home, db_url, "kit", "create", "--product", "licwiz-demo", "--users", "1",
-                               "--pins", "20", "--count", str(args.kits), "--json"))
-        reqs = [ActivationRequest("licwiz-demo", k["regnum"], p, "first", OWNER, PARAMS)
-                for i in range(20) for k in kits for p in k["single_pins"][i:i + 1]]
-        bodies = [json.dumps(r.to_dict(), separators=(",", ":")).encode() for r in reqs]
-        with serve(home, db_url, workers) as url:
-            # Steady state: every worker's connections opened and statements
-            # prepared before anything is measured.
-            ka = args.keepalive
-            _load(url, args.clients, 1.0, None, ka)
-            health = _load(url, args.clients, args.seconds, None, ka)
-            warm = bodies[: len(bodies) // 10]
-            _load(url, args.clients, 1.0, warm, ka)
-            act = _load(url, args.clients, args.seconds, bodies[len(warm):], ka)
-    return {"name": name, "workers": workers, "health": health, "act": act}
+        path = str(home / "center.db")
+        url = f"sqlite+aiosqlite:///{path}"
+        _cli(home, url, "init")
+        _cli(home, url, "config", "set", "addr_max_failures", "100000000")
+        if grow:
+            grow_sqlite(path, home, grow)
+        kits = fill_sqlite(path, home, _pins_needed(args))
+        bodies = _bodies(kits)
+        with serve(home, url, workers) as base:
+            rate, p50, p99, errors = _windows(base, args, bodies)
+        # The bare transaction on the same file, after the server stopped.
+        spare = fill_sqlite(path, home, _pins_needed(args))
+        txn = Figure([txn_sqlite(path, spare, args.seconds) for _ in range(args.runs)])
+    name = "SQLite" + (f" +{grow:,} kits/licenses" if grow else "")
+    return Case(name, workers, rate, p50, p99, errors), txn
 
 
-async def _pg(sql: str) -> None:
+async def _pg_admin(sql: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(PG, timeout=5)
@@ -131,46 +435,103 @@ async def _pg(sql: str) -> None:
         await conn.close()
 
 
+def pg_case(workers: int, args: argparse.Namespace) -> tuple[Case, Figure]:
+    name = f"licwiz_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        dsn = PG.rsplit("/", 1)[0] + f"/{name}"
+        url = dsn.replace("postgresql://", "postgresql+asyncpg://")
+        with tempfile.TemporaryDirectory(prefix="licwiz-bench-") as tmp:
+            home = Path(tmp)
+            _cli(home, url, "init")
+            _cli(home, url, "config", "set", "addr_max_failures", "100000000")
+            kits = asyncio.run(fill_pg(dsn, home, _pins_needed(args)))
+            bodies = _bodies(kits)
+            with serve(home, url, workers) as base:
+                rate, p50, p99, errors = _windows(base, args, bodies)
+            spare = asyncio.run(fill_pg(dsn, home, _pins_needed(args)))
+            txn = Figure([asyncio.run(txn_pg(dsn, spare, args.seconds, args.clients))
+                          for _ in range(args.runs)])
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return Case("PostgreSQL", workers, rate, p50, p99, errors), txn
+
+
+def hello_limit(workers: int, args: argparse.Namespace, body: bytes) -> Figure:
+    bodies = [body] * 10_000_000
+    with hello(workers) as base:
+        _load(base, args.clients, 1.0, bodies)
+        return Figure([_load(base, args.clients, args.seconds, bodies).rate for _ in range(args.runs)])
+
+
 def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--hello-serve":
+        _hello_serve(int(sys.argv[2]), int(sys.argv[3]))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=6.0, help="load time per measurement")
+    ap.add_argument("--seconds", type=float, default=4.0, help="load time per window")
+    ap.add_argument("--runs", type=int, default=3, help="windows per figure (median and range)")
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--kits", type=int, default=400, help="kits of 20 PINs each (activations available)")
     ap.add_argument("--no-pg", action="store_true")
-    ap.add_argument("--keepalive", action="store_true",
-                    help="each client keeps one connection (default: a new connection per request, as "
-                    "each wizard or licwiz acquire run is its own client; kept connections stick to one "
-                    "worker process and skew the p99)")
+    ap.add_argument("--workers", default="1,2", help="worker counts to measure")
+    ap.add_argument("--grow", type=int, default=0, metavar="N",
+                    help="also SQLite, 1 worker, with N more kits and licenses in the database")
     args = ap.parse_args()
-    results = []
-    for workers in (1, 2):
-        with tempfile.TemporaryDirectory() as dbdir:
-            results.append(run_case("SQLite", f"sqlite+aiosqlite:///{dbdir}/center.db", workers, args))
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    body = json.dumps(ActivationRequest(PRODUCT, "1234567890", "1" * 15, "first", OWNER, PARAMS).to_dict(),
+                      separators=(",", ":")).encode()
+
+    limits: dict[str, Figure] = {}
+    for w in worker_counts:
+        limits[f"hello-world POST, {w} worker(s)"] = hello_limit(w, args, body)
+        limits[f"Ed25519 sign, {w} process(es)"] = Figure([sign_rate(w, args.seconds)
+                                                           for _ in range(args.runs)])
+    cases: list[tuple[Case, list[str]]] = []
+    for w in worker_counts:
+        case, txn = sqlite_case(w, args)
+        limits.setdefault("activation SQL, bare sqlite3", txn)
+        cases.append((case, [f"hello-world POST, {w} worker(s)", f"Ed25519 sign, {w} process(es)",
+                             "activation SQL, bare sqlite3"]))
+    if args.grow:
+        case, txn = sqlite_case(1, args, grow=args.grow)
+        limits[f"activation SQL, bare sqlite3, +{args.grow:,}"] = txn
+        cases.append((case, ["hello-world POST, 1 worker(s)", "Ed25519 sign, 1 process(es)",
+                             f"activation SQL, bare sqlite3, +{args.grow:,}"]))
     if not args.no_pg:
-        for workers in (1, 2):
-            name = f"licwiz_bench_{uuid.uuid4().hex[:8]}"
+        for w in worker_counts:
             try:
-                asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
-            except Exception as exc:
+                case, txn = pg_case(w, args)
+            except OSError as exc:
                 print(f"PostgreSQL skipped: {exc}")
                 break
-            try:
-                url = PG.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-                results.append(run_case("PostgreSQL", url, workers, args))
-            finally:
-                asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    conn = "kept connections" if args.keepalive else "a connection per request"
-    print(f"\nLicensing Center, {args.clients} concurrent clients ({conn}, bench/loadgen.py), "
-          f"{args.seconds:.0f} s per figure, "
-          f"{os.cpu_count()} CPUs (load generator on the same machine)\n")
-    print(f"{'database':<11} {'workers':>7} {'health/s':>9} {'activations/s':>14} {'ratio':>6} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
-    for r in results:
-        h, a = r["health"], r["act"]
-        print(f"{r['name']:<11} {r['workers']:>7} {h.rate:>9.0f} {a.rate:>14.0f} "
-              f"{a.rate / h.rate:>6.2f} {a.p50:>7.1f} {a.pct(0.99):>7.1f} {a.errors:>6}")
-    print("\nratio = activations/s divided by the same run's GET /api/v1/health rate (HTTP stack ceiling).")
-    print("targets: SQLite >= 300/s and PostgreSQL >= 500/s with 2 workers; p99 < 100 ms.")
+            limits.setdefault("activation SQL, bare asyncpg", txn)
+            cases.append((case, [f"hello-world POST, {w} worker(s)", f"Ed25519 sign, {w} process(es)",
+                                 "activation SQL, bare asyncpg"]))
+
+    print(f"\nLicensing Center, {args.clients} concurrent clients (a new connection per request, "
+          f"bench/loadgen.py on the same machine), {os.cpu_count()} CPUs; each figure the median of "
+          f"{args.runs} windows of {args.seconds:.0f} s, with the range\n")
+    print(f"{'limit (per second)':<44} {'median':>8} {'range':<15}")
+    for name, fig in limits.items():
+        print(f"{name:<44} {fig.show()}")
+    print(f"\n{'center activations/s':<44} {'median':>8} {'range':<15} {'fraction':>8} {'of':<32} "
+          f"{'p50 ms':>6} {'p99 ms':>6} {'errors':>6}")
+    by: dict[tuple[str, int], float] = {}
+    for case, names in cases:
+        smallest = min(names, key=lambda n: limits[n].median)
+        frac = case.rate.median / limits[smallest].median
+        by[case.name, case.workers] = case.rate.median
+        label = f"{case.name}, {case.workers} worker(s)"
+        print(f"{label:<44} {case.rate.show()} {frac:>8.2f} {smallest:<32} {case.p50.median:>6.1f} "
+              f"{case.p99.median:>6.1f} {case.errors:>6}")
+    for db_name in ("SQLite", "PostgreSQL"):
+        if (db_name, 1) in by and (db_name, 2) in by:
+            print(f"{db_name}: 2 workers / 1 worker = x{by[db_name, 2] / by[db_name, 1]:.2f}")
+    if args.grow and ("SQLite", 1) in by:
+        grown = next(c.rate.median for c, _ in cases if c.name.startswith("SQLite +"))
+        print(f"SQLite 1 worker with +{args.grow:,} kits and licenses: x{grown / by['SQLite', 1]:.2f}")
+    print("\ntargets (issue 13): SQLite 1 worker >= 0.6 of the smallest limit, p99 < 50 ms; SQLite 2 workers "
+          ">= x1.3; PostgreSQL 2 workers >= x1.6; a grown database within 10%.")
     return 0
 
 
