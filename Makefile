@@ -8,7 +8,7 @@ PACKAGES := core app screens styles cli center server service
 MYPY_SRC := $(VENV)/mypy-src/licwiz
 LOWEST := .venv-lowest
 
-.PHONY: demo test lint bench clean wheel-check test-lowest
+.PHONY: demo test lint bench clean wheel-check test-lowest catalogs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,16 +22,20 @@ $(MYPY_SRC): $(STAMP)
 	mkdir -p $(MYPY_SRC)
 	for d in $(PACKAGES); do ln -sfn "$(CURDIR)/$$d" "$(MYPY_SRC)/$$d"; done
 
-demo: $(STAMP)
+# The Russian (and any other) catalog: core/locale/<lang>/*.po -> LC_MESSAGES/licwiz.mo.
+catalogs: $(STAMP)
+	$(BIN)/python packaging/compile_catalogs.py
+
+demo: $(STAMP) catalogs
 	$(BIN)/licwiz demo
 
 lint: $(STAMP) $(MYPY_SRC)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/mypy --strict packaging/lowest-constraints.py
+	$(BIN)/mypy --strict packaging/lowest-constraints.py packaging/compile_catalogs.py setup.py
 	$(BIN)/lint-imports
 
-test: lint
+test: lint catalogs
 	$(BIN)/pytest -q
 
 # The wheel builds without a warning and works installed outside the checkout.
@@ -45,6 +49,7 @@ test-lowest:
 	$(LOWEST)/bin/pip install -q --upgrade pip
 	$(PYTHON) packaging/lowest-constraints.py --extras center,server -o $(LOWEST)/constraints.txt
 	$(LOWEST)/bin/pip install -q -c $(LOWEST)/constraints.txt -e '.[center,server,test]'
+	$(LOWEST)/bin/python packaging/compile_catalogs.py
 	$(LOWEST)/bin/pytest -q -p no:cacheprovider tests/core tests/acquire tests/center/test_center_api.py
 
 # Each prints its figures next to a baseline measured in the same run.
