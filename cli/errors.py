@@ -51,6 +51,8 @@ from licwiz.core.errors import (
     SignatureError,
     StorageError,
 )
+from licwiz.core.i18n import N_, _
+from licwiz.core.message import Msg
 from licwiz.core.text import printable, printable_lines
 
 
@@ -105,7 +107,9 @@ class Parser(argparse.ArgumentParser):
     so every error leaves as one line with an exit code."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError("arguments", f"{message} (see '{self.prog} --help')")
+        # argparse's own message comes translated by argparse (gettext's global domain)
+        raise UsageError("arguments", Msg(N_("{message} (see '{command} --help')"), message=message,
+                                          command=self.prog))
 
 
 # Codes that say "not now", not "no": the same call may succeed later.
@@ -172,11 +176,12 @@ def report_error(
 ) -> None:
     """The one way a command reports a failure (see the module docstring)."""
     # a brief or detail may quote what the center, a server or a file said:
-    # nothing in it may drive the terminal (the --json copy is escaped by json)
+    # nothing in it may drive the terminal (the --json copy is escaped by json).
+    # A person reads the process language; --json keeps the English and the code.
     tag = f" [{printable(exc.code)}]" if with_code else ""
-    print(f"licwiz: {printable(one_line(exc.brief))}{tag}", file=sys.stderr)
+    print(f"licwiz: {printable(one_line(exc.localized_brief()))}{tag}", file=sys.stderr)
     if verbose and exc.detail and exc.detail != exc.brief:
-        print(printable_lines(exc.detail), file=sys.stderr)
+        print(printable_lines(exc.localized_detail()), file=sys.stderr)
     if as_json:
         print(json.dumps({"ok": False, "exit_code": int(code), "error": exc.as_dict()}, indent=2))
 
@@ -195,14 +200,14 @@ def guarded(
     try:
         return int(body())
     except KeyboardInterrupt:
-        print("licwiz: interrupted [interrupted]", file=sys.stderr)
+        print("licwiz: {what} [interrupted]".format(what=_("interrupted")), file=sys.stderr)
         return AcquireExit.INTERRUPTED
     except LicwizError as exc:
         code = code_for(exc)
         report_error(exc, code=code, verbose=verbose, as_json=as_json)
         return code
     except Exception as exc:  # a bug: still one line, the traceback only with --verbose
-        err = LicwizError("internal error", f"{type(exc).__name__}: {exc}", code="internal")
+        err = LicwizError(Msg(N_("internal error")), f"{type(exc).__name__}: {exc}", code="internal")
         report_error(err, code=AcquireExit.INTERNAL, verbose=verbose, as_json=as_json)
         if verbose:
             traceback.print_exc()

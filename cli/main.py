@@ -6,6 +6,9 @@ when its command runs (plain ``import`` statements in the loaders below), so
 ``licwiz --help`` and ``licwiz fingerprint`` never load Textual or the
 services' dependencies. The services come with the extras ``licwiz[center]``
 and ``licwiz[server]``: without them their commands say so in one line.
+
+The language of every text a person reads is set once, first thing: ``--lang
+ru|en`` (anywhere before ``--``) or else the locale (LC_ALL, LC_MESSAGES, LANG).
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+
+from licwiz.core import i18n
+from licwiz.core.i18n import N_, _
 
 from .errors import AcquireExit
 
@@ -93,18 +99,18 @@ def _completion() -> Entry:
 
 # command -> (loader of its entry function, one-line help)
 COMMANDS: dict[str, tuple[Callable[[], Entry], str]] = {
-    "wizard": (_wizard, "run the license acquisition wizard (default)"),
-    "demo": (_demo, "run the wizard against an embedded demo Licensing Center"),
-    "acquire": (_acquire, "acquire a license without a screen"),
-    "status": (_status, "list installed licenses and seats"),
-    "verify": (_verify, "check a license file"),
-    "fingerprint": (_fingerprint, "show the key computer parameters"),
-    "request": (_request, "write a sealed license request file"),
-    "install": (_install, "install a license data file"),
-    "run": (_run, "run a command holding a license seat"),
-    "center": (_center, "the Licensing Center (vendor side)"),
-    "server": (_server, "the license server (site side)"),
-    "completion": (_completion, "print a bash or zsh completion script"),
+    "wizard": (_wizard, N_("run the license acquisition wizard (default)")),
+    "demo": (_demo, N_("run the wizard against an embedded demo Licensing Center")),
+    "acquire": (_acquire, N_("acquire a license without a screen")),
+    "status": (_status, N_("list installed licenses and seats")),
+    "verify": (_verify, N_("check a license file")),
+    "fingerprint": (_fingerprint, N_("show the key computer parameters")),
+    "request": (_request, N_("write a sealed license request file")),
+    "install": (_install, N_("install a license data file")),
+    "run": (_run, N_("run a command holding a license seat")),
+    "center": (_center, N_("the Licensing Center (vendor side)")),
+    "server": (_server, N_("the license server (site side)")),
+    "completion": (_completion, N_("print a bash or zsh completion script")),
 }
 
 
@@ -113,23 +119,68 @@ EXTRAS: dict[str, str] = {"center": "center", "server": "server", "demo": "cente
 
 
 def usage() -> str:
-    lines = ["usage: licwiz [--version] [COMMAND] [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run 'licwiz COMMAND --help' for a command's options."]
+    lines = [_("usage: licwiz [--version] [--lang ru|en] [COMMAND] [ARGS...]"), "", _("commands:")]
+    lines += [f"  {name:<12} {_(help_)}" for name, (_load, help_) in COMMANDS.items()]
+    lines += ["", _("Run 'licwiz COMMAND --help' for a command's options.")]
     return "\n".join(lines)
 
 
 def _unavailable(name: str, exc: ImportError) -> int:
     extra = EXTRAS.get(name)
     hint = f": pip install 'licwiz[{extra}]'" if extra else ""
-    missing = f"missing module {exc.name}" if exc.name else str(exc)
-    print(f"licwiz: command {name!r} is not available in this build ({missing}){hint} [unavailable]",
-          file=sys.stderr)
+    missing = _("missing module {module}").format(module=exc.name) if exc.name else str(exc)
+    line = _("command {name!r} is not available in this build ({missing})").format(name=name, missing=missing)
+    print(f"licwiz: {line}{hint} [unavailable]", file=sys.stderr)
     return AcquireExit.USAGE
+
+
+def _language_scope(args: list[str]) -> int:
+    """How many leading *args* may hold ``--lang``: not what follows ``--``, nor the
+    COMMAND that ``licwiz run`` starts (``licwiz run prog --lang x`` is prog's)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "run" in args[:end]:
+        i = args.index("run") + 1
+        while i < end and args[i].startswith("-"):
+            i += 2 if args[i] in ("--server", "--wait", "--lang") else 1
+        end = min(end, i)
+    return end
+
+
+def take_language(args: list[str]) -> str | None:
+    """Remove ``--lang X`` / ``--lang=X`` from *args*; the last one given wins.
+    Raises ValueError (carrying the bad value) for a missing or unknown language."""
+    chosen: str | None = None
+    i = 0
+    while i < _language_scope(args):
+        arg = args[i]
+        if arg == "--lang" or arg.startswith("--lang="):
+            if arg == "--lang":
+                if i + 1 >= len(args):
+                    raise ValueError("")
+                value = args[i + 1]
+                del args[i:i + 2]
+            else:
+                value = arg.split("=", 1)[1]
+                del args[i]
+            if value not in i18n.LANGUAGES:
+                raise ValueError(value)
+            chosen = value
+            continue
+        i += 1
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    # First thing: every text after this (argparse's included) is in the chosen language.
+    try:
+        lang = take_language(args)
+    except ValueError as bad:
+        i18n.set_language(i18n.language_from_environ())
+        print("licwiz: " + _("--lang: expected one of {choices}, got {value!r}").format(
+            choices=", ".join(i18n.LANGUAGES), value=str(bad)) + " [usage]", file=sys.stderr)
+        return AcquireExit.USAGE
+    i18n.set_language(lang or i18n.language_from_environ())
     if args and args[0] in ("-h", "--help", "help"):
         print(usage())
         return AcquireExit.OK
@@ -140,9 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return AcquireExit.OK
     name = args.pop(0) if args and not args[0].startswith("-") else "wizard"
     if name not in COMMANDS:
-        print(f"licwiz: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        unknown = _("unknown command {name!r}").format(name=name)
+        print(f"licwiz: {unknown}\n\n{usage()}", file=sys.stderr)
         return AcquireExit.USAGE
-    load, _ = COMMANDS[name]
+    load, _help = COMMANDS[name]
     try:
         entry = load()
     except ImportError as exc:  # e.g. `licwiz center` without the extra licwiz[center]

@@ -3,12 +3,20 @@
 Every error carries a stable machine-readable ``code`` (what scripts and the
 center's API match on), a ``brief`` text for the user and a ``detail`` text
 for a support engineer. Nothing outside this hierarchy should reach a user.
+
+``brief`` and ``detail`` are English (``--json``, logs and the center's API carry
+them as they are); a person reads them through :meth:`LicwizError.localized_brief`
+and :meth:`LicwizError.localized_detail`, in the process language, when they were
+written as :class:`~licwiz.core.message.Msg` (see core/message.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from .i18n import N_
+from .message import Msg, localized
 
 
 class LicwizError(Exception):
@@ -28,6 +36,14 @@ class LicwizError(Exception):
 
     def __str__(self) -> str:
         return self.brief
+
+    def localized_brief(self) -> str:
+        """The brief in the process language (what a person reads)."""
+        return localized(self.brief)
+
+    def localized_detail(self) -> str:
+        """The detail in the process language, as far as it was written translatable."""
+        return localized(self.detail)
 
 
 class InputError(LicwizError):
@@ -53,7 +69,8 @@ class FileFormatError(LicwizError):
     code = "bad_file"
 
     def __init__(self, path: str, brief: str, detail: str = "", *, code: str | None = None) -> None:
-        super().__init__(f"{path}: {brief}", detail or f"{path}: {brief}", code=code)
+        named = Msg(N_("{path}: {brief}"), path=path, brief=brief)
+        super().__init__(named, detail or named, code=code)
         self.path = path
 
 
@@ -150,24 +167,24 @@ class AfterActivationError(StorageError):
         self, cause: LicwizError, license_text: str, saved_to: Path | None, *, verified: bool
     ) -> None:
         if saved_to is not None:
-            kept = f"The license text was kept in {saved_to}."
+            kept = Msg(N_("The license text was kept in {path}."), path=saved_to)
         else:
-            kept = "The license text could not be saved to disk either; it is shown below."
+            kept = Msg(N_("The license text could not be saved to disk either; it is shown below."))
         if verified:
-            hint = (
-                f"{kept} Install it with 'licwiz install --without-request {saved_to or 'FILE'}', "
-                "or repeat the acquisition as a license recovery with the same PIN: the center "
-                "issues the same license again without spending another PIN."
-            )
+            hint = Msg(N_(
+                "{kept} Install it with 'licwiz install --without-request {file}', "
+                "or repeat the acquisition as a license recovery with the same PIN code: the Licensing "
+                "Center issues the same license again without spending another PIN code."
+            ), kept=kept, file=saved_to or "FILE")
         else:
-            hint = (
-                f"{kept} It was NOT installed because it did not pass verification. Give this file "
-                "and the request id to support; a license recovery with the same PIN fetches the "
+            hint = Msg(N_(
+                "{kept} It was NOT installed because it did not pass verification. Give this file "
+                "and the request id to support; a license recovery with the same PIN code fetches the "
                 "license again once the cause is fixed."
-            )
-        detail = f"{cause.detail}\n\n{hint}"
-        if saved_to is None:
-            detail += "\n\n" + license_text
+            ), kept=kept)
+        # the license text itself is data, never translated
+        detail = Msg("{detail}\n\n{hint}{text}", detail=cause.detail, hint=hint,
+                     text="\n\n" + license_text if saved_to is None else "")
         super().__init__(cause.brief, detail, code=cause.code)
         self.cause = cause
         self.license_text = license_text
