@@ -377,15 +377,17 @@ def count_request(route: str, method: str, status: int, code: str | None) -> Non
 
 
 async def scrape_gauges(engine: AsyncEngine) -> list[Metric]:
-    """Seats in use and capacity by product, read at scrape time (right
-    whichever server process on a shared database answers the scrape)."""
+    """Seats in use and capacity by product, and the leases that expired, read
+    at scrape time (right whichever server process on a shared database answers
+    the scrape; the expiries are the seat log's, so a restart loses none)."""
     up = "licwiz_server_database_up"
     try:
         products = {r.product for r in await db.list_licenses(engine)}
         in_use: dict[str, int] = {}
         for seat in await db.seats_in_use(engine):
             in_use[seat.product] = in_use.get(seat.product, 0) + 1
-        products |= set(in_use)
+        expired = await db.leases_expired(engine)
+        products |= set(in_use) | set(expired)
         async with engine.connect() as conn:
             cap = {p: await db.capacity(conn, p) for p in sorted(products)}
     except Exception as exc:
@@ -396,7 +398,10 @@ async def scrape_gauges(engine: AsyncEngine) -> list[Metric]:
             metrics.gauge("licwiz_server_seats_in_use", "Seats held now (lease not run out)",
                           [(p, in_use.get(p, 0)) for p in sorted(products)], "product"),
             metrics.gauge("licwiz_server_seats_capacity", "Seats the valid licenses allow today",
-                          sorted(cap.items()), "product")]
+                          sorted(cap.items()), "product"),
+            metrics.counter("licwiz_server_leases_expired",
+                            "Seat leases that ran out without a heartbeat or release (seat log expiries)",
+                            [(p, expired.get(p, 0)) for p in sorted(products)], "product")]
 
 
 def _scope_request_id(scope: Scope) -> str:

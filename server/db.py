@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -35,7 +36,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
     inspect,
+    select,
     text,
 )
 from sqlalchemy.engine import make_url
@@ -101,6 +104,10 @@ seat_log = Table(
     Column("holders", Text, nullable=True),
     Column("actor", String(200), nullable=True),
 )
+# Expiries by product, counted at every /metrics scrape (revision 0003): only
+# the expiry rows are in it, so grants and releases cost no index update.
+Index("ix_licwiz_seat_log_expired", seat_log.c.product, sqlite_where=seat_log.c.event == "expire",
+      postgresql_where=seat_log.c.event == "expire")
 
 
 def default_sqlite_url(path: str) -> str:
@@ -318,6 +325,23 @@ async def seats_in_use(engine: AsyncEngine, product: str | None = None) -> list[
         q = q.where(seats.c.product == product)
     async with engine.connect() as conn:
         return [_seat(r) for r in (await conn.execute(q)).all()]
+
+
+async def leases_expired(engine: AsyncEngine) -> dict[str, int]:
+    """Leases that ran out, by product, ever: the seat log's expiry rows and the
+    seats past their lease that no claim has swept into the log yet (a sweep
+    moves a seat from one count to the other, so the sum never goes down)."""
+    now = time.time()
+    logged = (select(seat_log.c.product, func.count()).where(seat_log.c.event == "expire")
+              .group_by(seat_log.c.product))
+    unswept = (select(seats.c.product, func.count()).where(seats.c.expires_at < now)
+               .group_by(seats.c.product))
+    out: dict[str, int] = {}
+    async with engine.connect() as conn:
+        for q in (logged, unswept):
+            for product, n in (await conn.execute(q)).all():
+                out[product] = out.get(product, 0) + int(n)
+    return out
 
 
 async def store_license(engine: AsyncEngine, lic_id: str, product: str, users: int, issued: str,

@@ -140,6 +140,15 @@ def _write(event: str, seat: SeatRow | None, at: float, product: str, session: s
     LOG.info(json.dumps(doc, ensure_ascii=False), extra={"licwiz_event": doc})
 
 
+def _ended(seat: SeatRow, now: float, actor: str | None) -> tuple[str, float, str | None]:
+    """How a seat's release is logged: (event, at, actor). A seat whose lease ran
+    out before the release (and no claim swept it yet) ended then, as an expiry:
+    the seat log, the report and the expiry count say so, whoever asks later."""
+    if seat.expires_at < now:
+        return "expire", seat.expires_at, None
+    return ("release" if actor is None else "admin_release"), now, actor
+
+
 def _log_holder(r: SeatRow) -> dict[str, Any]:
     return {"slot": r.slot, "user": r.user, "host": r.host, "session": r.session}
 
@@ -293,9 +302,10 @@ class SqliteSeats:
         return _row(r) if r is not None else None
 
     async def release(self, seat_id: str, actor: str | None = None) -> bool:
-        """Free a seat; ``actor``: an administrator releasing it by hand (logged as such)."""
+        """Free a seat; ``actor``: an administrator releasing it by hand (logged as such).
+        False when no seat is held: none by that id, or its lease ran out (then the
+        seat goes, logged as the expiry it was: see ``_ended``)."""
         now = time.time()
-        event = "release" if actor is None else "admin_release"
         with self._writer() as c:
             c.execute("BEGIN IMMEDIATE")
             try:
@@ -303,18 +313,19 @@ class SqliteSeats:
                                 (seat_id,)).fetchone()
                 if got is not None:
                     r = _row(got)
+                    event, at, who = _ended(r, now, actor)
                     c.execute(f"INSERT INTO licwiz_seat_log ({_LOG_COLS}) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
-                              (now, event, r.product, r.seat_id, r.slot, r.session, r.host, r.user,
-                               r.granted_at, actor))
+                              (at, event, r.product, r.seat_id, r.slot, r.session, r.host, r.user,
+                               r.granted_at, who))
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
         if got is None:
             return False
-        emit(event, r, now, actor=actor)
-        return True
+        emit(event, r, at, actor=who)
+        return event != "expire"
 
     async def close(self) -> None:
         if self.conn is not None:
@@ -404,18 +415,23 @@ class PgSeats:
         return _row(r) if r is not None else None
 
     async def release(self, seat_id: str, actor: str | None = None) -> bool:
-        """Free a seat and log it, in one statement; ``actor``: released by hand."""
+        """Free a seat and log it, in one statement; ``actor``: released by hand.
+        As ``SqliteSeats.release`` (a seat whose lease ran out is logged as expired)."""
         now = time.time()
         event = "release" if actor is None else "admin_release"
         got = await self._call(lambda c: c.fetchrow(
             f"WITH gone AS (DELETE FROM licwiz_seats WHERE seat_id = $1 RETURNING {_COLS}), "
             f"logged AS (INSERT INTO licwiz_seat_log ({_LOG_COLS}) "
-            "SELECT $2, $3, product, seat_id, slot, session, host, user_name, granted_at, NULL, NULL, $4 "
+            "SELECT CASE WHEN expires_at < $2 THEN expires_at ELSE $2 END, "
+            "CASE WHEN expires_at < $2 THEN 'expire' ELSE $3 END, product, seat_id, slot, session, host, "
+            "user_name, granted_at, NULL, NULL, CASE WHEN expires_at < $2 THEN NULL ELSE $4 END "
             f"FROM gone) SELECT {_COLS} FROM gone", seat_id, now, event, actor))
         if got is None:
             return False
-        emit(event, _row(got), now, actor=actor)
-        return True
+        r = _row(got)
+        event, at, who = _ended(r, now, actor)
+        emit(event, r, at, actor=who)
+        return event != "expire"
 
     async def close(self) -> None:
         if self.pool is not None:

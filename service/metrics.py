@@ -36,7 +36,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder, start_http_server
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
@@ -78,6 +78,15 @@ def gauge(name: str, doc: str, values: Iterable[tuple[str, float]] | float, labe
     if isinstance(values, int | float):
         return GaugeMetricFamily(name, doc, value=values)
     fam = GaugeMetricFamily(name, doc, labels=[label])
+    for key, value in values:
+        fam.add_metric([key], value)
+    return fam
+
+
+def counter(name: str, doc: str, values: Iterable[tuple[str, float]], label: str) -> Metric:
+    """A counter family read at scrape time (a total the database keeps), one
+    value per ``label`` value; exposed as ``<name>_total``."""
+    fam = CounterMetricFamily(name, doc, labels=[label])
     for key, value in values:
         fam.add_metric([key], value)
     return fam

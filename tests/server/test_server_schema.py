@@ -37,7 +37,7 @@ def test_init_builds_the_schema_at_the_newest_revision(tmp_path: Path, backend: 
            else request.getfixturevalue("server_pg_url"))
     LicenseServer(tmp_path, url).init()
     revision, tables, function = asyncio.run(_revision_and_tables(url))
-    assert revision == db.head_revision() == "0002"
+    assert revision == db.head_revision() == "0003"
     assert {"licwiz_config", "licwiz_licenses", "licwiz_seats", "licwiz_seat_log", db.VERSION_TABLE} <= tables
     assert "alembic_version" not in tables  # the site's database may hold another application's
     assert function == (backend == "postgres")
