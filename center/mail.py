@@ -36,13 +36,14 @@ import hashlib
 import sys
 from dataclasses import dataclass
 
+from licwiz.core.text import printable
 from sqlalchemy.exc import DBAPIError
 
 from . import mail_reply
 from .mail_parse import Parsed, parse
 from .mail_reply import Issued, Outcome, Refused
 from .mail_state import Entry, MailState
-from .mail_transport import Mailbox, MailError, SendFailed, Smtp
+from .mail_transport import LoginRefused, Mailbox, MailError, SendFailed, Smtp
 from .refusals import Refusal
 from .service import CenterService
 
@@ -58,7 +59,8 @@ def file_idempotency_key(text: str) -> str:
 
 
 def log(line: str) -> None:
-    print(f"licwiz center mail: {line}", file=sys.stderr, flush=True)
+    # A line may quote what a mail server said: nothing in it may drive the terminal.
+    print(f"licwiz center mail: {printable(line)}", file=sys.stderr, flush=True)
 
 
 @dataclass(slots=True)
@@ -82,11 +84,13 @@ class MailDesk:
         counts = PassCounts()
         await self.svc.settings.load()  # mail_max_per_hour may have changed
         self.state.prune()
+        after = "nothing was read; the next pass tries again"
         try:
             await asyncio.to_thread(self.box.open)
             for source in await asyncio.to_thread(self.box.pending):
                 if self.stopping:
                     break
+                after = "the message stays claimed; the next pass takes it again"
                 outcome = await self.handle(source)
                 if outcome is None:
                     continue
@@ -95,13 +99,16 @@ class MailDesk:
                     counts.answered += 1
                 else:
                     counts.not_answered += 1
+        except LoginRefused:
+            raise  # not an outage: the command stops with this one line
         except MailError as exc:
             counts.stopped_by = exc.brief
-            log(f"{exc.brief}: {exc.detail} (the message stays claimed; next pass tries again)")
+            detail = f": {exc.detail}" if exc.detail != exc.brief else ""
+            log(f"{exc.brief}{detail} ({after})")
         except (DBAPIError, OSError) as exc:
             counts.stopped_by = type(exc).__name__
             log(f"stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''} "
-                "(the message stays claimed; next pass tries again)")
+                f"({after})")
         finally:
             await asyncio.to_thread(self.box.close)
         return counts

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from licwiz.core.errors import LicwizError
+from licwiz.core.text import printable
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # read whole up to here; a larger one only its start
 HEAD_BYTES = 256 * 1024
@@ -38,6 +39,21 @@ SECURITY: tuple[Security, ...] = ("auto", "starttls", "tls", "none")
 
 class MailError(LicwizError):
     code = "mail_transport"
+
+
+class LoginRefused(MailError):
+    """The server said no to the user and password: trying again will not help."""
+
+    code = "mail_login_refused"
+
+
+def server_text(exc: BaseException) -> str:
+    """What a server (or imaplib for it) said, as one printable line: imaplib
+    carries the server's words as bytes, or as a repr of them inside its own."""
+    arg = exc.args[0] if isinstance(exc, imaplib.IMAP4.error) and exc.args else str(exc)
+    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+    text = re.sub(r"""\[?b(['"])(.*?)\1\]?""", r"\2", text)
+    return printable(text)[:200]
 
 
 class SendFailed(LicwizError):
@@ -168,25 +184,59 @@ class Imap:
         return data
 
     def open(self) -> None:
+        where = f"{self.host}:{self.port}"
         try:
             if self.security == "tls":
                 conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
                     self.host, self.port, ssl_context=tls_context(self.cafile), timeout=self.timeout)
             else:
                 conn = imaplib.IMAP4(self.host, self.port, timeout=self.timeout)
+                self.conn = conn  # closed by close() if STARTTLS fails
                 if self.security == "starttls":
                     conn.starttls(ssl_context=tls_context(self.cafile))
             self.conn = conn
-            login = conn.login(self.user, self.password)
-            self._check("login", login[0], list(login[1]))
+        except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
+            self.close()
+            raise MailError(f"cannot reach the IMAP server {where}",
+                            f"{type(exc).__name__}: {server_text(exc)}") from None
+        try:
+            self._login(conn)
+        except imaplib.IMAP4.error as exc:
+            self.close()
+            # One line, nothing to retry: the password (or user) is wrong until someone fixes it.
+            raise LoginRefused(f"the IMAP server {where} refused the login of {self.user!r}: "
+                               f"{server_text(exc)}") from None
+        except (OSError, ssl.SSLError) as exc:
+            self.close()
+            raise MailError(f"the IMAP server {where} closed the connection during login",
+                            f"{type(exc).__name__}: {server_text(exc)}") from None
+        try:
             selected = conn.select(self._quoted(self.folder))
             self._check(f"select {self.folder}", selected[0], list(selected[1]))
             _, data = conn.response("UIDVALIDITY")
             self.validity = (data[0].decode() if data and isinstance(data[0], bytes) else "0")
+        except UnicodeEncodeError:
+            self.close()
+            raise MailError(f"--imap-folder {self.folder!r}: only folder names in ASCII are supported",
+                            code="usage") from None
         except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
             self.close()
-            raise MailError(f"cannot read the IMAP mailbox {self.host}:{self.port}",
-                            f"{type(exc).__name__}: {str(exc)[:200]}") from None
+            raise MailError(f"cannot read the IMAP folder {self.folder} on {where}",
+                            f"{type(exc).__name__}: {server_text(exc)}") from None
+
+    def _login(self, conn: imaplib.IMAP4) -> None:
+        """LOGIN sends ASCII only (imaplib); a user or password outside ASCII goes by
+        AUTHENTICATE PLAIN in UTF-8 (RFC 4616), which every current server offers."""
+        try:
+            (self.user + self.password).encode("ascii")
+        except UnicodeEncodeError:
+            if "AUTH=PLAIN" not in conn.capabilities:
+                raise imaplib.IMAP4.error("the server offers no AUTHENTICATE PLAIN, and LOGIN takes "
+                                          "only ASCII user names and passwords") from None
+            token = b"\0" + self.user.encode() + b"\0" + self.password.encode()
+            conn.authenticate("PLAIN", lambda _challenge: token)
+            return
+        conn.login(self.user, self.password)
 
     @staticmethod
     def _quoted(name: str) -> str:
@@ -203,7 +253,7 @@ class Imap:
         try:
             typ, data = self.conn.uid(*args)
         except (OSError, imaplib.IMAP4.error) as exc:
-            raise MailError("IMAP connection failed", f"{type(exc).__name__}: {str(exc)[:200]}") from None
+            raise MailError("IMAP connection failed", f"{type(exc).__name__}: {server_text(exc)}") from None
         return self._check(args[0], typ, list(data))
 
     def pending(self) -> list[str]:

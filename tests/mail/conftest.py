@@ -16,8 +16,10 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import imaplib
 import mailbox
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -242,3 +244,173 @@ def desk(tmp_path: Path, smtp_sink: SmtpSink) -> Desk:
     maildir = tmp_path / "Maildir"
     mailbox.Maildir(maildir, create=True)
     return Desk(center, kit, maildir, owner, smtp_sink, tmp_path)
+
+
+# ---- a private IMAP server (Debian's dovecot-imapd), for ``--imap``
+
+
+def dovecot_binary() -> str | None:
+    return shutil.which("dovecot") or next(
+        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.access(p, os.X_OK)), None)
+
+
+_DOVECOT_CONF = """\
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = required
+ssl_cert = <{base}/cert.pem
+ssl_key = <{base}/key.pem
+auth_mechanisms = plain login
+default_internal_user = {internal}
+default_login_user = {login}
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n {base}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={base}/home/%n
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service auth {{
+  user = {auth}
+}}
+"""
+
+
+@dataclass
+class ImapServer:
+    """A private dovecot: ``.imap`` (STARTTLS) and ``.imaps`` (TLS) ports on
+    127.0.0.1, its self-signed ``.cert``, users from ``.users`` (name -> password)."""
+
+    base: Path
+    cert: Path
+    imap: int
+    imaps: int
+    users: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+
+    def log(self) -> str:
+        path = self.base / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def connect(self, user: str) -> imaplib.IMAP4:
+        conn = imaplib.IMAP4("127.0.0.1", self.imap, timeout=30)
+        conn.starttls(ssl_context=ssl.create_default_context(cafile=str(self.cert)))
+        conn.authenticate("PLAIN", lambda _: b"\0" + user.encode() + b"\0" + self.users[user].encode())
+        return conn
+
+    def deliver(self, user: str, msg: EmailMessage) -> None:
+        """Put the message into the user's INBOX as an MTA's delivery agent would (APPEND)."""
+        conn = self.connect(user)
+        try:
+            typ, data = conn.append("INBOX", None, None, msg.as_bytes())
+            assert typ == "OK", data
+        finally:
+            conn.logout()
+
+    def flags(self, user: str) -> list[str]:
+        """Each message's flags in UID order (``\\Recent`` left out)."""
+        conn = self.connect(user)
+        try:
+            conn.select("INBOX", readonly=True)
+            typ, data = conn.uid("FETCH", "1:*", "(FLAGS)")
+            assert typ == "OK", data
+        finally:
+            conn.logout()
+        out = []
+        for line in data:
+            if isinstance(line, bytes) and b"FLAGS" in line:
+                flags = line.split(b"FLAGS (", 1)[1].split(b")", 1)[0].decode().split()
+                out.append(" ".join(sorted(f for f in flags if f != "\\Recent")))
+        return out
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float, *, banner: bool) -> None:
+    import socket
+
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"dovecot exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if not banner or s.recv(64).startswith(b"* OK"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"dovecot did not answer on port {port}")
+
+
+@pytest.fixture
+def imap_server() -> Iterator[ImapServer]:
+    """Skipped only where dovecot is not installed (.ci/run installs it: a CI run fails instead)."""
+    binary = dovecot_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("dovecot is missing under CI (.ci/run installs dovecot-imapd)")
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
+    import pwd
+    import tempfile
+
+    from support.tls import self_signed
+
+    # Not under tmp_path: dovecot's unprivileged login processes must reach the sockets in base_dir.
+    base = Path(tempfile.mkdtemp(prefix="licwiz-dovecot-"))
+    base.chmod(0o755)
+    for sub in ("run", "state", "home"):
+        (base / sub).mkdir()
+    cert, _ = self_signed(base)
+    users = {"desk": "s3cret pass", "bureau": "пароль-Åsa"}
+    passwd = base / "passwd"
+    passwd.write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in users.items()), encoding="utf-8")
+    passwd.chmod(0o600)
+    if os.getuid() == 0:
+        # dovecot never runs mail or login processes as root: its own users, the auth process
+        # stays root to read the 0600 passwd file.
+        mail_user = pwd.getpwnam("dovecot")
+        internal, login, auth, uid, gid = "dovecot", "dovenull", "root", mail_user.pw_uid, mail_user.pw_gid
+        os.chown(base / "home", uid, gid)
+    else:
+        me = pwd.getpwuid(os.getuid()).pw_name
+        internal = login = auth = me
+        uid, gid = os.getuid(), os.getgid()
+    server = ImapServer(base, cert, free_port(), free_port(), users)
+    conf = base / "dovecot.conf"
+    conf.write_text(_DOVECOT_CONF.format(base=base, internal=internal, login=login, auth=auth, uid=uid,
+                                         gid=gid, imap=server.imap, imaps=server.imaps))
+    out = (base / "dovecot.out").open("ab")
+    server.proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    try:
+        deadline = time.monotonic() + 30
+        _wait_listening(server.imap, server.proc, deadline, banner=True)
+        _wait_listening(server.imaps, server.proc, deadline, banner=False)  # TLS first: no banner yet
+        yield server
+    finally:
+        server.proc.terminate()
+        try:
+            server.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait(30)
+        shutil.rmtree(base, ignore_errors=True)
