@@ -238,19 +238,13 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
         if not self.state.has_input:
             self.cancel_acquisition()
             return
-        from licwiz.screens.dialogs import ConfirmDialog
+        from licwiz.screens.dialogs import ConfirmDialog, QuitDialog
 
         if isinstance(self.screen, ConfirmDialog):
             return
         # On the request-file step the pending request is kept (the seed: the wizard may
-        # be closed and opened again there): say what is kept, not that all is lost.
-        text = ("The license request file is saved and its request is kept: start licwiz again "
-                "and choose \"Specify license details file\" to install the license data file. "
-                "Anything typed since is lost."
-                if self.state.request_file else
-                "What you typed will be lost (use Save data on the owner step to keep it).")
+        # be closed and opened again there): the dialog says what is kept, not that all is lost.
         self.push_screen(
-            ConfirmDialog("Quit license acquisition?", text, "Quit (lose it)", "Stay",
-                          ascii=self.config.ascii),
+            QuitDialog(request_saved=bool(self.state.request_file), ascii=self.config.ascii),
             lambda yes: self.cancel_acquisition() if yes else None,
         )

@@ -3,7 +3,11 @@ quit, the all-users warning, and the file path prompt of Save/Load data.
 
 A dialog takes its data as arguments (``ascii``: the plain border style) and
 returns its answer through ``dismiss``: the caller passes a callback to
-``push_screen``. None of them knows the App or the wizard's state."""
+``push_screen``. None of them knows the App or the wizard's state.
+
+Texts are in the process language (core/i18n.py); a text given by the caller
+arrives translated. Long texts are written one line per paragraph: they flow
+to the dialog's width in any language."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import re
 from typing import ClassVar, TypeVar
 
 from licwiz.app.state import ErrorInfo
+from licwiz.core.i18n import N_, _
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -18,21 +23,24 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-PIN_SET_NOTES = """\
-A 5-, 10- or 20-user kit carries two sets of PIN codes, and you use one of
-them, never both:
+# "Attention!..." (F3 on the kit step): one message per paragraph, shown by pin_set_notes().
+PIN_SET_NOTES: tuple[str, ...] = (
+    N_("A 5-, 10- or 20-user kit carries two sets of PIN codes, and you use one of them, never both:"),
+    N_("- The single-user set: N licenses for one user each, one per computer. Use it when each of "
+       "N computers runs the product for one person."),
+    N_("- The multi-user set: one license for N users on one computer: a terminal server (one "
+       "terminal session counts as one user computer) or a license server that hands seats to "
+       "its clients."),
+    N_("The first PIN code you use decides the set. After that, a PIN code of the other set is "
+       "refused by the Licensing Center (pin_set_conflict), so choose before you enter a PIN code. "
+       "Spare PIN codes of the chosen set serve later license updates after the computer's key "
+       "parameters change."),
+)
 
-- The single-user set: N licenses for one user each, one per computer.
-  Use it when each of N computers runs the product for one person.
 
-- The multi-user set: one license for N users on one computer: a terminal
-  server (one terminal session counts as one user computer) or a license
-  server that hands seats to its clients.
-
-The first PIN code you use decides the set. After that, a PIN code of the
-other set is refused by the Licensing Center (pin_set_conflict), so choose
-before you enter a PIN code. Spare PIN codes of the chosen set serve later
-license updates after the computer's key parameters change."""
+def pin_set_notes() -> str:
+    """The PIN-set notes in the process language, a blank line between paragraphs."""
+    return "\n\n".join(_(paragraph) for paragraph in PIN_SET_NOTES)
 
 
 T = TypeVar("T")
@@ -101,7 +109,7 @@ class TextDialog(Dialog[None]):
             with VerticalScroll(classes="dialog-text"):
                 yield Static(self._text, markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Close (Esc)", id="close")
+                yield Button(_("Close (Esc)"), id="close")
 
     @on(Button.Pressed, "#close")
     def _close(self) -> None:
@@ -112,12 +120,13 @@ class ErrorDialog(TextDialog):
     """View error description: what a support engineer needs."""
 
     def __init__(self, error: ErrorInfo, *, ascii: bool = False) -> None:
-        super().__init__("Error description", error.description(), ascii=ascii, flowed=False)
+        super().__init__(_("Error description"), error.description(), ascii=ascii, flowed=False)
 
 
 class PinSetDialog(TextDialog):
     def __init__(self, *, ascii: bool = False) -> None:
-        super().__init__("Attention! PIN code sets of 5-, 10- and 20-user kits", PIN_SET_NOTES, ascii=ascii)
+        super().__init__(_("Attention! PIN code sets of 5-, 10- and 20-user kits"), pin_set_notes(),
+                         ascii=ascii)
 
 
 class ConfirmDialog(Dialog[bool]):
@@ -165,18 +174,40 @@ class AllUsersWarning(ConfirmDialog):
     AUTO_FOCUS = "#yes"
 
     def __init__(self, where: str, *, issued_note: str = "", ascii: bool = False) -> None:
-        then = issued_note or "You can acquire the license for the current operating system user instead."
+        then = issued_note or _("You can acquire the license for the current operating system user instead.")
         super().__init__(
-            "Warning",
-            "A license for all computer users is not available: the license folder for all "
-            f"users cannot be written:\n{where}\n\n{then}",
-            "Acquire for the current user",
-            "Cancel license acquisition",
+            _("Warning"),
+            "\n".join([
+                _("A license for all computer users is not available: the license folder for all "
+                  "users cannot be written:"),
+                where,
+                "",
+                then,
+            ]),
+            _("Acquire for the current user"),
+            _("Cancel license acquisition"),
             ascii=ascii,
         )
 
     def action_close(self) -> None:
         self.dismiss(False)
+
+
+class QuitDialog(ConfirmDialog):
+    """Quit license acquisition? True = quit (Esc and Stay: go on).
+
+    ``request_saved``: a license request file was saved in this run; its request
+    is kept (the wizard may be closed and opened again there), so the dialog
+    says how to go on instead of saying that everything is lost."""
+
+    def __init__(self, *, request_saved: bool = False, ascii: bool = False) -> None:
+        if request_saved:
+            text = _("The license request file is saved and its request is kept: start licwiz again and "
+                     "choose \"Specify license details file\" to install the license data file. "
+                     "Anything typed since is lost.")
+        else:
+            text = _("What you typed will be lost (use Save data on the owner step to keep it).")
+        super().__init__(_("Quit license acquisition?"), text, _("Quit (lose it)"), _("Stay"), ascii=ascii)
 
 
 class PathDialog(Dialog[str | None]):
@@ -191,20 +222,21 @@ class PathDialog(Dialog[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
-            yield Label("File path:")
-            yield Input(self._initial, id="path", placeholder="e.g. ~/license-owner.json")
+            yield Label(_("File path:"))
+            example = _("e.g. {path}").format(path="~/license-owner.json")
+            yield Input(self._initial, id="path", placeholder=example)
             error = Static("", id="path-error", classes="field-error")
             error.display = False
             yield error
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self._ok, id="ok")
-                yield Button("Cancel (Esc)", id="cancel")
+                yield Button(_("Cancel (Esc)"), id="cancel")
 
     def _submit(self) -> None:
         value = self.query_one("#path", Input).value.strip()
         if not value:
             err = self.query_one("#path-error", Static)
-            err.update("! File path: enter a file name")
+            err.update(_("! File path: enter a file name"))
             err.display = True
             return
         self.dismiss(value)
