@@ -6,6 +6,9 @@ A refusal is a ``Refusal`` (the services' one error class,
 ``licwiz.service.errors.ApiError``); ``Refusal.as_dict()`` is the body's core.
 The rules (center/activation.py, throttle.py, kits.py, ...) raise what is made
 here and nothing else, so a code's words are written once.
+
+The brief texts people read are marked with N_: the API's JSON keeps them in
+English (with the stable code), the center's pages show them translated.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 from licwiz.core.fingerprint import Match
+from licwiz.core.i18n import N_
 from licwiz.core.license import method_family
 from licwiz.service.body import JsonRules
 from licwiz.service.errors import ApiError
@@ -23,15 +27,15 @@ SINGLE, MULTI = "single", "multi"
 
 # ---- malformed requests (bad_request and friends)
 
-def bad_request(detail: str, brief: str = "The request is not valid") -> Refusal:
+def bad_request(detail: str, brief: str = N_("The request is not valid")) -> Refusal:
     return Refusal("bad_request", brief, detail, status=400)
 
 
 # The API's JSON bodies (center/app.py).
 JSON_RULES = JsonRules(
     max_bytes=128 * 1024,
-    too_large=("bad_request", "The request is too large", f"at most {128 * 1024} bytes"),
-    not_json=("bad_request", "The request is not valid", "the body is not JSON"),
+    too_large=("bad_request", N_("The request is too large"), f"at most {128 * 1024} bytes"),
+    not_json=("bad_request", N_("The request is not valid"), "the body is not JSON"),
 )
 
 
@@ -48,23 +52,23 @@ def kits_body_types() -> Refusal:
 
 
 def operation_invalid(operation: str, known: tuple[str, ...]) -> Refusal:
-    return Refusal("operation_invalid", "Unknown license operation",
+    return Refusal("operation_invalid", N_("Unknown license operation"),
                    f"operation {operation[:40]!r}: expected one of {', '.join(known)}")
 
 
 def request_file_empty() -> Refusal:
-    return bad_request("The request file is empty", "The license request file is empty")
+    return bad_request("The request file is empty", N_("The license request file is empty"))
 
 
 def request_file_unreadable(code: str, detail: str) -> Refusal:
     """``code``: wrong_key, bad_seal or bad_request_file."""
-    return Refusal(code, "The license request file cannot be read",
+    return Refusal(code, N_("The license request file cannot be read"),
                    detail + " Make a new request file with the wizard and send it again.", status=400)
 
 
 def idempotency_conflict() -> Refusal:
     return Refusal(
-        "idempotency_conflict", "This request repeats an earlier key with different content",
+        "idempotency_conflict", N_("This request repeats an earlier key with different content"),
         "The Idempotency-Key was already used for a different request. Use a new key for "
         "a new request.", status=422)
 
@@ -72,7 +76,7 @@ def idempotency_conflict() -> Refusal:
 # ---- admin
 
 def unauthorized() -> Refusal:
-    return Refusal("unauthorized", "An admin token is required",
+    return Refusal("unauthorized", N_("An admin token is required"),
                    "Send 'Authorization: Bearer <admin token>' (printed by 'licwiz center init').",
                    status=401)
 
@@ -89,7 +93,7 @@ def no_license(license_id: str) -> Refusal:
 
 def kit_unknown(regnum: str) -> Refusal:
     return Refusal(
-        "kit_unknown", "This registration number is not known to the Licensing Center",
+        "kit_unknown", N_("This registration number is not known to the Licensing Center"),
         f"Registration number {regnum} is not in the Licensing Center's records. Check it against "
         "your license certificate (10 digits). If it is right, contact the vendor's support "
         "and quote the request id.", status=404,
@@ -98,15 +102,24 @@ def kit_unknown(regnum: str) -> Refusal:
 
 def wrong_product(regnum: str, kit_product: str, requested: str) -> Refusal:
     return Refusal(
-        "wrong_product", "This registration number is for another product",
+        "wrong_product", N_("This registration number is for another product"),
         f"Kit {regnum} licenses {kit_product!r}; the request is for {requested[:100]!r}. "
         "Run the wizard of the product the kit was bought for.", status=409,
     )
 
 
+# One whole message per field (activation.py names the field), so that the pages can translate it.
+PIN_UNKNOWN = {
+    "PIN code": N_("This PIN code does not belong to this registration number"),
+    "Extra PIN code": N_("This Extra PIN code does not belong to this registration number"),
+    "Last used PIN code": N_("This Last used PIN code does not belong to this registration number"),
+}
+
+
 def pin_unknown(field_name: str = "PIN code") -> Refusal:
     return Refusal(
-        "pin_unknown", f"This {field_name} does not belong to this registration number",
+        "pin_unknown",
+        PIN_UNKNOWN.get(field_name) or f"This {field_name} does not belong to this registration number",
         f"The {field_name} entered is not one of the PIN codes of this kit. Check both numbers "
         "against your license certificate. After 5 wrong PIN codes the registration number is "
         "locked for a while.", status=403,
@@ -115,18 +128,18 @@ def pin_unknown(field_name: str = "PIN code") -> Refusal:
 
 def pin_used() -> Refusal:
     return Refusal(
-        "pin_used", "This PIN code has already been used",
-        "Each PIN code activates one license, once. To get the same license again on the same "
-        "computer, choose License recovery with this PIN code. After a hardware change, choose "
-        "License recovery with an update: this PIN code plus an unused extra PIN code.", status=409,
+        "pin_used", N_("This PIN code has already been used"),
+        N_("Each PIN code activates one license, once. To get the same license again on the same "
+           "computer, choose License recovery with this PIN code. After a hardware change, choose "
+           "License recovery with an update: this PIN code plus an unused extra PIN code."), status=409,
     )
 
 
 def extra_pin_used() -> Refusal:
     return Refusal(
-        "pin_used", "The extra PIN code has already been used",
-        "An update spends an unused PIN code of the same kit and set. This one was already used; "
-        "enter another unused PIN code from your license certificate.", status=409,
+        "pin_used", N_("The extra PIN code has already been used"),
+        N_("An update spends an unused PIN code of the same kit and set. This one was already used; "
+           "enter another unused PIN code from your license certificate."), status=409,
     )
 
 
@@ -136,7 +149,7 @@ def set_conflict(kit_set: str, users: int) -> Refusal:
     chosen = f"the single-user set ({users} licenses for one user each)" if kit_set == SINGLE else (
         f"the multi-user set (one license for {users} users)")
     return Refusal(
-        "pin_set_conflict", "This PIN code is from the other PIN set of your kit",
+        "pin_set_conflict", N_("This PIN code is from the other PIN set of your kit"),
         f"A {users}-user kit is used either as {users} single-user licenses or as one {users}-user "
         f"license, never both. This kit already uses {chosen}; this PIN code is from the "
         f"{other}-user set. Use a PIN code of the same set.", status=409,
@@ -146,20 +159,20 @@ def set_conflict(kit_set: str, users: int) -> Refusal:
 def owner_mismatch() -> Refusal:
     # Never say which field differs or what is stored: that would leak owner data.
     return Refusal(
-        "owner_mismatch", "The owner data does not match the data of the license",
-        "License recovery needs exactly the owner data given at first-time registration: "
-        "every field, with the same spelling, capitals and punctuation (extra spaces are "
-        "forgiven). Load the owner-data file saved then (Load data), or contact the vendor's "
-        "support with the request id.", status=403,
+        "owner_mismatch", N_("The owner data does not match the data of the license"),
+        N_("License recovery needs exactly the owner data given at first-time registration: "
+           "every field, with the same spelling, capitals and punctuation (extra spaces are "
+           "forgiven). Load the owner-data file saved then (Load data), or contact the vendor's "
+           "support with the request id."), status=403,
     )
 
 
 def method_locked(stored: str) -> Refusal:
     if method_family(stored) == "phone":
-        brief = "This license was acquired by phone and can be re-acquired only by phone"
+        brief = N_("This license was acquired by phone and can be re-acquired only by phone")
         how = "Choose the By phone method."
     else:
-        brief = "This license can be re-acquired only automatically or with a file"
+        brief = N_("This license can be re-acquired only automatically or with a file")
         how = "Choose the Automatically or Manually (using a file) method."
     return Refusal(
         "method_locked", brief,
@@ -171,7 +184,7 @@ def method_locked(stored: str) -> Refusal:
 
 def parameters_changed(m: Match) -> Refusal:
     return Refusal(
-        "parameters_changed", "The key computer parameters have changed since the license was issued",
+        "parameters_changed", N_("The key computer parameters have changed since the license was issued"),
         f"Recovery gives the same license only on the same computer ({m.reason}). After a hardware "
         "change choose the update instead: the PIN code in use plus an unused extra PIN code.",
         status=409,
@@ -180,13 +193,13 @@ def parameters_changed(m: Match) -> Refusal:
 
 def not_last_pin(detail: str) -> Refusal:
     return Refusal(
-        "pin_mismatch", "This PIN code is not the PIN code currently in use", detail, status=409,
+        "pin_mismatch", N_("This PIN code is not the PIN code currently in use"), detail, status=409,
     )
 
 
 def license_revoked(license_id: str) -> Refusal:
     return Refusal(
-        "license_revoked", "This license has been revoked by the vendor",
+        "license_revoked", N_("This license has been revoked by the vendor"),
         f"License {license_id} was revoked and cannot be recovered or updated. Contact the "
         "vendor's support with the request id.", status=409,
     )
@@ -197,7 +210,7 @@ def license_revoked(license_id: str) -> Refusal:
 def rate_limited(window_seconds: int) -> Refusal:
     minutes = max(1, window_seconds // 60)
     return Refusal(
-        "rate_limited", "Too many wrong attempts from this network address",
+        "rate_limited", N_("Too many wrong attempts from this network address"),
         f"The Licensing Center received too many wrong registration numbers or PIN codes from this "
         f"address. Wait up to {minutes} minute(s) and try again.", status=429,
     )
@@ -205,7 +218,7 @@ def rate_limited(window_seconds: int) -> Refusal:
 
 def kit_locked(until: dt.datetime, seconds_left: int) -> Refusal:
     return Refusal(
-        "kit_locked", "Too many wrong PIN codes: this registration number is locked for now",
+        "kit_locked", N_("Too many wrong PIN codes: this registration number is locked for now"),
         f"After repeated wrong PIN codes the registration number is locked until "
         f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC (about {seconds_left} s from now); each further "
         "lock lasts longer. Check the PIN codes on your license certificate before trying again.",
@@ -216,10 +229,11 @@ def kit_locked(until: dt.datetime, seconds_left: int) -> Refusal:
 # ---- what a failure we did not plan for becomes (center/app.py)
 
 def unavailable() -> Refusal:
-    return Refusal("unavailable", "The Licensing Center is busy or its database is down",
-                   "Try again in a minute; quote the request id to support if it persists.", status=503)
+    return Refusal("unavailable", N_("The Licensing Center is busy or its database is down"),
+                   N_("Try again in a minute; quote the request id to support if it persists."), status=503)
 
 
 def internal() -> Refusal:
-    return Refusal("internal", "The Licensing Center failed to answer",
-                   "An internal error happened; quote the request id to the vendor's support.", status=500)
+    return Refusal("internal", N_("The Licensing Center failed to answer"),
+                   N_("An internal error happened; quote the request id to the vendor's support."),
+                   status=500)
