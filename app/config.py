@@ -15,6 +15,7 @@ from typing import Any
 
 import platformdirs
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import _
 from licwiz.core.product import current_product
 
 DEFAULT_CENTER_URL = "https://center.licwiz.example"
@@ -43,15 +44,17 @@ def center_settings() -> dict[str, str]:
         except FileNotFoundError:
             continue
         except (OSError, ValueError, RecursionError) as exc:
-            raise LicwizError(f"{path}: cannot read the Licensing Center settings", str(exc),
-                              code="bad_config") from None
+            raise LicwizError(_("{path}: cannot read the Licensing Center settings").format(path=path),
+                              str(exc), code="bad_config") from None
         if not isinstance(doc, dict):
-            raise LicwizError(f"{path}: the Licensing Center settings must be a JSON object",
-                              code="bad_config")
+            raise LicwizError(
+                _("{path}: the Licensing Center settings must be a JSON object").format(path=path),
+                code="bad_config")
         for key in _CENTER_ENV:
             v = doc.get(key)
             if v is not None and not isinstance(v, str):
-                raise LicwizError(f"{path}: {key!r} must be a text", code="bad_config")
+                raise LicwizError(_("{path}: {key} must be a text").format(path=path, key=repr(key)),
+                                  code="bad_config")
             if v:
                 merged[key] = v.strip()
     for key, env in _CENTER_ENV.items():

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
 from licwiz.core.errors import CenterError, LicwizError, NotWritable, StorageError
+from licwiz.core.i18n import N_, _
 from licwiz.core.owner import OwnerData
 
 from . import flow
@@ -71,12 +72,13 @@ def collect_startup(product: str) -> Startup:
     except LicwizError as exc:
         error = exc
     except Exception as exc:  # a broken /proc or key file must not kill the UI
-        error = LicwizError("Cannot read this computer's key parameters", f"{type(exc).__name__}: {exc}",
+        error = LicwizError(_("Cannot read this computer's key parameters"), f"{type(exc).__name__}: {exc}",
                             code="fingerprint")
     return Startup(params, keyring, error, is_writable("all-users"))
 
 
-OUTAGE_BRIEF = "The Licensing Center is busy (or cannot be reached), try again in a moment"
+# Shown as _(OUTAGE_BRIEF).
+OUTAGE_BRIEF = N_("The Licensing Center is busy (or cannot be reached), try again in a moment")
 # What the center's statuses of a passing outage are: 503 is its own answer
 # while its database cannot be reached, 502/504 a proxy's in front of it.
 _OUTAGE_STATUSES = frozenset({502, 503, 504})
@@ -97,14 +99,21 @@ def is_outage(exc: BaseException) -> TypeGuard[CenterError]:
 def outage_detail(exc: CenterError) -> str:
     """The error description of an outage: what happened, what to do, and
     what the client saw (for support if it lasts)."""
-    what = (f"The Licensing Center answered HTTP {exc.status} ({exc.code}): it is busy or its "
-            "database cannot be reached for a moment." if exc.status else
-            "The Licensing Center could not be reached (no connection, or no answer in time).")
+    what = (_("The Licensing Center answered HTTP {status} ({code}): it is busy or its "
+              "database cannot be reached for a moment.").format(status=exc.status, code=exc.code)
+            if exc.status else
+            _("The Licensing Center could not be reached (no connection, or no answer in time)."))
+    # What the client saw stays as it came (the center's words, the network's error): for support.
     seen = exc.brief if exc.code == "unavailable" else (exc.detail or exc.brief)
-    return (f"{what}\nTrying again never uses a second PIN code: if the center had already issued "
-            "the license, it answers with that same license.\n"
-            "Try again in a moment (Enter), or select another license acquisition method (M): "
-            f"the file and phone methods need no connection from this computer.\n\nSeen: {seen}")
+    return "\n".join([
+        what,
+        _("Trying again never uses a second PIN code: if the Licensing Center had already issued "
+          "the license, it answers with that same license."),
+        _("Try again in a moment (Enter), or select another license acquisition method (M): "
+          "the file and phone methods need no connection from this computer."),
+        "",
+        _("Seen: {seen}").format(seen=seen),
+    ])
 
 
 def kept_note(exc: AfterActivationError) -> str:
@@ -112,22 +121,25 @@ def kept_note(exc: AfterActivationError) -> str:
     was kept and how to install it (the PIN is spent; the text must not be lost)."""
     where = exc.saved_to
     if where is None:
-        return ("The license was issued (its PIN code is used) but could not be saved: its text is "
-                "in the error description (V). Copy it before closing the wizard.")
+        return _("The license was issued (its PIN code is used) but could not be saved: its text is "
+                 "in the error description (V). Copy it before closing the wizard.")
     if exc.verified:
-        return (f"The license was issued (its PIN code is used) but not installed. It was kept in "
-                f"{where}\nInstall it with: licwiz install --without-request {where}")
-    return (f"The license received did not pass verification and was NOT installed. It was kept "
-            f"in {where} for support (V: error description).")
+        return "\n".join([
+            _("The license was issued (its PIN code is used) but not installed. It was kept in "
+              "{path}").format(path=where),
+            _("Install it with: {command}").format(command=f"licwiz install --without-request {where}"),
+        ])
+    return _("The license received did not pass verification and was NOT installed. It was kept "
+             "in {path} for support (V: error description).").format(path=where)
 
 
 def issued_note(exc: AfterActivationError) -> str:
     """The all-users warning's words when the license is already issued."""
-    note = ("The Licensing Center has already issued the license (its PIN code is used). "
-            "\"Acquire for the current user\" installs that license for the current "
-            "operating system user; no other PIN code is used.")
+    note = _("The Licensing Center has already issued the license (its PIN code is used). "
+             "\"Acquire for the current user\" installs that license for the current "
+             "operating system user; no other PIN code is used.")
     if exc.saved_to is not None:
-        note += f" Meanwhile it is kept in {exc.saved_to}"
+        note += " " + _("Meanwhile it is kept in {path}").format(path=exc.saved_to)
     return note
 
 
@@ -177,14 +189,14 @@ class WizardController:
         await self._started.wait()
         assert self._startup is not None
         if self._startup.params is None:
-            raise self._startup.error or LicwizError("Key computer parameters are not available")
+            raise self._startup.error or LicwizError(_("Key computer parameters are not available"))
         return self._startup.params
 
     async def keyring(self) -> Keyring:
         await self._started.wait()
         assert self._startup is not None
         if self._startup.keyring is None:
-            raise self._startup.error or LicwizError("The trusted keys could not be loaded")
+            raise self._startup.error or LicwizError(_("The trusted keys could not be loaded"))
         return self._startup.keyring
 
     # -- owner data files (Save data / Load data; blocking: call in a thread) ---------------
@@ -208,7 +220,7 @@ class WizardController:
 
         s = self.state
         op = s.request_operation
-        extra = parse_pin(s.extra_pin, "Extra PIN code") if op == "update" else None
+        extra = parse_pin(s.extra_pin, _("Extra PIN code")) if op == "update" else None
         return ActivationRequest(
             product=self.config.product,
             regnum=parse_regnum(s.regnum),
@@ -317,8 +329,11 @@ class WizardController:
     def where(self) -> str:
         """Where the license is going, in words."""
         s = self.state
-        return {"all-users": "for all users of this computer", "user": "for the current user",
-                "server": f"on the license server {s.server_address}"}[s.install_scope]
+        if s.install_scope == "server":
+            return _("on the license server {server}").format(server=s.server_address)
+        if s.install_scope == "user":
+            return _("for the current user")
+        return _("for all users of this computer")
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -336,12 +351,16 @@ class WizardController:
                 # key: a new request and key can only spend a PIN not yet spent.
                 self.forget_activation()
         info = ErrorInfo.from_exception(exc, step=step)
+        # TODO(issue 16, H6): the brief a user reads of a center's refusal comes from
+        # core's code -> text table in the user's language, the center's English brief
+        # kept as the fallback for an unknown code; wire it here once core has it:
+        #     if isinstance(exc, CenterError): info.brief = refusal_brief(exc.code, exc.brief)
         info.center = self.config.center_url
         if is_outage(exc):
             # Not a refusal and nothing for support: the same call succeeds once
             # the center (or its database, or the route to it) is back.
             info.retry = True
-            info.brief = OUTAGE_BRIEF
+            info.brief = _(OUTAGE_BRIEF)
             info.detail = outage_detail(exc)
         s.error = info
         return info
@@ -491,7 +510,7 @@ class WizardController:
         from licwiz.core.exchange import start_phone
 
         req = await self.offline_request("phone")
-        _, rows = start_phone(req, scope=self.state.scope)
+        _pending, rows = start_phone(req, scope=self.state.scope)
         return rows
 
     async def install_license_file(self, path: Path) -> Result:
@@ -501,7 +520,7 @@ class WizardController:
 
         target = self.server_target()
         params = None if target is not None else await self.params()
-        outcome, _ = await install_answer_file(
+        outcome, _installed = await install_answer_file(
             path, target=target or self.state.scope, keyring=await self.keyring(),
             product=self.config.product, params=params,
         )
@@ -516,7 +535,7 @@ class WizardController:
         pending = pending_for(req, "phone") or new_pending(req, "phone", scope=self.state.scope)
         target = self.server_target()
         params = None if target is not None else await self.params()
-        outcome, _ = await install_phone_answer(
+        outcome, _installed = await install_phone_answer(
             list(rows), [pending], target=target or self.state.scope, keyring=await self.keyring(),
             product=self.config.product, params=params,
         )

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ipaddress
 
 from licwiz.core.errors import InputError
+from licwiz.core.i18n import N_, _
 from licwiz.core.identifiers import parse_pin, parse_regnum
 
 from . import steps
@@ -39,11 +40,12 @@ from .state import Method, MethodLock, StepName, WizardState
 STEPS: tuple[StepName, ...] = steps.NAMES
 TITLES = steps.TITLES
 METHODS: tuple[Method, ...] = ("automatic", "file", "phone")
-METHOD_LABELS: dict[Method, str] = {
-    "automatic": "Automatically",
-    "file": "Manually (using a file)",
-    "phone": "By phone",
-}
+# Read in the process language (steps.Translated).
+METHOD_LABELS: steps.Translated[Method] = steps.Translated({
+    "automatic": N_("Automatically"),
+    "file": N_("Manually (using a file)"),
+    "phone": N_("By phone"),
+})
 _METHOD_STEP: dict[Method, StepName] = {
     "automatic": "automatic", "file": "file_request", "phone": "phone_codes",
 }
@@ -131,7 +133,7 @@ def go_back(state: WizardState, index: int | None = None) -> StepName:
 
 
 def pin_label(state: WizardState) -> str:
-    return "Last used PIN code" if state.operation == "recover" else "PIN code"
+    return _("Last used PIN code") if state.operation == "recover" else _("PIN code")
 
 
 def step_errors(state: WizardState, step: StepName | None = None) -> dict[str, str]:
@@ -144,33 +146,33 @@ def step_errors(state: WizardState, step: StepName | None = None) -> dict[str, s
         _check(out, "pin", lambda: parse_pin(state.pin, pin_label(state)))
         if state.install_on_server:
             if not state.server.strip():
-                out["server"] = "Server: enter the license server's name"
+                out["server"] = _("Server: enter the license server's name")
             elif not _server_host_ok(state.server):
-                out["server"] = "Server: a host name or address without spaces (the port goes in Port)"
+                out["server"] = _("Server: a host name or address without spaces (the port goes in Port)")
             port = state.port.strip()
             if not port.isdigit() or not 1 <= int(port) <= 65535:
-                out["port"] = "Port: a number from 1 to 65535"
+                out["port"] = _("Port: a number from 1 to 65535")
     elif step == "operation":
         if state.operation is None:
-            out["operation"] = "Choose the operation type"
+            out["operation"] = _("Choose the operation type")
     elif step == "owner_first":
         out.update({f"owner-{k}": v for k, v in state.owner.errors().items()})
         if not state.accuracy_ack:
-            out["accuracy"] = "Tick the box to confirm you are aware of the accuracy requirement"
+            out["accuracy"] = _("Tick the box to confirm you are aware of the accuracy requirement")
     elif step == "recovery":
         if state.recover_choice is None:
-            out["recover_choice"] = "Choose: the same license, or an update"
+            out["recover_choice"] = _("Choose: the same license, or an update")
         elif state.recover_choice == "same" and not state.same_params_ack:
-            out["same_params"] = "Tick the box to confirm the key computer parameters have not changed"
+            out["same_params"] = _("Tick the box to confirm the key computer parameters have not changed")
         elif state.recover_choice == "update":
-            _check(out, "extra_pin", lambda: parse_pin(state.extra_pin, "Extra PIN code"))
+            _check(out, "extra_pin", lambda: parse_pin(state.extra_pin, _("Extra PIN code")))
             if "extra_pin" not in out and state.extra_pin.replace("-", "").replace(" ", "") == \
                     state.pin.replace("-", "").replace(" ", ""):
-                out["extra_pin"] = "Extra PIN code: must differ from the PIN code currently in use"
+                out["extra_pin"] = _("Extra PIN code: must differ from the PIN code currently in use")
     elif step == "owner_verify":
         out.update({f"verify-{k}": v for k, v in state.verify_owner.errors().items()})
     elif step == "method" and state.method not in allowed_methods(state):
-        out["method"] = "Choose a license acquisition method"
+        out["method"] = _("Choose a license acquisition method")
     return out
 
 

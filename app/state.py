@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from licwiz.core import __version__
 from licwiz.core.errors import CenterError, LicwizError
+from licwiz.core.i18n import _
 from licwiz.core.owner import OwnerData
 
 from .steps import StepName
@@ -61,21 +62,23 @@ class ErrorInfo:
         if isinstance(exc, LicwizError):
             return cls(exc.code, exc.brief, exc.detail, step=step)
         # Unexpected: still no traceback for the user, but the type for support.
-        return cls("internal", "An unexpected error stopped license acquisition",
+        return cls("internal", _("An unexpected error stopped license acquisition"),
                    f"{type(exc).__name__}: {exc}", step=step)
 
     def description(self) -> str:
+        """The fields' labels in the user's language; the values (code, request
+        id, time, versions, the center's detail) as they are, for support."""
         lines = [
-            f"Error code: {self.code}",
-            f"Message: {self.brief}",
-            f"Request id: {self.request_id or '-'}",
-            f"HTTP status: {self.status or '-'}",
-            f"Time (UTC): {self.time}",
-            f"licwiz version: {self.version} ({self.runtime})",
-            f"Step: {self.step or '-'}",
-            f"Licensing Center: {self.center or '-'}",
+            _("Error code: {code}").format(code=self.code),
+            _("Message: {brief}").format(brief=self.brief),
+            _("Request id: {request_id}").format(request_id=self.request_id or "-"),
+            _("HTTP status: {status}").format(status=self.status or "-"),
+            _("Time (UTC): {time}").format(time=self.time),
+            _("licwiz version: {version} ({runtime})").format(version=self.version, runtime=self.runtime),
+            _("Step: {step}").format(step=self.step or "-"),
+            _("Licensing Center: {center}").format(center=self.center or "-"),
             "",
-            "Detail:",
+            _("Detail:"),
             self.detail or self.brief,
         ]
         return "\n".join(lines)
