@@ -120,7 +120,7 @@ async def test_quit_dialog_arrows_move_between_its_buttons(wizard_run: Any) -> N
         await d.at("kit")
         await d.type("#regnum", "12")
         await d.press("ctrl+q")
-        await d.dialog("ConfirmDialog", focus="no")
+        await d.dialog("QuitDialog", focus="no")
         for key, where in (("left", "yes"), ("right", "no"), ("up", "yes"), ("down", "no"), ("left", "yes")):
             await d.press(key)
             await d.focused(where)
@@ -130,7 +130,7 @@ async def test_quit_dialog_arrows_move_between_its_buttons(wizard_run: Any) -> N
         await d.at("kit")
         assert d.app.return_code is None
         await d.press("ctrl+q")
-        await d.dialog("ConfirmDialog", focus="no")
+        await d.dialog("QuitDialog", focus="no")
         await d.press("left")
         await d.focused("yes")
         await d.press("enter")  # Quit (lose it)

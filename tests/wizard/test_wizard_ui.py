@@ -213,12 +213,12 @@ async def test_help_attention_and_quit(wizard_run: Any) -> None:
         await d.at("kit")
         await d.type("#regnum", "12")
         await d.press("ctrl+q")  # something typed: asks first
-        await d.dialog("ConfirmDialog", focus="no")
+        await d.dialog("QuitDialog", focus="no")
         await d.press("enter")  # the default is Stay
         await d.at("kit")
         assert d.app.return_code is None
         await d.press("ctrl+q")
-        await d.dialog("ConfirmDialog", focus="no")
+        await d.dialog("QuitDialog", focus="no")
         await d.press("shift+tab")
         await d.focused("yes")
         await d.press("enter")
