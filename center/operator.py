@@ -16,6 +16,9 @@ owner data is checked against the owner digest inside the request code before
 anything is issued, so a typo is caught while the customer is on the line.
 Then the center activates with method ``phone`` and the page shows the
 response rows to read back.
+
+The console speaks the operator's language like the web page (center/web.py
+chooses it per request and words the errors).
 """
 
 from __future__ import annotations
@@ -28,24 +31,29 @@ import hmac
 from typing import Any
 
 from licwiz.core import phonecodes, phonemsg
-from licwiz.core.errors import LicwizError, PhoneCodeError
+from licwiz.core.errors import PhoneCodeError
+from licwiz.core.i18n import N_
 from licwiz.core.license import parse as parse_license
 from licwiz.core.owner import KINDS, LABELS, OwnerData
 from licwiz.service.access import client_addr, request_id
+from licwiz.service.errors import ApiError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from . import refusals
 from .service import CenterService
-from .web import SECURITY_HEADERS, error_status, error_view, render, too_large
+from .web import SECURITY_HEADERS, ErrorView, PageError, error_status, error_view, render, too_large
 
 COOKIE = "licwiz_operator"
 MAX_ROWS = 6  # an update request is 5 rows; one spare for a stray extra row
 MAX_FORM = 16 * 1024
 OWNER_FIELDS = [(n, LABELS[n]) for n in OwnerData.field_names() if n != "kind"]
+# The owner types as the select shows them (the values stay the codes).
+KIND_WORDS = {"organisation": N_("Organisation"), "person": N_("Person")}
 
 
-class OperatorError(LicwizError):
+class OperatorError(PageError):
     code = "operator"
 
 
@@ -86,30 +94,32 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
         name = await svc.operators.for_session(session_id) if session_id else None
         return (name, session_id) if name else None
 
-    def page(name: str, session_id: str, status: int = 200, **ctx: Any) -> Response:
+    def page(request: Request, name: str, session_id: str, status: int = 200, **ctx: Any) -> Response:
         defaults: dict[str, Any] = {
             "operator": name, "csrf": csrf_token(session_id), "error": None, "response": None,
             "rows": [""] * MAX_ROWS, "bad_rows": [], "max_rows": MAX_ROWS, "owner": OwnerData().to_dict(),
-            "owner_errors": {}, "owner_fields": OWNER_FIELDS, "kinds": KINDS,
+            "owner_errors": {}, "owner_fields": OWNER_FIELDS,
+            "kinds": [(k, KIND_WORDS.get(k, k)) for k in KINDS],
         }
         defaults.update(ctx)
         rows = list(defaults["rows"]) + [""] * MAX_ROWS
         defaults["rows"] = rows[:MAX_ROWS]
-        return render("operator.html", status=status, **defaults)
+        return render(request, "operator.html", status=status, **defaults)
 
-    def login_page(status: int = 200, error: dict[str, str] | None = None) -> Response:
-        return render("operator_login.html", status=status, error=error)
+    def login_page(request: Request, status: int = 200, error: ErrorView | None = None) -> Response:
+        return render(request, "operator_login.html", status=status, error=error)
 
     async def console(request: Request) -> Response:
         who = await current(request)
         if who is None:
-            return login_page()
-        return page(*who)
+            return login_page(request)
+        return page(request, *who)
 
     async def login(request: Request) -> Response:
         rid = request_id(request)
         if too_large(request, MAX_FORM) or not _same_origin(request):
-            return login_page(400, error_view(OperatorError("The login form was not accepted"), rid))
+            err = OperatorError(N_("The login form was not accepted"))
+            return login_page(request, 400, error_view(err, rid))
         async with request.form(max_files=0, max_fields=4) as form:
             token = str(form.get("token", "")).strip()
         name = await svc.operators.for_token(token)
@@ -117,9 +127,9 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
             # Slow down token guessing a little; tokens are 256-bit random anyway.
             await asyncio.sleep(0.2)
             request.scope.setdefault("state", {})["error_code"] = "unauthorized"
-            err = OperatorError("Unknown or disabled operator token",
-                                "Check the token printed by 'licwiz center operator add'.")
-            return login_page(401, error_view(err, rid))
+            err = OperatorError(N_("Unknown or disabled operator token"),
+                                N_("Check the token printed by «licwiz center operator add»."))
+            return login_page(request, 401, error_view(err, rid))
         session_id, seconds = await svc.operators.start_session(
             name, request_id=rid, client_addr=client_addr(request), replaces=request.cookies.get(COOKIE, ""))
         resp = RedirectResponse("/operator", status_code=303, headers=SECURITY_HEADERS)
@@ -149,16 +159,16 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
         rid = request_id(request)
         who = await current(request)
         if who is None:
-            err = OperatorError("Your operator session has ended: log in again")
-            return login_page(401, error_view(err, rid))
+            err = OperatorError(N_("Your operator session has ended: log in again"))
+            return login_page(request, 401, error_view(err, rid))
         name, session_id = who
         if too_large(request, MAX_FORM) or not _same_origin(request):
-            err = OperatorError("The form was not accepted")
-            return page(name, session_id, 400, error=error_view(err, rid))
+            err = OperatorError(N_("The form was not accepted"))
+            return page(request, name, session_id, 400, error=error_view(err, rid))
         async with request.form(max_files=0, max_fields=MAX_ROWS + 16) as form:
             if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(session_id)):
-                err = OperatorError("The form was not accepted (stale page): reload and type again")
-                return page(name, session_id, 403, error=error_view(err, rid))
+                err = OperatorError(N_("The form was not accepted (stale page): reload and type again"))
+                return page(request, name, session_id, 403, error=error_view(err, rid))
             rows = _rows_from_form(form)
             owner = _owner_from_form(form)
         shown: dict[str, Any] = {"rows": rows, "owner": owner.to_dict()}
@@ -167,29 +177,37 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
             preq = phonemsg.decode_request(rows)
         except PhoneCodeError as exc:
             bad = list(exc.rows) or [i + 1 for i, r in enumerate(rows) if not phonecodes.check_row(i + 1, r)]
-            return page(name, session_id, 400, error=error_view(exc, rid), bad_rows=bad, **shown)
+            return page(request, name, session_id, 400, error=error_view(exc, rid), bad_rows=bad, **shown)
         # 2. The owner data: complete, and the same as the customer's computer sent.
         errs = owner.errors()
         if errs:
-            err = OperatorError("Some owner data is missing or malformed", "; ".join(errs.values()))
-            return page(name, session_id, 400, error=error_view(err, rid), owner_errors=errs, **shown)
+            # The problems are core's words (owner.errors), shown as they are.
+            err = OperatorError(N_("Some owner data is missing or malformed"), "{problems}",
+                                problems="; ".join(errs.values()))
+            return page(request, name, session_id, 400, error=error_view(err, rid), owner_errors=errs,
+                        **shown)
         if not preq.owner_matches(owner):
             err = OperatorError(
-                "The owner data does not match what the customer's computer sent",
-                "Read every field back to the customer letter by letter (spelling, capitals, "
-                "punctuation); it must be exactly what was typed in the wizard.",
+                N_("The owner data does not match what the customer's computer sent"),
+                N_("Read every field back to the customer letter by letter (spelling, capitals, "
+                   "punctuation); it must be exactly what was typed in the wizard."),
             )
             request.scope.setdefault("state", {})["error_code"] = "owner_mismatch"
-            return page(name, session_id, 400, error=error_view(err, rid), **shown)
+            return page(request, name, session_id, 400, error=error_view(err, rid), **shown)
         # 3. Issue (or replay: the same request code and owner data give the same answer).
         try:
-            product = (await svc.kits.info(preq.regnum)).product
+            try:
+                product = (await svc.kits.info(preq.regnum)).product
+            except ApiError as exc:
+                if exc.code == "not_found":  # the admin API's words; the customer's are kit_unknown's
+                    raise refusals.kit_unknown(preq.regnum) from None
+                raise
             if not preq.product_matches(product):
                 raise OperatorError(
-                    "The request code is for another product than this registration number",
-                    f"Kit {preq.regnum} licenses {product!r}; the customer's wizard is for another "
-                    "product. The customer must run the wizard of the product the kit was bought for.",
-                    code="wrong_product",
+                    N_("The request code is for another product than this registration number"),
+                    N_("Kit {regnum} licenses «{product}»; the customer's wizard is for another "
+                       "product. The customer must run the wizard of the product the kit was bought for."),
+                    code="wrong_product", regnum=preq.regnum, product=product,
                 )
             ident = hashlib.sha256(("|".join(phonecodes.normalise(r) for r in rows) + "|"
                                     + owner.digest()).encode()).hexdigest()
@@ -204,19 +222,20 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
                 out_rows = phonemsg.response_rows(act.license, _signature(act.license_text))
             except ValueError as exc:
                 raise OperatorError(
-                    f"License {act.license_id} was issued but cannot be read out by phone",
-                    f"{exc}. Send the customer the license data file instead (support can export it "
-                    "with the admin API), quoting the request id.", code="not_phoneable",
+                    N_("License {license_id} was issued but cannot be read out by phone"),
+                    N_("{problem}. Send the customer the license data file instead (support can export "
+                       "it with the admin API), quoting the request id."),
+                    code="not_phoneable", license_id=act.license_id, problem=str(exc),
                 ) from None
         except Exception as exc:
             request.scope.setdefault("state", {})["error_code"] = getattr(exc, "code", "internal")
-            return page(name, session_id, error_status(exc), error=error_view(exc, rid), **shown)
+            return page(request, name, session_id, error_status(exc), error=error_view(exc, rid), **shown)
         response = {
             "rows": [phonecodes.format_row(r) for r in out_rows], "license_id": act.license_id,
             "users": act.users, "supersedes": act.supersedes, "replayed": act.replayed, "request_id": rid,
         }
         # A fresh, empty form for the next call: the rows and owner data are not kept on the page.
-        return page(name, session_id, response=response)
+        return page(request, name, session_id, response=response)
 
     return [
         Route("/operator", console, methods=["GET"]),

@@ -14,24 +14,38 @@ echoes a license its own keys signed, so the form cannot be abused to serve
 arbitrary files from the center's address.
 
 The same flow for automation is ``POST /api/v1/requests`` (center/app.py).
+
+Languages: every page (and the operator console, which renders through here)
+is in the language chosen per request: ``?lang=`` from the switch on the page
+(kept in a cookie for the next pages), else that cookie, else Accept-Language.
+Each render gets its own translation's callables; the process language is never
+changed, since one center serves people in several languages at once. Texts
+people read are marked in the templates (``{% trans %}``, ``_()``) and with
+``N_`` in Python; the API's JSON keeps English and the stable codes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gettext
 import hashlib
 import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
+from licwiz.core import i18n
 from licwiz.core.errors import LicwizError, SignatureError
+from licwiz.core.i18n import N_
 from licwiz.core.keys import Keyring
 from licwiz.core.license import parse as parse_license
 from licwiz.core.license import verify
 from licwiz.core.request import MAX_FILE_BYTES as MAX_REQUEST_BYTES
 from licwiz.service import body, outage
 from licwiz.service.access import client_addr, request_id
+from markupsafe import Markup
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -46,7 +60,15 @@ TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(HERE / "templates")),
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
+    extensions=["jinja2.ext.i18n"],
 )
+# Newstyle gettext: {% trans %} passes its variables to the callables, which each
+# render supplies for its own language (template_words); these English ones are
+# only the defaults a render without them would get.
+# (install_null_translations is added by the extension, which mypy cannot see.)
+cast(Any, TEMPLATES).install_null_translations(newstyle=True)
+LANG_COOKIE = "licwiz_lang"
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
 MAX_FORM_BYTES = MAX_REQUEST_BYTES + 16 * 1024
 # Pages must not be framed (clickjacking) nor cached (they show license data).
 SECURITY_HEADERS = {
@@ -62,28 +84,124 @@ SECURITY_HEADERS = {
 
 
 class PageError(LicwizError):
-    """A problem with what the person sent, shown on the page."""
+    """A problem with what the person sent, shown on the page.
+
+    ``brief`` and ``detail`` are messages with ``{name}`` fields (marked with N_
+    where written), filled from ``fields``: the English goes to the exception,
+    the page words them in its own language (ErrorView).
+    """
 
     code = "bad_upload"
 
+    def __init__(self, brief: str, detail: str = "", *, code: str | None = None, **fields: object) -> None:
+        super().__init__(brief.format(**fields), detail.format(**fields), code=code)
+        self.messages = (brief, detail or brief)
+        self.fields: Mapping[str, object] = fields
 
-def render(name: str, status: int = 200, headers: dict[str, str] | None = None, **ctx: Any) -> HTMLResponse:
-    html = TEMPLATES.get_template(name).render(**ctx)
+
+@dataclass(frozen=True)
+class ErrorView:
+    """What the page shows for a failure, still in English: worded per page by ``words``.
+
+    Without ``fields`` the texts are whole messages (a refusal's brief, a core
+    error): a text the catalog knows is shown translated, any other as it is.
+    """
+
+    code: str
+    brief: str
+    detail: str
+    request_id: str
+    fields: Mapping[str, object] = field(default_factory=dict)
+
+    def words(self, t: gettext.NullTranslations) -> dict[str, str]:
+        def say(text: str) -> str:
+            if not text:  # gettext("") is the catalog's header
+                return text
+            said = t.gettext(text)
+            return said.format(**self.fields) if self.fields else said
+
+        return {"code": self.code, "brief": say(self.brief), "detail": say(self.detail),
+                "request_id": self.request_id}
+
+
+def page_language(request: Request) -> tuple[str, bool]:
+    """The page's language, and whether the person chose it just now with the switch (``?lang=``).
+
+    The switch wins, then its cookie (so the choice sticks), then Accept-Language.
+    """
+    chosen = i18n.supported(request.query_params.get("lang", ""))
+    if chosen:
+        return chosen, True
+    kept = i18n.supported(request.cookies.get(LANG_COOKIE, ""))
+    if kept:
+        return kept, False
+    return i18n.negotiate(request.headers.get("accept-language")), False
+
+
+def template_words(t: gettext.NullTranslations) -> dict[str, Callable[..., str]]:
+    """The callables one render uses: Jinja's newstyle gettext/ngettext over *t*, and ``tr``.
+
+    As Jinja's own newstyle callables do, the translated text is markup (it may
+    hold tags like <code>) and the variables are escaped into it. ``tr`` words a
+    message that comes from Python (marked there with N_) as plain text.
+    """
+
+    @jinja2.pass_context
+    def gettext_(context: jinja2.runtime.Context, message: str, **variables: Any) -> str:
+        said = t.gettext(message)
+        if context.eval_ctx.autoescape:
+            return Markup(said) % variables
+        return said % variables
+
+    @jinja2.pass_context
+    def ngettext_(context: jinja2.runtime.Context, singular: str, plural: str, num: int,
+                  **variables: Any) -> str:
+        variables.setdefault("num", num)
+        said = t.ngettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            return Markup(said) % variables
+        return said % variables
+
+    def tr(message: str) -> str:
+        return t.gettext(message) if message else message
+
+    return {"gettext": gettext_, "ngettext": ngettext_, "tr": tr}
+
+
+def render(request: Request, name: str, status: int = 200, headers: dict[str, str] | None = None,
+           **ctx: Any) -> HTMLResponse:
+    """Template *name* in the request's language; an ErrorView in ``error`` is worded in it."""
+    lang, switched = page_language(request)
+    t = i18n.translation(lang)
+    if isinstance(ctx.get("error"), ErrorView):
+        ctx["error"] = ctx["error"].words(t)
+    home = "/operator" if request.url.path.startswith("/operator") else "/"
+    html = TEMPLATES.get_template(name).render(**ctx, **template_words(t), lang=lang, home=home)
     extra = {"Retry-After": str(outage.RETRY_AFTER)} if status == 503 else {}
-    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **extra, **(headers or {})})
+    # The same URL answers in several languages: caches must key on what chooses it.
+    words = {"Content-Language": lang, "Vary": "Accept-Language, Cookie"}
+    response = HTMLResponse(html, status_code=status,
+                            headers={**SECURITY_HEADERS, **extra, **words, **(headers or {})})
+    if switched:
+        response.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_SECONDS, path="/", samesite="lax",
+                            secure=request.url.scheme == "https")
+    return response
 
 
-def error_view(exc: BaseException, rid: str) -> dict[str, str]:
+def error_view(exc: BaseException, rid: str) -> ErrorView:
     """What the page shows for a failure: words for people, detail for support."""
+    if isinstance(exc, PageError):
+        brief, detail = exc.messages
+        return ErrorView(exc.code, brief, detail, rid, exc.fields)
     if isinstance(exc, LicwizError):
-        return {"code": exc.code, "brief": exc.brief, "detail": exc.detail, "request_id": rid}
+        return ErrorView(exc.code, exc.brief, exc.detail, rid)
     if outage.is_outage(exc):
         print(f"center web: database unavailable {type(exc).__name__} (request {rid})", file=sys.stderr)
         shown = refusals.unavailable()
     else:
         print(f"center web: internal error {type(exc).__name__} (request {rid})", file=sys.stderr)
         shown = refusals.internal()
-    return {"code": shown.code, "brief": shown.brief, "detail": shown.detail, "request_id": rid}
+    return ErrorView(shown.code, shown.brief, shown.detail, rid)
 
 
 def error_status(exc: BaseException) -> int:
@@ -101,36 +219,43 @@ def too_large(request: Request, limit: int) -> bool:
     return body.too_large(request.headers, limit)
 
 
+TOO_LARGE = N_("The file is too large to be a license request file")
+NOT_REQUEST = N_("This is not a license request file")
+
+
 async def _uploaded_text(request: Request) -> str:
+    kib = MAX_REQUEST_BYTES // 1024
     if too_large(request, MAX_FORM_BYTES):
-        raise PageError(
-            "The file is too large to be a license request file",
-            f"A request file is at most {MAX_REQUEST_BYTES // 1024} KiB; "
-            "choose the .req file the wizard saved.",
-        )
+        raise PageError(TOO_LARGE, N_("A request file is at most {kib} KiB; choose the .req file the "
+                                      "wizard saved."), kib=kib)
     try:
         async with request.form(max_files=1, max_fields=4, max_part_size=MAX_FORM_BYTES) as form:
             item = form.get("request_file")
             if isinstance(item, UploadFile):
                 raw = await item.read(MAX_REQUEST_BYTES + 1)
-                name = item.filename or "the file"
+                name = item.filename or ""
             else:
-                raw, name = (item or "").encode("utf-8"), "the pasted text"
+                raw, name = (item or "").encode("utf-8"), ""
     except LicwizError:
         raise
     except Exception:  # python-multipart raises several types for a malformed body
-        raise PageError("The upload could not be read", "The form data was malformed; try again.") from None
+        raise PageError(N_("The upload could not be read"),
+                        N_("The form data was malformed; try again.")) from None
     if not raw.strip():
-        raise PageError("No license request file was chosen",
-                        "Use Browse to pick the request file the wizard saved (licwiz-request-….req).")
+        raise PageError(N_("No license request file was chosen"),
+                        N_("Use Browse to pick the request file the wizard saved (licwiz-request-….req)."))
     if len(raw) > MAX_REQUEST_BYTES:
-        raise PageError("The file is too large to be a license request file",
-                        f"{name}: over {MAX_REQUEST_BYTES // 1024} KiB")
+        if name:
+            raise PageError(TOO_LARGE, N_("{name}: over {kib} KiB"), name=name, kib=kib)
+        raise PageError(TOO_LARGE, N_("The text sent is over {kib} KiB."), kib=kib)
     try:
         return raw.decode("ascii")
     except UnicodeDecodeError:
-        raise PageError("This is not a license request file",
-                        f"{name} is not a text file; choose the .req file the wizard saved.") from None
+        if name:
+            raise PageError(NOT_REQUEST, N_("{name} is not a text file; choose the .req file the wizard "
+                                            "saved."), name=name) from None
+        raise PageError(NOT_REQUEST, N_("The text sent is not a request file; choose the .req file "
+                                        "the wizard saved.")) from None
 
 
 def desk_email(svc: CenterService) -> str:
@@ -140,11 +265,12 @@ def desk_email(svc: CenterService) -> str:
 
 def web_routes(svc: CenterService) -> list[BaseRoute]:
 
-    def page(status: int = 200, **ctx: Any) -> HTMLResponse:
-        return render("index.html", status, phone=svc.phone_number_cached, email=desk_email(svc), **ctx)
+    def page(request: Request, status: int = 200, **ctx: Any) -> HTMLResponse:
+        return render(request, "index.html", status, phone=svc.phone_number_cached, email=desk_email(svc),
+                      **ctx)
 
     async def index(request: Request) -> Response:
-        return page(error=None, issued=None)
+        return page(request, error=None, issued=None)
 
     async def upload(request: Request) -> Response:
         rid = request_id(request)
@@ -156,24 +282,24 @@ def web_routes(svc: CenterService) -> list[BaseRoute]:
             )
         except Exception as exc:  # every failure becomes words on the page
             request.scope.setdefault("state", {})["error_code"] = getattr(exc, "code", "internal")
-            return page(status=error_status(exc), error=error_view(exc, rid), issued=None)
+            return page(request, status=error_status(exc), error=error_view(exc, rid), issued=None)
         lic = act.license
         issued = {
             "license_id": act.license_id, "users": act.users, "text": act.license_text,
             "regnum": lic.regnum, "product": lic.product, "issued": lic.issued,
             "supersedes": act.supersedes, "replayed": act.replayed, "request_id": rid,
         }
-        return page(error=None, issued=issued)
+        return page(request, error=None, issued=issued)
 
     async def download(request: Request) -> Response:
         rid = request_id(request)
         try:
             if too_large(request, 64 * 1024):
-                raise PageError("The download request is too large")
+                raise PageError(N_("The download request is too large"))
             async with request.form(max_files=0, max_fields=2) as form:
                 text = form.get("license")
             if not isinstance(text, str):
-                raise PageError("Nothing to download", "Upload the license request file first.")
+                raise PageError(N_("Nothing to download"), N_("Upload the license request file first."))
             text = text.replace("\r\n", "\n")
             signed = parse_license(text, "license")
             try:
@@ -181,9 +307,9 @@ def web_routes(svc: CenterService) -> list[BaseRoute]:
                 verify(text, Keyring(signing=dict(svc.keys.signing_public)),
                        today=dt.date.fromisoformat(signed.license.issued))
             except SignatureError:
-                raise PageError("This license was not issued by this Licensing Center") from None
+                raise PageError(N_("This license was not issued by this Licensing Center")) from None
         except Exception as exc:
-            return page(status=error_status(exc), error=error_view(exc, rid), issued=None)
+            return page(request, status=error_status(exc), error=error_view(exc, rid), issued=None)
         name = signed.license.license_id
         return Response(
             text.encode("ascii"), media_type="application/octet-stream",

@@ -24,7 +24,8 @@
       var wrong = digits.length >= 21 && !valid(n, input.value);
       input.parentNode.classList.toggle("bad", wrong);
       input.setAttribute("aria-invalid", wrong ? "true" : "false");
-      mark.textContent = wrong ? "wrong: read row " + n + " again" : (digits.length >= 21 ? "ok" : "");
+      // The words come from the page, in its language (data-wrong, data-ok on each mark).
+      mark.textContent = wrong ? mark.getAttribute("data-wrong") : (digits.length >= 21 ? mark.getAttribute("data-ok") : "");
     });
   });
 })();
