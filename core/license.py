@@ -30,7 +30,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .errors import FileFormatError, LicenseInvalid, SignatureError
+from .i18n import N_
 from .keys import Keyring, key_id
+from .message import Msg
 
 Method = Literal["online", "file", "phone"]
 METHODS: tuple[str, ...] = ("online", "file", "phone")
@@ -39,6 +41,8 @@ MAX_FILE_BYTES = 32 * 1024
 BEGIN = "-----BEGIN LICWIZ LICENSE-----"
 END = "-----END LICWIZ LICENSE-----"
 _DOMAIN = b"licwiz-license-v1\n"
+# What a license is called in errors when it has no file name.
+LICENSE_FILE = Msg(N_("license file"))
 
 
 def pin_digest(regnum: str, pin: str) -> str:
@@ -109,27 +113,29 @@ _OPTIONAL = {"not_after", "supersedes"}
 
 def _from_payload(doc: Any, source: str) -> License:
     if not isinstance(doc, dict):
-        raise FileFormatError(source, "license payload is not an object")
+        raise FileFormatError(source, Msg(N_("license payload is not an object")))
     for name, typ in _FIELDS.items():
         value = doc.get(name)
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise FileFormatError(source, f"license field {name!r} missing or of the wrong type")
+            raise FileFormatError(source, Msg(N_("license field {name!r} missing or of the wrong type"),
+                                              name=name))
     for name in _OPTIONAL:
         if doc.get(name) is not None and not isinstance(doc[name], str):
-            raise FileFormatError(source, f"license field {name!r} must be text")
+            raise FileFormatError(source, Msg(N_("license field {name!r} must be text"), name=name))
     if doc["version"] != FORMAT_VERSION:
-        raise FileFormatError(source, f"unsupported license format version {doc['version']}")
+        raise FileFormatError(source, Msg(N_("unsupported license format version {version}"),
+                                          version=doc["version"]))
     params = doc["params"]
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
-        raise FileFormatError(source, "license parameters must map names to digests")
+        raise FileFormatError(source, Msg(N_("license parameters must map names to digests")))
     if doc["method"] not in METHODS:
-        raise FileFormatError(source, f"unknown acquisition method {doc['method']!r}")
+        raise FileFormatError(source, Msg(N_("unknown acquisition method {method!r}"), method=doc["method"]))
     try:
         dt.date.fromisoformat(doc["issued"])
         if doc.get("not_after"):
             dt.date.fromisoformat(doc["not_after"])
     except ValueError:
-        raise FileFormatError(source, "license dates are not ISO dates") from None
+        raise FileFormatError(source, Msg(N_("license dates are not ISO dates"))) from None
     known = set(_FIELDS) | _OPTIONAL
     extra = {k: v for k, v in doc.items() if k not in known}
     return License(
@@ -157,30 +163,31 @@ def dumps(lic: License, signature: bytes) -> str:
     )
 
 
-def parse(text: str, source: str = "license file") -> SignedLicense:
+def parse(text: str, source: str = LICENSE_FILE) -> SignedLicense:
     """Parse without verifying the signature (use ``verify``)."""
     if len(text) > MAX_FILE_BYTES:
-        raise FileFormatError(source, f"too large for a license (over {MAX_FILE_BYTES // 1024} KiB)")
+        raise FileFormatError(source, Msg(N_("too large for a license (over {size} KiB)"),
+                                                     size=MAX_FILE_BYTES // 1024))
     lines = text.split("\n")
     if len(lines) < 5 or lines[0] != BEGIN:
-        raise FileFormatError(source, "not a licwiz license file (header missing)")
+        raise FileFormatError(source, Msg(N_("not a licwiz license file (header missing)")))
     if lines[4] != END or lines[5:] != [""]:
-        raise FileFormatError(source, "license file is truncated or has extra lines")
+        raise FileFormatError(source, Msg(N_("license file is truncated or has extra lines")))
     if not lines[2].startswith("Key-Id: ") or not lines[3].startswith("Signature: "):
-        raise FileFormatError(source, "license file is damaged (key or signature line)")
+        raise FileFormatError(source, Msg(N_("license file is damaged (key or signature line)")))
     try:
         doc = json.loads(lines[1])
     except (ValueError, RecursionError):
-        raise FileFormatError(source, "license payload is damaged (not JSON)") from None
+        raise FileFormatError(source, Msg(N_("license payload is damaged (not JSON)"))) from None
     lic = _from_payload(doc, source)
     try:
         sig = base64.b64decode(lines[3][len("Signature: "):], validate=True)
     except (binascii.Error, ValueError):
-        raise FileFormatError(source, "license signature is damaged (not base64)") from None
+        raise FileFormatError(source, Msg(N_("license signature is damaged (not base64)"))) from None
     if lines[2][len("Key-Id: "):] != lic.key_id or len(sig) != 64:
-        raise FileFormatError(source, "license file is damaged (key id or signature length)")
+        raise FileFormatError(source, Msg(N_("license file is damaged (key id or signature length)")))
     if dumps(lic, sig) != text:
-        raise FileFormatError(source, "license file was altered (not in canonical form)")
+        raise FileFormatError(source, Msg(N_("license file was altered (not in canonical form)")))
     return SignedLicense(lic, sig, text)
 
 
@@ -190,7 +197,7 @@ def verify(
     *,
     product: str | None = None,
     today: dt.date | None = None,
-    source: str = "license file",
+    source: str = LICENSE_FILE,
 ) -> License:
     """The license in ``text`` if its signature verifies with a trusted key,
     it is for ``product`` (when given) and valid today. Raises otherwise."""
@@ -204,7 +211,7 @@ def verify(
         key.verify(signed.signature, _DOMAIN + payload_line)
     except InvalidSignature:
         raise SignatureError(
-            f"{source}: signature does not verify; the file was changed or forged",
+            Msg(N_("{source}: signature does not verify; the file was changed or forged"), source=source),
             code="bad_signature",
         ) from None
     check_valid(lic, product=product, today=today, source=source)
@@ -212,21 +219,24 @@ def verify(
 
 
 def check_valid(
-    lic: License, *, product: str | None = None, today: dt.date | None = None, source: str = "license file"
+    lic: License, *, product: str | None = None, today: dt.date | None = None, source: str = LICENSE_FILE
 ) -> None:
     """The checks of ``verify`` after the signature: for ``product`` (when
     given) and valid ``today``. Alone for a license whose signature was just
     checked where it was built (a phone answer, core.phonemsg)."""
     if product is not None and lic.product != product:
         raise LicenseInvalid(
-            f"{source}: license is for product {lic.product!r}, not {product!r}", code="wrong_product"
+            Msg(N_("{source}: license is for product {product!r}, not {wanted!r}"), source=source,
+                product=lic.product, wanted=product), code="wrong_product"
         )
     day = today or dt.datetime.now(dt.UTC).date()
     if not lic.valid_on(day):
         code = "not_yet_valid" if day < dt.date.fromisoformat(lic.issued) else "expired"
         raise LicenseInvalid(
-            f"{source}: license is {code.replace('_', ' ')} (issued {lic.issued}, "
-            f"valid until {lic.not_after or 'no end'})",
+            Msg(N_("{source}: license is not yet valid (issued {issued}, valid until {until})")
+                if code == "not_yet_valid" else
+                N_("{source}: license is expired (issued {issued}, valid until {until})"),
+                source=source, issued=lic.issued, until=lic.not_after or Msg(N_("no end"))),
             code=code,
         )
 
@@ -237,13 +247,15 @@ def read_file(path: Path) -> str:
         with Path(path).open("rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise FileFormatError(str(path), f"cannot read: {exc.strerror}") from None
+        raise FileFormatError(str(path), Msg(N_("cannot read: {reason}"),
+                                             reason=exc.strerror or str(exc))) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise FileFormatError(str(path), f"too large for a license (over {MAX_FILE_BYTES // 1024} KiB)")
+        raise FileFormatError(str(path), Msg(N_("too large for a license (over {size} KiB)"),
+                                                     size=MAX_FILE_BYTES // 1024))
     try:
         return raw.decode("ascii")
     except UnicodeDecodeError:
-        raise FileFormatError(str(path), "not a licwiz license file (not ASCII text)") from None
+        raise FileFormatError(str(path), Msg(N_("not a licwiz license file (not ASCII text)"))) from None
 
 
 def verify_file(path: Path, keyring: Keyring, *, product: str | None = None) -> License:

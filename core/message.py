@@ -16,9 +16,11 @@ A field that is itself a ``Msg`` is localized with it; anything else is inserted
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from gettext import NullTranslations
 from typing import Any
 
-from .i18n import _
+from .i18n import _, ngettext
 
 
 class Msg(str):
@@ -28,21 +30,58 @@ class Msg(str):
     fields: dict[str, Any]
 
     def __new__(cls, msgid: str, /, **fields: Any) -> Msg:
-        english = msgid.format(**{k: str(v) for k, v in fields.items()}) if fields else msgid
+        english = msgid.format(**fields) if fields else msgid
         obj = super().__new__(cls, english)
         obj.msgid = msgid
         obj.fields = fields
         return obj
 
-    def localized(self) -> str:
-        translated = _(self.msgid)
+    def localized(self, using: NullTranslations | None = None) -> str:
+        translated = using.gettext(self.msgid) if using is not None else _(self.msgid)
         if not self.fields:
             return translated
-        return translated.format(**{k: localized(v) for k, v in self.fields.items()})
+        return translated.format(**self._shown(using))
+
+    def _shown(self, using: NullTranslations | None) -> dict[str, Any]:
+        return {k: v.localized(using) if isinstance(v, Msg) else v for k, v in self.fields.items()}
 
 
-def localized(text: object) -> str:
-    """*text* in the process language if it is a :class:`Msg`, else as it is."""
+class Plural(Msg):
+    """A text with a count: the form for *n* (Russian has three) chosen when shown.
+    Both forms are marked with ``N_``; ``{n}`` is the count, other fields as in Msg."""
+
+    plural: str
+    n: int
+
+    def __new__(cls, singular: str, plural: str, n: int, /, **fields: Any) -> Plural:
+        obj = str.__new__(cls, (singular if n == 1 else plural).format(n=n, **fields))
+        obj.msgid, obj.plural, obj.n, obj.fields = singular, plural, n, fields
+        return obj
+
+    def localized(self, using: NullTranslations | None = None) -> str:
+        form = (using.ngettext if using is not None else ngettext)(self.msgid, self.plural, self.n)
+        return form.format(n=self.n, **self._shown(using))
+
+
+class Joined(Msg):
+    """Texts joined by *sep* (``"; ".join`` of Msgs), each localized when shown."""
+
+    parts: list[str]
+    sep: str
+
+    def __new__(cls, sep: str, parts: Iterable[str]) -> Joined:
+        items = list(parts)
+        obj = str.__new__(cls, sep.join(items))
+        obj.msgid, obj.fields, obj.parts, obj.sep = sep.join(items), {}, items, sep
+        return obj
+
+    def localized(self, using: NullTranslations | None = None) -> str:
+        return self.sep.join(localized(p, using) for p in self.parts)
+
+
+def localized(text: object, using: NullTranslations | None = None) -> str:
+    """*text* in the process language (or in *using*, a service's per-request
+    translation) if it is a :class:`Msg`, else as it is."""
     if isinstance(text, Msg):
-        return text.localized()
+        return text.localized(using)
     return str(text)

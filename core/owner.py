@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import FileFormatError, InputError
+from .i18n import N_
+from .message import Joined, Msg
 from .text import text_problem
 
 OwnerKind = Literal["organisation", "person"]
@@ -25,18 +27,19 @@ MAX_FIELD = 200
 FILE_MAGIC = "licwiz-owner-data"
 FILE_VERSION = 1
 
-# Field name -> label shown to people (the wizard and error messages use these).
+# Field name -> label shown to people (the wizard and error messages use these; translate
+# with _() where shown).
 LABELS: dict[str, str] = {
-    "kind": "Owner type",
-    "organisation": "Organisation",
-    "contact": "Contact person",
-    "email": "E-mail",
-    "phone": "Phone",
-    "country": "Country",
-    "postcode": "Postcode",
-    "region": "Region",
-    "city": "City",
-    "address": "Address",
+    "kind": N_("Owner type"),
+    "organisation": N_("Organisation"),
+    "contact": N_("Contact person"),
+    "email": N_("E-mail"),
+    "phone": N_("Phone"),
+    "country": N_("Country"),
+    "postcode": N_("Postcode"),
+    "region": N_("Region"),
+    "city": N_("City"),
+    "address": N_("Address"),
 }
 REQUIRED: tuple[str, ...] = ("contact", "email", "country", "city", "address")
 _WS = re.compile(r"\s+")
@@ -71,29 +74,30 @@ class OwnerData:
         return replace(self, **{n: canonical_text(getattr(self, n)) for n in self.field_names()})
 
     def errors(self) -> dict[str, str]:
-        """Field name -> what is wrong with it; empty when the data is complete."""
+        """Field name -> what is wrong with it (English; ``localized()`` for a person);
+        empty when the data is complete."""
         c = self.canonical()
         out: dict[str, str] = {}
         if c.kind not in KINDS:
-            out["kind"] = "Owner type: choose organisation or person"
+            out["kind"] = Msg(N_("Owner type: choose organisation or person"))
         required = REQUIRED + (("organisation",) if c.kind == "organisation" else ())
         for name in self.field_names():
             value: str = getattr(c, name)
-            label = LABELS[name]
+            label = Msg(LABELS[name])
             if len(value) > MAX_FIELD:
-                out[name] = f"{label}: at most {MAX_FIELD} characters"
+                out[name] = Msg(N_("{label}: at most {count} characters"), label=label, count=MAX_FIELD)
             elif not value and name in required:
-                out[name] = f"{label}: required"
+                out[name] = Msg(N_("{label}: required"), label=label)
             elif (problem := text_problem(value)) is not None:
                 # checked on the canonical value: the whitespace it folds (tab,
                 # newline) is forgiven, every other invisible character is not
-                out[name] = f"{label}: {problem}"
+                out[name] = Msg(N_("{label}: {problem}"), label=label, problem=problem)
         if c.email and "email" not in out and not _EMAIL.match(c.email):
-            out["email"] = "E-mail: expected an address like name@example.com"
+            out["email"] = Msg(N_("E-mail: expected an address like name@example.com"))
         if c.phone and "phone" not in out and not _PHONE.match(c.phone):
-            out["phone"] = "Phone: digits, spaces, + ( ) - only, 5 to 30 characters"
+            out["phone"] = Msg(N_("Phone: digits, spaces, + ( ) - only, 5 to 30 characters"))
         if c.postcode and "postcode" not in out and not _POSTCODE.match(c.postcode):
-            out["postcode"] = "Postcode: 2 to 12 letters, digits, spaces or dashes"
+            out["postcode"] = Msg(N_("Postcode: 2 to 12 letters, digits, spaces or dashes"))
         return out
 
     def validate(self) -> OwnerData:
@@ -101,22 +105,22 @@ class OwnerData:
         errs = self.errors()
         if errs:
             name, message = next(iter(errs.items()))
-            raise InputError(LABELS[name], message, "; ".join(errs.values()))
+            raise InputError(LABELS[name], message, Joined("; ", errs.values()))
         return self.canonical()
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Any, *, source: str = "owner data") -> OwnerData:
+    def from_dict(cls, data: Any, *, source: str = Msg(N_("owner data"))) -> OwnerData:
         if not isinstance(data, dict):
-            raise FileFormatError(source, "expected an object of owner fields")
+            raise FileFormatError(source, Msg(N_("expected an object of owner fields")))
         unknown = set(data) - set(cls.field_names())
         if unknown:
-            raise FileFormatError(source, f"unknown field {sorted(unknown)[0]!r}")
+            raise FileFormatError(source, Msg(N_("unknown field {name!r}"), name=sorted(unknown)[0]))
         for name, value in data.items():
             if not isinstance(value, str):
-                raise FileFormatError(source, f"field {name!r} must be text")
+                raise FileFormatError(source, Msg(N_("field {name!r} must be text"), name=name))
         return cls(**data)
 
     def canonical_json(self) -> bytes:
@@ -134,17 +138,18 @@ def dumps(owner: OwnerData) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def loads(text: str, source: str = "owner data file") -> OwnerData:
+def loads(text: str, source: str = Msg(N_("owner data file"))) -> OwnerData:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise FileFormatError(source, f"too large (over {MAX_FILE_BYTES // 1024} KiB)")
+        raise FileFormatError(source, Msg(N_("too large (over {size} KiB)"), size=MAX_FILE_BYTES // 1024))
     try:
         doc = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise FileFormatError(source, "not an owner-data file (not valid JSON)", str(exc)) from None
+        raise FileFormatError(source, Msg(N_("not an owner-data file (not valid JSON)")), str(exc)) from None
     if not isinstance(doc, dict) or doc.get("format") != FILE_MAGIC:
-        raise FileFormatError(source, "not an owner-data file (format marker missing)")
+        raise FileFormatError(source, Msg(N_("not an owner-data file (format marker missing)")))
     if doc.get("version") != FILE_VERSION:
-        raise FileFormatError(source, f"unsupported owner-data file version {doc.get('version')!r}")
+        raise FileFormatError(source, Msg(N_("unsupported owner-data file version {version!r}"),
+                                          version=doc.get("version")))
     return OwnerData.from_dict(doc.get("owner"), source=source)
 
 
@@ -153,13 +158,14 @@ def load_file(path: Path) -> OwnerData:
         with path.open("rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise FileFormatError(str(path), f"cannot read: {exc.strerror}") from None
+        raise FileFormatError(str(path), Msg(N_("cannot read: {reason}"),
+                                             reason=exc.strerror or str(exc))) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise FileFormatError(str(path), f"too large (over {MAX_FILE_BYTES // 1024} KiB)")
+        raise FileFormatError(str(path), Msg(N_("too large (over {size} KiB)"), size=MAX_FILE_BYTES // 1024))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise FileFormatError(str(path), "not UTF-8 text") from None
+        raise FileFormatError(str(path), Msg(N_("not UTF-8 text"))) from None
     return loads(text, str(path))
 
 

@@ -48,6 +48,8 @@ from collections import Counter
 
 from . import damm
 from .errors import PhoneCodeError
+from .i18n import N_
+from .message import Msg, Plural
 
 DEFAULT_WIDTH = 20
 MIN_WIDTH = 4
@@ -130,14 +132,14 @@ def format_row(row: str, group: int = 3) -> str:
     return " ".join(row[i : i + group] for i in range(0, len(row), group))
 
 
-def _count(n: int) -> str:
-    return f"{n} row" if n == 1 else f"{n} rows"
+def _count(n: int) -> Msg:
+    return Plural(N_("{n} row"), N_("{n} rows"), n)
 
 
-def _rows_word(rows: list[int]) -> str:
+def _rows_list(rows: list[int]) -> str:
     if len(rows) == 1:
-        return f"row {rows[0]}"
-    return "rows " + ", ".join(str(r) for r in rows[:-1]) + f" and {rows[-1]}"
+        return str(rows[0])
+    return Msg(N_("{rows} and {last}"), rows=", ".join(str(r) for r in rows[:-1]), last=rows[-1])
 
 
 def decode(rows: list[str], *, whole_check: bool = False) -> bytes:
@@ -147,9 +149,9 @@ def decode(rows: list[str], *, whole_check: bool = False) -> bytes:
     Raises PhoneCodeError whose ``rows`` lists the 1-based numbers of the
     rows to read again (empty when rows are missing at the end)."""
     if not rows:
-        raise PhoneCodeError("No rows were entered", rows=[])
+        raise PhoneCodeError(Msg(N_("No rows were entered")), rows=[])
     if len(rows) > MAX_BYTES:
-        raise PhoneCodeError(f"Too many rows ({len(rows)})", rows=[])
+        raise PhoneCodeError(Msg(N_("Too many rows ({count})"), count=len(rows)), rows=[])
     clean = [normalise(r) for r in rows]
     counts = Counter(len(r) for r in clean)
     # The width is the length most rows have: one mistyped row does not move it.
@@ -157,50 +159,60 @@ def decode(rows: list[str], *, whole_check: bool = False) -> bytes:
     bad = [i + 1 for i, r in enumerate(clean) if len(r) != row_len or not check_row(i + 1, r)]
     if bad:
         raise PhoneCodeError(
-            f"Check digit wrong in {_rows_word(bad)}: read {'it' if len(bad) == 1 else 'them'} again",
+            Plural(N_("Check digit wrong in row {rows}: read it again"),
+                   N_("Check digit wrong in rows {rows}: read them again"), len(bad), rows=_rows_list(bad)),
             rows=bad,
-            detail=f"{len(bad)} of {len(rows)} rows fail their check digit or have the wrong length",
+            detail=Msg(N_("{bad} of {count} rows fail their check digit or have the wrong length"),
+                       bad=len(bad), count=len(rows)),
         )
     width = row_len - 1
     if width < MIN_WIDTH:
-        raise PhoneCodeError("Rows are too short to be phone code rows", rows=list(range(1, len(rows) + 1)))
+        raise PhoneCodeError(Msg(N_("Rows are too short to be phone code rows")), rows=list(range(1,
+                                                                                                  len(rows) + 1)))
     stream = "".join(r[:-1] for r in clean)
     k = int(stream[0])
     if k == 0 or len(stream) < 1 + k or int(stream[1 : 1 + k]) > MAX_BYTES:
-        raise PhoneCodeError("Row 1 does not start a phone code message: read it again", rows=[1])
+        raise PhoneCodeError(Msg(N_("Row 1 does not start a phone code message: read it again")), rows=[1])
     nbytes = int(stream[1 : 1 + k])
     expected, with_check = _row_count(nbytes, width, whole_check)
     if len(rows) < expected:
         missing = list(range(len(rows) + 1, expected + 1))
         raise PhoneCodeError(
-            f"{_count(expected)} expected, {len(rows)} entered: {_rows_word(missing)} missing",
+            Plural(N_("{expected} expected, {entered} entered: row {rows} missing"),
+                   N_("{expected} expected, {entered} entered: rows {rows} missing"), len(missing),
+                   expected=_count(expected), entered=len(rows), rows=_rows_list(missing)),
             rows=[],
-            detail=f"the header in row 1 says {nbytes} bytes, which take {expected} rows",
+            detail=Msg(N_("the header in row 1 says {size} bytes, which take {expected} rows"),
+                       size=nbytes, expected=expected),
         )
     if len(rows) > expected:
         extra = list(range(expected + 1, len(rows) + 1))
         raise PhoneCodeError(
-            f"Only {_count(expected)} expected, {len(rows)} entered: {_rows_word(extra)} not part of it",
+            Plural(N_("Only {expected} expected, {entered} entered: row {rows} not part of it"),
+                   N_("Only {expected} expected, {entered} entered: rows {rows} not part of it"), len(extra),
+                   expected=_count(expected), entered=len(rows), rows=_rows_list(extra)),
             rows=extra,
-            detail=f"the header in row 1 says {nbytes} bytes, which take {expected} rows",
+            detail=Msg(N_("the header in row 1 says {size} bytes, which take {expected} rows"),
+                       size=nbytes, expected=expected),
         )
     nd = digits_for(nbytes)
     start = 1 + k
     value = int(stream[start : start + nd]) if nd else 0
     end = start + nd
     if value >= 256**nbytes:
-        raise PhoneCodeError("The rows do not form a valid message: read them all again",
+        raise PhoneCodeError(Msg(N_("The rows do not form a valid message: read them all again")),
                              rows=list(range(1, len(rows) + 1)))
     data = value.to_bytes(nbytes, "big")
     if with_check:
         if stream[end : end + _MSG_CHECK_DIGITS] != _message_check(data):
             raise PhoneCodeError(
-                "The rows pass their check digits but not the check of the whole code: "
-                "read them all again (two digits of one row may be wrong, or rows out of order)",
+                Msg(N_("The rows pass their check digits but not the check of the whole code: "
+                       "read them all again (two digits of one row may be wrong, or rows out of order)")),
                 rows=list(range(1, len(rows) + 1)),
             )
         end += _MSG_CHECK_DIGITS
     if stream[end:].strip("0"):
         last = len(rows)
-        raise PhoneCodeError(f"Row {last} has digits after the end of the message", rows=[last])
+        raise PhoneCodeError(Msg(N_("Row {row} has digits after the end of the message"), row=last),
+                             rows=[last])
     return data

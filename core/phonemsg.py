@@ -55,9 +55,11 @@ from . import phonecodes
 from .damm import check_digit
 from .errors import LicwizError, PhoneCodeError, SignatureError
 from .fingerprint import PARAMETERS
+from .i18n import N_
 from .identifiers import PIN_LENGTH, REGNUM_LENGTH
 from .keys import Keyring
 from .license import License, dumps, verify
+from .message import Msg
 from .owner import OwnerData
 from .request import OPERATIONS, ActivationRequest
 
@@ -98,7 +100,7 @@ class _Reader:
 
     def get(self, n: int) -> int:
         if n > self.left:
-            raise PhoneCodeError("The code is too short: a row is probably missing", rows=[])
+            raise PhoneCodeError(Msg(N_("The code is too short: a row is probably missing")), rows=[])
         self.left -= n
         return (self.value >> self.left) & ((1 << n) - 1)
 
@@ -157,7 +159,7 @@ class PhoneRequest:
         hits = sorted({p for p in products if self.product_matches(p)})
         if not hits:
             raise LicwizError(
-                "The request code is for a product this Licensing Center does not serve",
+                Msg(N_("The request code is for a product this Licensing Center does not serve")),
                 code="wrong_product",
             )
         return hits[0]
@@ -207,11 +209,12 @@ def decode_request_bytes(data: bytes) -> PhoneRequest:
     version = r.get(3)
     if version != REQUEST_VERSION:
         raise PhoneCodeError(
-            f"This is not a licwiz request code (version {version}): check row 1", rows=[1]
+            Msg(N_("This is not a licwiz request code (version {version}): check row 1"),
+                version=version), rows=[1]
         )
     op = r.get(2)
     if op >= len(OPERATIONS):
-        raise PhoneCodeError("This is not a licwiz request code (operation): check row 1", rows=[1])
+        raise PhoneCodeError(Msg(N_("This is not a licwiz request code (operation): check row 1")), rows=[1])
     operation = OPERATIONS[op]
     tag = r.get(8)
     regnum_v = r.get(30)
@@ -220,12 +223,12 @@ def decode_request_bytes(data: bytes) -> PhoneRequest:
     if regnum_v >= 10 ** (REGNUM_LENGTH - 1) or pin_v >= 10 ** (PIN_LENGTH - 1) or (
         extra_v is not None and extra_v >= 10 ** (PIN_LENGTH - 1)
     ):
-        raise PhoneCodeError("The request code does not hold a valid kit number or PIN", rows=[])
+        raise PhoneCodeError(Msg(N_("The request code does not hold a valid kit number or PIN")), rows=[])
     owner_hex = f"{r.get(OWNER_HEX * 4):0{OWNER_HEX}x}"
     present = [name for name in PARAMETERS if r.get(1)]
     params = {name: f"{r.get(PARAM_HEX * 4):0{PARAM_HEX}x}" for name in present}
     if not r.rest_is_padding():
-        raise PhoneCodeError("The request code has extra digits at the end", rows=[])
+        raise PhoneCodeError(Msg(N_("The request code has extra digits at the end")), rows=[])
     return PhoneRequest(
         operation=operation, product_tag=tag, regnum=_int_to_regnum(regnum_v), pin=_int_to_pin(pin_v),
         extra_pin=_int_to_pin(extra_v) if extra_v is not None else None, owner_hex=owner_hex,
@@ -306,16 +309,18 @@ def response_rows(lic: License, signature: bytes) -> list[str]:
 def decode_response_bytes(data: bytes) -> PhoneResponse:
     if len(data) != SIGNATURE_BYTES + 9:
         raise PhoneCodeError(
-            "This is not a licwiz response code (wrong length): check the number of rows", rows=[]
+            Msg(N_("This is not a licwiz response code (wrong length): check the number of rows")), rows=[]
         )
     r = _Reader(data[SIGNATURE_BYTES:])
     version = r.get(2)
     if version != RESPONSE_VERSION:
-        raise PhoneCodeError(f"This is not a licwiz response code (version {version})", rows=[])
+        raise PhoneCodeError(Msg(N_("This is not a licwiz response code (version {version})"),
+                                 version=version),
+                             rows=[])
     key_prefix, serial, sup = r.get(8), r.get(10), r.get(10)
     days, users, term = r.get(16), r.get(14), r.get(12)
     if serial == 0:
-        raise PhoneCodeError("The response code holds no license number", rows=[])
+        raise PhoneCodeError(Msg(N_("The response code holds no license number")), rows=[])
     issued = EPOCH + dt.timedelta(days=days)
     return PhoneResponse(
         signature=data[:SIGNATURE_BYTES], key_prefix=key_prefix, serial=serial, supersedes_serial=sup,
@@ -339,8 +344,8 @@ def rebuild_license(resp: PhoneResponse, req: ActivationRequest, keyring: Keyrin
     candidates = sorted(k for k in keyring.signing if int(k[:2], 16) == resp.key_prefix)
     if not candidates:
         raise SignatureError(
-            "The response code was signed by a key this computer does not trust",
-            f"no trusted signing key id starts with {resp.key_prefix:02x}",
+            Msg(N_("The response code was signed by a key this computer does not trust")),
+            Msg(N_("no trusted signing key id starts with {prefix}"), prefix=f"{resp.key_prefix:02x}"),
             code="unknown_key",
         )
     for kid in candidates:
@@ -359,9 +364,9 @@ def rebuild_license(resp: PhoneResponse, req: ActivationRequest, keyring: Keyrin
             continue
         return lic, text
     raise SignatureError(
-        "The response code does not fit this request: check the rows with the operator, "
-        "or the owner data or computer differ from what the center signed",
-        "every row passed its check digit, but the rebuilt license's signature does not verify",
+        Msg(N_("The response code does not fit this request: check the rows with the operator, "
+        "or the owner data or computer differ from what the center signed")),
+        Msg(N_("every row passed its check digit, but the rebuilt license's signature does not verify")),
         code="response_mismatch",
     )
 

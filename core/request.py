@@ -28,8 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from . import __version__
 from .errors import FileFormatError, InputError, SealError
+from .i18n import N_
 from .identifiers import parse_pin, parse_regnum
 from .keys import key_id
+from .message import Msg
 from .owner import LABELS, OwnerData, canonical_text
 from .text import printable, text_problem
 
@@ -38,6 +40,8 @@ OPERATIONS: tuple[str, ...] = ("first", "recover", "update")
 BEGIN = "-----BEGIN LICWIZ LICENSE REQUEST-----"
 END = "-----END LICWIZ LICENSE REQUEST-----"
 MAX_FILE_BYTES = 64 * 1024
+# What a request is called in errors when it has no file name.
+REQUEST_FILE = Msg(N_("request file"))
 _INFO = b"licwiz-request-v1"
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
@@ -64,16 +68,19 @@ class ActivationRequest:
     def check(self) -> ActivationRequest:
         """Field-level validation; raises InputError naming the field."""
         parse_regnum(self.regnum)
-        parse_pin(self.pin, "Last used PIN code" if self.operation != "first" else "PIN code")
+        parse_pin(self.pin,
+                  Msg(N_("Last used PIN code")) if self.operation != "first" else Msg(N_("PIN code")))
         if self.operation not in OPERATIONS:
-            raise InputError("Operation", f"Operation: unknown {self.operation!r}")
+            raise InputError("Operation", Msg(N_("Operation: unknown {operation!r}"),
+                                              operation=self.operation))
+        extra_label = Msg(N_("Extra PIN code"))
         if self.operation == "update":
             if not self.extra_pin:
-                raise InputError("Extra PIN code", "Extra PIN code: required for an update")
-            parse_pin(self.extra_pin, "Extra PIN code")
+                raise InputError(extra_label, Msg(N_("Extra PIN code: required for an update")))
+            parse_pin(self.extra_pin, extra_label)
             if self.extra_pin == self.pin:
                 raise InputError(
-                    "Extra PIN code", "Extra PIN code: must differ from the PIN currently in use"
+                    extra_label, Msg(N_("Extra PIN code: must differ from the PIN currently in use"))
                 )
         self.owner.validate()
         return self
@@ -87,21 +94,22 @@ class ActivationRequest:
         }
 
     @classmethod
-    def from_dict(cls, d: Any, source: str = "request") -> ActivationRequest:
+    def from_dict(cls, d: Any, source: str = Msg(N_("request"))) -> ActivationRequest:
         if not isinstance(d, dict):
-            raise FileFormatError(source, "request is not an object")
+            raise FileFormatError(source, Msg(N_("request is not an object")))
         need = ("product", "regnum", "pin", "operation", "method", "nonce", "client_version", "created")
         for name in need:
             if not isinstance(d.get(name), str):
-                raise FileFormatError(source, f"request field {name!r} missing or not text")
+                raise FileFormatError(source, Msg(N_("request field {name!r} missing or not text"),
+                                                  name=name))
         params = d.get("params")
         if not isinstance(params, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in params.items()
         ):
-            raise FileFormatError(source, "request field 'params' must map names to digests")
+            raise FileFormatError(source, Msg(N_("request field 'params' must map names to digests")))
         extra = d.get("extra_pin")
         if extra is not None and not isinstance(extra, str):
-            raise FileFormatError(source, "request field 'extra_pin' must be text")
+            raise FileFormatError(source, Msg(N_("request field 'extra_pin' must be text")))
         owner = OwnerData.from_dict(d.get("owner"), source=source)
         _check_text(d, params, owner, source)
         return cls(
@@ -121,19 +129,22 @@ def _check_text(d: dict[str, Any], params: dict[str, str], owner: OwnerData, sou
     could not even be hashed or stored. Owner fields are checked as their
     canonical form, which folds the whitespace (newlines, tabs) it forgives."""
     texts: list[tuple[str, str]] = [
-        (f"request field {name!r}", d[name])
+        (Msg(N_("request field {name!r}"), name=name), d[name])
         for name in ("product", "regnum", "pin", "operation", "method", "nonce", "client_version",
                      "created", "extra_pin") if isinstance(d.get(name), str)
     ]
     for key, value in params.items():
-        texts += [("request field 'params' (a name)", key), (f"request field 'params.{key}'", value)]
-    texts += [(f"request field 'owner.{name}' ({LABELS[name]})", canonical_text(getattr(owner, name)))
+        texts += [(Msg(N_("request field 'params' (a name)")),
+                   key), (Msg(N_("request field {name!r}"), name=f"params.{printable(key)}"), value)]
+    texts += [(Msg(N_("request field {name!r} ({label})"), name=f"owner.{name}", label=Msg(LABELS[name])),
+               canonical_text(getattr(owner, name)))
               for name in owner.field_names()]
     for where, value in texts:
         problem = text_problem(value)
         if problem is not None:
-            # a params name may itself be the bad text: never echo it raw
-            raise FileFormatError(source, f"{printable(where)}: {problem}")
+            # a params name may itself be the bad text: never echo it raw (printable above)
+            raise FileFormatError(source, Msg("{where}: {problem}", where=where,
+                                              problem=problem))
 
 
 def seal(req: ActivationRequest, center_key: X25519PublicKey) -> str:
@@ -144,42 +155,44 @@ def seal(req: ActivationRequest, center_key: X25519PublicKey) -> str:
     return f"{BEGIN}\nKey-Id: {key_id(center_key)}\n{body}\n{END}\n"
 
 
-def armoured_key_id(text: str, source: str = "request file") -> str:
+def armoured_key_id(text: str, source: str = REQUEST_FILE) -> str:
     """Which center key a request file was sealed to (readable without opening it)."""
     return _unarmour(text, source)[0]
 
 
 def _unarmour(text: str, source: str) -> tuple[str, bytes]:
     if len(text) > MAX_FILE_BYTES:
-        raise FileFormatError(source, f"too large for a request file (over {MAX_FILE_BYTES // 1024} KiB)")
+        raise FileFormatError(source, Msg(N_("too large for a request file (over {size} KiB)"),
+                                          size=MAX_FILE_BYTES // 1024))
     lines = [ln.strip() for ln in text.strip().splitlines()]
     if not lines or lines[0] != BEGIN:
-        raise FileFormatError(source, "not a licwiz license request file (header missing)")
+        raise FileFormatError(source, Msg(N_("not a licwiz license request file (header missing)")))
     if lines[-1] != END:
-        raise FileFormatError(source, "request file is truncated (end line missing)")
+        raise FileFormatError(source, Msg(N_("request file is truncated (end line missing)")))
     if len(lines) < 4 or not lines[1].startswith("Key-Id: "):
-        raise FileFormatError(source, "request file is damaged (Key-Id line missing)")
+        raise FileFormatError(source, Msg(N_("request file is damaged (Key-Id line missing)")))
     try:
         blob = base64.b64decode("".join(lines[2:-1]), validate=True)
     except (binascii.Error, ValueError):
-        raise FileFormatError(source, "request file is damaged (not base64)") from None
+        raise FileFormatError(source, Msg(N_("request file is damaged (not base64)"))) from None
     return lines[1][len("Key-Id: "):], blob
 
 
-def open_sealed(text: str, center_key: X25519PrivateKey, source: str = "request file") -> ActivationRequest:
+def open_sealed(text: str, center_key: X25519PrivateKey, source: str = REQUEST_FILE) -> ActivationRequest:
     """Open a request file with the center's private key; any tampering fails."""
     kid, blob = _unarmour(text, source)
     if kid != key_id(center_key.public_key()):
         raise SealError(
-            f"{source}: sealed to another Licensing Center key ({kid})",
-            "the request was made for a different center or an old key", code="wrong_key",
+            Msg(N_("{source}: sealed to another Licensing Center key ({key})"), source=source, key=kid),
+            Msg(N_("the request was made for a different center or an old key")), code="wrong_key",
         )
     try:
         plain = _SUITE.decrypt(blob, center_key, info=_INFO)
     except Exception:  # cryptography raises InvalidTag / ValueError for any damage
-        raise SealError(f"{source}: request file is damaged or was altered", code="bad_seal") from None
+        raise SealError(Msg(N_("{source}: request file is damaged or was altered"), source=source),
+                        code="bad_seal") from None
     try:
         doc = json.loads(plain)
     except (ValueError, RecursionError):  # anyone with the public key can seal deep nesting
-        raise FileFormatError(source, "request content is not JSON") from None
+        raise FileFormatError(source, Msg(N_("request content is not JSON"))) from None
     return ActivationRequest.from_dict(doc, source)

@@ -13,38 +13,42 @@ from __future__ import annotations
 
 import unicodedata
 
+from .i18n import N_
+from .message import Msg
+
 # Unicode general categories refused in text fields, and why each:
 REFUSED_CATEGORIES: dict[str, str] = {
     # Control (C0/C1: NUL, ESC, BEL, DEL, CSI ...): a terminal acts on them, so a
     # name or address could clear a screen or retitle a window where it is shown.
-    "Cc": "control characters",
+    "Cc": N_("control characters"),
     # Format (bidi overrides such as U+202E, zero-width spaces and joiners, soft
     # hyphen): invisible, they make two different strings look the same or show
     # text in another order than it is stored, so what a person checks is not
     # what a license binds.
-    "Cf": "invisible formatting characters",
+    "Cf": N_("invisible formatting characters"),
     # Surrogate (a lone U+D800..U+DFFF from a JSON "\\ud800" escape): not a
     # character at all; it cannot be encoded as UTF-8, so it could not be hashed,
     # stored or printed.
-    "Cs": "an invalid character (a lone UTF-16 surrogate)",
+    "Cs": N_("an invalid character (a lone UTF-16 surrogate)"),
     # Private use: no agreed meaning; each font shows something else, so the
     # same data reads differently on the customer's and the vendor's screens.
-    "Co": "private-use characters",
+    "Co": N_("private-use characters"),
     # Unassigned: no meaning yet; a later Unicode version may assign (and
     # normalise) it differently, so the canonical form would not be stable.
-    "Cn": "unassigned code points",
+    "Cn": N_("unassigned code points"),
 }
 
 
 def text_problem(value: str) -> str | None:
-    """What is wrong with ``value`` as a text field ("contains ..."), or None.
+    """What is wrong with ``value`` as a text field ("contains ..."), or None
+    (English; ``core.message.localized`` says it in the user's language).
 
     Whitespace that a canonical form folds (tab, newline) is a control
     character too: callers that fold whitespace check the folded value."""
     for ch in value:
         why = REFUSED_CATEGORIES.get(unicodedata.category(ch))
         if why is not None:
-            return f"contains {why} (U+{ord(ch):04X})"
+            return Msg(N_("contains {what} (U+{code})"), what=Msg(why), code=f"{ord(ch):04X}")
     return None
 
 
