@@ -351,10 +351,14 @@ class WizardController:
                 # key: a new request and key can only spend a PIN not yet spent.
                 self.forget_activation()
         info = ErrorInfo.from_exception(exc, step=step)
-        # TODO(issue 16, H6): the brief a user reads of a center's refusal comes from
-        # core's code -> text table in the user's language, the center's English brief
-        # kept as the fallback for an unknown code; wire it here once core has it:
-        #     if isinstance(exc, CenterError): info.brief = refusal_brief(exc.code, exc.brief)
+        if isinstance(exc, CenterError):
+            # The brief a person reads of the center's refusal, in the user's language: the
+            # center's English briefs are catalog messages (center/refusals.py marks them), so
+            # the same text reads translated; a text the catalog does not know (another
+            # center's version) is shown as it came; so is the detail's advice. The code stays.
+            # TODO(issue 16, H6): word it from the code with core's code -> text table once it
+            # exists (the center's brief stays the fallback for an unknown code).
+            info.brief, info.detail = _(exc.brief), _(exc.detail)
         info.center = self.config.center_url
         if is_outage(exc):
             # Not a refusal and nothing for support: the same call succeeds once
@@ -473,7 +477,7 @@ class WizardController:
         keyring = await self.keyring()
         outcome = await asyncio.to_thread(  # file I/O and fsync: off the event loop
             install_license_text, exc.license_text, keyring=keyring, product=req.product,
-            params=req.params, scope="user", expect=req, source="issued license",
+            params=req.params, scope="user", expect=req, source=_("issued license"),
         )
         return self.result_of(outcome)
 

@@ -210,3 +210,24 @@ async def test_an_unreachable_center_and_its_description_in_russian(russian: Non
         assert not re.search(r"\b(?:Error code|Request id|Detail|Trying again)\b", shown), shown
         await d.press("escape")
         await d.at("automatic")
+
+
+async def test_a_refusal_of_the_center_reads_in_russian(russian: None, wizard_center: Any,
+                                                       wizard_run: Any) -> None:
+    """The center answers in English with a stable code (its API never changes with the
+    language); the wizard shows the brief in Russian and keeps the code."""
+    kit = wizard_center.create_kit(users=1)
+    async with wizard_run(wizard_center.url) as d:
+        await first_time(d, kit.regnum, new_pin())
+        await d.at("automatic")
+        await d.wait(lambda: d.state.error is not None, what="the refusal")
+        error = d.state.error
+        assert error.code == "pin_unknown" and not error.retry
+        assert re.search("[а-яё]{4}", error.brief, re.IGNORECASE) and "PIN" not in error.brief, error.brief
+        assert error.brief in d.text("#error-brief") and "pin_unknown" in d.text("#error-brief")
+        await d.press("v")
+        await d.dialog("ErrorDialog")
+        rows = dialog_rows(d)
+        assert "Код ошибки: pin_unknown" in rows, rows
+        # The request id support looks up is the center's, untouched.
+        assert f"Идентификатор запроса: {error.request_id}" in rows and error.request_id, rows
