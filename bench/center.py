@@ -216,12 +216,12 @@ def grow_sqlite(path: str, home: Path, n: int) -> None:
                   [(*k[:3], now) for k in kits])
     c.executemany("INSERT INTO pins (pin_hash, regnum, pin_set, position, used_at) VALUES (?, ?, ?, ?, ?)",
                   [(*p, now) for p in pins])
-    c.executemany(q.SQLITE_INSERT_LICENSE, ({
+    c.executemany(q.INSERT_LICENSE.sqlite, ({
         "license_id": f"{p[1]}-001", "regnum": p[1], "serial": 1, "pin_hash": p[0], "product": PRODUCT,
         "users": 1, "pin_set": "single", "method": "online", "owner_json": "{}", "owner_digest": "0" * 64,
         "params_json": "{}", "text": text, "issued_at": now, "status": "active", "supersedes": None,
         "superseded_by": None, "request_id": uuid.uuid4().hex} for p in pins))
-    c.executemany(q.SQLITE_INSERT_AUDIT, ({
+    c.executemany(q.INSERT_AUDIT.sqlite, ({
         "at": now, "request_id": uuid.uuid4().hex, "event": "issue", "code": None, "regnum": p[1],
         "license_id": f"{p[1]}-001", "actor": None, "client_addr": "127.0.0.1"} for p in pins))
     c.execute("COMMIT")
@@ -260,16 +260,16 @@ def txn_sqlite(path: str, kits: Kits, seconds: float) -> float:
         ts = q.sqlite_ts(now)
         key = uuid.uuid4().hex
         c.execute("BEGIN IMMEDIATE")
-        kit = c.execute(q.SQLITE_LOOKUP, {"regnum": regnum, "pin": ph, "addr": "127.0.0.1",
+        kit = c.execute(q.LOOKUP.sqlite, {"regnum": regnum, "pin": ph, "addr": "127.0.0.1",
                                           "cutoff": ts, "key": key}).fetchone()
         assert kit is not None and kit[8] is not None
-        c.execute(q.SQLITE_SPEND_PIN, {"now": ts, "pin": ph})
-        serial = c.execute(q.SQLITE_TAKE_SERIAL, {"regnum": regnum, "set": "single"}).fetchone()[0]
-        c.execute(q.SQLITE_INSERT_LICENSE, _lic_row(regnum, serial, ph, ts))
-        c.execute(q.SQLITE_INSERT_AUDIT, {"at": ts, "request_id": key, "event": "issue", "code": None,
+        c.execute(q.SPEND_PIN.sqlite, {"now": ts, "pin": ph})
+        serial = c.execute(q.TAKE_SERIAL.sqlite, {"regnum": regnum, "set": "single"}).fetchone()[0]
+        c.execute(q.INSERT_LICENSE.sqlite, _lic_row(regnum, serial, ph, ts))
+        c.execute(q.INSERT_AUDIT.sqlite, {"at": ts, "request_id": key, "event": "issue", "code": None,
                                           "regnum": regnum, "license_id": f"{regnum}-{serial:03d}",
                                           "actor": None, "client_addr": "127.0.0.1"})
-        c.execute(q.SQLITE_INSERT_IDEM, {"key": key, "body_hash": "0" * 64, "status": 200,
+        c.execute(q.INSERT_IDEM.sqlite, {"key": key, "body_hash": "0" * 64, "status": 200,
                                          "response": "{}", "created": ts})
         c.execute("COMMIT")
         done += 1
@@ -287,7 +287,7 @@ async def txn_pg(dsn: str, kits: Kits, seconds: float, tasks: int) -> float:
     pool = await asyncpg.create_pool(dsn, min_size=tasks // 2, max_size=tasks // 2)
     done = 0
     stop = time.perf_counter() + seconds
-    tail = q.PG_TAIL[True, True]
+    tail = q.TAIL[True, True]
 
     async def one() -> None:
         nonlocal done
@@ -297,13 +297,17 @@ async def txn_pg(dsn: str, kits: Kits, seconds: float, tasks: int) -> float:
             now = dt.datetime.now(dt.UTC)
             key = uuid.uuid4().hex
             async with pool.acquire() as c, c.transaction():
-                kit = await c.fetchrow(q.PG_LOOKUP, regnum, ph, "127.0.0.1", now, key)
+                kit = await c.fetchrow(q.LOOKUP_LOCKED.pg, *q.LOOKUP_LOCKED.pg_args({
+                    "regnum": regnum, "pin": ph, "addr": "127.0.0.1", "cutoff": now, "key": key}))
                 assert kit is not None and kit["p_pin"] is not None
-                got = await c.fetchrow(q.PG_SPEND, now, ph, "single", regnum)
+                got = await c.fetchrow(q.SPEND_AND_SERIAL.pg, *q.SPEND_AND_SERIAL.pg_args({
+                    "now": now, "pin": ph, "set": "single", "regnum": regnum}))
                 serial = got["serial"]
-                lic = _lic_row(regnum, serial, ph, now)
-                await c.execute(tail, *(lic[k] for k in q.LIC_COLS), key, "0" * 64, 200, "{}", now,
-                                now, key, "issue", None, regnum, lic["license_id"], None, "127.0.0.1")
+                params = {f"l_{k}": v for k, v in _lic_row(regnum, serial, ph, now).items()}
+                params.update(i_key=key, i_body_hash="0" * 64, i_status=200, i_response="{}", i_created=now,
+                              a_at=now, a_request_id=key, a_event="issue", a_code=None, a_regnum=regnum,
+                              a_license_id=params["l_license_id"], a_actor=None, a_client_addr="127.0.0.1")
+                await c.execute(tail.pg, *tail.pg_args(params))
             done += 1
 
     t0 = time.perf_counter()

@@ -46,6 +46,7 @@ from starlette.types import ASGIApp, Scope
 
 from . import db, refusals
 from .activation import request_from_json
+from .fastpath import ActivationCalls
 from .keystore import default_home
 from .openapi import openapi_document
 from .operator import operator_routes
@@ -251,7 +252,10 @@ def create_app(service: CenterService, *, log_stream: TextIO | None = None,
                                on_done=count_request, gauges=lambda: scrape_gauges(svc.engine),
                                access=metrics_access or metrics.MetricsAccess(),
                                request_id=_scope_request_id)
-    return RequestLog(observed, log_stream)
+    # POST /activate and /check skip the layers above (center/fastpath.py); their
+    # routes stay in ``routes`` for the 405 of another method and the metrics' templates.
+    logged = RequestLog(observed, log_stream)
+    return ActivationCalls(logged, svc, ERRORS, count_request, logged.log)
 
 
 METRICS_TOKEN_ENV = "LICWIZ_CENTER_METRICS_TOKEN_FILE"  # set by serve for its workers
