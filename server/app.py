@@ -34,18 +34,21 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
+import orjson
 from licwiz.core import __version__, fingerprint, keys
 from licwiz.core import license as lic_mod
+from licwiz.core.errors import LicwizError
 from licwiz.core.product import current_product
 from licwiz.core.text import text_problem
 from licwiz.service import metrics
-from licwiz.service.access import RequestLog
-from licwiz.service.body import JsonRules, read_json
-from licwiz.service.errors import ApiError, ErrorHandler
+from licwiz.service.access import RequestLog, incoming_id, new_request_id
+from licwiz.service.body import JsonRules, read_json, too_large
+from licwiz.service.errors import ApiError, ErrorHandler, HasScope
+from licwiz.service.logs import ACCESS
 from licwiz.service.outage import describe, is_outage
 from prometheus_client.metrics_core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -68,7 +71,7 @@ JSON_RULES = JsonRules(
 )
 
 
-def _request_id(request: ApiRequest) -> str:
+def _request_id(request: HasScope) -> str:
     # RequestLog's id (the one in X-Request-Id and the access log line).
     return str(request.scope.get("state", {}).get("request_id", "")) or uuid.uuid4().hex
 
@@ -119,27 +122,12 @@ class ServerState:
         return self.params[product]
 
 
-class ApiRequest(Protocol):
-    """What the seat handlers read of a request: Starlette's Request is one, and so
-    is ``_RawRequest``, which the seat hot path builds straight from ASGI."""
-
-    @property
-    def scope(self) -> MutableMapping[str, Any]: ...
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    @property
-    def path_params(self) -> Mapping[str, Any]: ...
-
-    def stream(self) -> AsyncIterator[bytes]: ...
+def _check_token(request: Request, state: ServerState, *, admin: bool) -> None:
+    _check_auth(request.headers.get("authorization", ""), state, admin=admin)
 
 
-R = TypeVar("R", bound=ApiRequest)
-
-
-def _check_token(request: ApiRequest, state: ServerState, *, admin: bool) -> None:
-    auth = request.headers.get("authorization", "")
+def _check_auth(auth: str, state: ServerState, *, admin: bool) -> None:
+    """``auth``: the Authorization header."""
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError("unauthenticated", "a token is required (Authorization: Bearer ...)", status=401)
@@ -152,7 +140,7 @@ def _check_token(request: ApiRequest, state: ServerState, *, admin: bool) -> Non
                        status=403)
 
 
-async def _json(request: ApiRequest) -> dict[str, Any]:
+async def _json(request: Request) -> dict[str, Any]:
     doc: dict[str, Any] = await read_json(request, JSON_RULES)
     return doc
 
@@ -170,13 +158,13 @@ def _text_field(doc: dict[str, Any], name: str, default: str | None = None) -> s
     return v.strip()
 
 
-Handler = Callable[[R, ServerState], Awaitable[Response]]
+Handler = Callable[[Request, ServerState], Awaitable[Response]]
 
 
-def _guarded(fn: Handler[R], *, auth: str | None) -> Handler[R]:
+def _guarded(fn: Handler, *, auth: str | None) -> Handler:
     """``fn`` behind the token check, with every failure as a JSON error."""
 
-    async def checked(request: R, state: ServerState) -> Response:
+    async def checked(request: Request, state: ServerState) -> Response:
         if auth is not None:
             _check_token(request, state, admin=auth == "admin")
         return await fn(request, state)
@@ -184,7 +172,7 @@ def _guarded(fn: Handler[R], *, auth: str | None) -> Handler[R]:
     return ERRORS.guard(checked)
 
 
-def _endpoint(fn: Handler[Request], *, auth: str | None) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(fn: Handler, *, auth: str | None) -> Callable[[Request], Awaitable[Response]]:
     guarded = _guarded(fn, auth=auth)
 
     async def run(request: Request) -> Response:
@@ -268,8 +256,10 @@ async def get_seats(request: Request, state: ServerState) -> Response:
                                     "expires_in": round(s.expires_at - now, 1)} for s in rows]})
 
 
-async def acquire(request: ApiRequest, state: ServerState) -> Response:
-    doc = await _json(request)
+Answer = tuple[int, dict[str, Any]]  # HTTP status, JSON body
+
+
+async def claim_seat(state: ServerState, doc: dict[str, Any]) -> Answer:
     session = _text_field(doc, "session")
     host = _text_field(doc, "host")
     user = _text_field(doc, "user")
@@ -282,92 +272,171 @@ async def acquire(request: ApiRequest, state: ServerState) -> Response:
         raise ApiError("no_seat", f"all {claim.capacity} seat(s) of {product} are in use", status=409,
                        holders=claim.holders)
     s = claim.seat
-    return JSONResponse({"seat_id": s.seat_id, "slot": s.slot, "product": s.product, "lease": state.lease,
-                         "since": db.iso(s.granted_at)}, status_code=201)
+    return 201, {"seat_id": s.seat_id, "slot": s.slot, "product": s.product, "lease": state.lease,
+                 "since": db.iso(s.granted_at)}
 
 
-async def heartbeat(request: ApiRequest, state: ServerState) -> Response:
-    seat_id = request.path_params["seat_id"]
+async def beat_seat(state: ServerState, seat_id: str) -> Answer:
     async with state.db_lock():
         s = await state.seats().heartbeat(seat_id, state.lease)
     if s is None:
         raise ApiError("seat_lost", "this seat is not held any more (lease ran out, or released)", status=404)
-    return JSONResponse({"seat_id": s.seat_id, "lease": state.lease})
+    return 200, {"seat_id": s.seat_id, "lease": state.lease}
 
 
-async def release(request: ApiRequest, state: ServerState) -> Response:
+async def free_seat(state: ServerState, seat_id: str) -> Answer:
     async with state.db_lock():
-        released = await state.seats().release(request.path_params["seat_id"])
-    return JSONResponse({"released": released})
+        released = await state.seats().release(seat_id)
+    return 200, {"released": released}
 
 
-class _RawRequest:
-    """What the seat handlers read of a request (scope, headers, body, path), taken
-    straight from the ASGI scope: the same interface as Starlette's Request."""
-
-    __slots__ = ("_receive", "headers", "path_params", "scope")
-
-    def __init__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> None:
-        self.scope = scope
-        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        self.path_params = path_params
-        self._receive = receive
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        while True:
-            msg = await self._receive()
-            if msg["type"] != "http.request":
-                raise ApiError("bad_request", "the client went away", status=400)
-            yield msg.get("body", b"")
-            if not msg.get("more_body", False):
-                return
+# Starlette's routes for the seat calls: SeatCalls answers them first, so these
+# serve only as route templates (metrics labels) and for 405 on other methods.
+async def acquire(request: Request, state: ServerState) -> Response:
+    status, doc = await claim_seat(state, await _json(request))
+    return JSONResponse(doc, status_code=status)
 
 
-_SEATS = "/api/v1/seats"
+async def heartbeat(request: Request, state: ServerState) -> Response:
+    status, doc = await beat_seat(state, request.path_params["seat_id"])
+    return JSONResponse(doc, status_code=status)
 
 
-def _seat_route(method: str, path: str) -> tuple[Handler[ApiRequest], dict[str, str]] | None:
-    if path == _SEATS:
-        return (acquire, {}) if method == "POST" else None
-    if not path.startswith(_SEATS + "/"):
+async def release(request: Request, state: ServerState) -> Response:
+    status, doc = await free_seat(state, request.path_params["seat_id"])
+    return JSONResponse(doc, status_code=status)
+
+
+_CLAIM = "/api/v1/seats"  # the route templates of the seat calls (metrics labels)
+_BEAT = "/api/v1/seats/{seat_id:str}/heartbeat"
+_FREE = "/api/v1/seats/{seat_id:str}"
+
+
+def _seat_route(method: str, path: str) -> tuple[str, str] | None:
+    """(route template, seat id) of a seat call; None for any other request."""
+    if path == _CLAIM:
+        return (_CLAIM, "") if method == "POST" else None
+    if not path.startswith(_CLAIM + "/"):
         return None
-    rest = path[len(_SEATS) + 1:]
+    rest = path[len(_CLAIM) + 1:]
     if method == "DELETE" and rest and "/" not in rest:
-        return release, {"seat_id": rest}
+        return _FREE, rest
     if method == "POST" and rest.endswith("/heartbeat") and rest.count("/") == 1 and len(rest) > 10:
-        return heartbeat, {"seat_id": rest[:-10]}
+        return _BEAT, rest[:-10]
     return None
 
 
-def _fast_seats(app: Starlette, state: ServerState) -> ASGIApp:
-    """The seat calls (claim, heartbeat, release) served without Starlette's
-    routing, middleware and Request/Response objects: they are the server's
-    hot path, and on this 2-core machine those layers cost ~20% of its CPU
-    (bench/seats.py). Same handlers, same tokens, same JSON errors; every other
-    route (and any odd method on these paths) goes to Starlette."""
-    seat_handlers: dict[Handler[ApiRequest], Handler[ApiRequest]] = {
-        fn: _guarded(fn, auth="client") for fn in (acquire, heartbeat, release)}
+async def _read_doc(receive: Receive, length: bytes | None) -> dict[str, Any]:
+    """The JSON object of the body, within JSON_RULES (service/body.py's rules, read with orjson)."""
+    if length is not None and too_large({"content-length": length.decode("latin-1")}, MAX_BODY):
+        raise ApiError(*JSON_RULES.too_large, status=413)
+    body = b""
+    while True:
+        msg = await receive()
+        if msg["type"] != "http.request":
+            raise ApiError("bad_request", "the client went away", status=400)
+        body += msg.get("body", b"")
+        if len(body) > MAX_BODY:
+            raise ApiError(*JSON_RULES.too_large, status=413)
+        if not msg.get("more_body", False):
+            break
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(*JSON_RULES.not_json, status=400) from None
+    if not isinstance(doc, dict):
+        raise ApiError(*JSON_RULES.not_object or JSON_RULES.not_json, status=400)
+    return doc
 
-    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+
+class _Call:
+    """A seat call as the error handler sees it (its scope)."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: MutableMapping[str, Any]) -> None:
+        self.scope = scope
+
+
+class SeatCalls:
+    """The seat calls (claim, heartbeat, release), answered straight from ASGI in
+    front of every middleware layer: they are the server's hot path, and on this
+    2-core machine Starlette's routing, Request/Response objects and the two
+    middleware layers (request log, metrics: each wraps ``send`` and matched
+    the route templates again) cost about a third of a claim's CPU
+    (bench/seats.py). What those layers do for a request is done here inline,
+    the same way: the request id (an incoming X-Request-Id kept) and its
+    header, the access log line, the latency histogram and counters; the same
+    tokens, limits and JSON errors (``ERRORS``); bodies parsed and written with
+    orjson. Every other request goes to ``rest``."""
+
+    def __init__(self, rest: ASGIApp, state: ServerState) -> None:
+        self.rest = rest
+        self.state = state
+        self.access = logging.getLogger(ACCESS)
+        self.latency = {(t, m): metrics.SERVER_REQUESTS.labels(t, m)
+                        for t, m in ((_CLAIM, "POST"), (_BEAT, "POST"), (_FREE, "DELETE"))}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = _seat_route(scope["method"], scope["path"]) if scope["type"] == "http" else None
         if route is None:
-            await app(scope, receive, send)
+            await self.rest(scope, receive, send)
             return
-        handler, params = route
-        request = _RawRequest(scope, receive, params)
-        response = await seat_handlers[handler](request, state)
-        # raw_headers: content-type and length, and Retry-After on a 503.
-        await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": response.raw_headers})
-        await send({"type": "http.response.body", "body": bytes(response.body)})
+        start = time.perf_counter()
+        template, seat_id = route
+        rid = incoming_id(scope) or new_request_id()
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        status = 500
+        try:
+            status, body, headers = await self._answer(scope, receive, template, seat_id, rid)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            method = scope["method"]
+            elapsed = time.perf_counter() - start
+            self.latency[template, method].observe(elapsed)
+            code = state.get("error_code")
+            count_request(template, method, status, code)
+            if self.access.isEnabledFor(logging.INFO):  # the fields of service/access.py's line
+                client = scope.get("client")
+                fields = {"id": rid, "client": client[0] if client else None, "method": method,
+                          "route": scope["path"], "status": status, "ms": round(elapsed * 1000, 2),
+                          "code": code}
+                self.access.info("%s %s %s", method, scope["path"], status, extra={"fields": fields})
 
-    return asgi
+    async def _answer(self, scope: Scope, receive: Receive, template: str, seat_id: str,
+                      rid: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        auth = b""
+        length: bytes | None = None
+        for key, value in scope["headers"]:
+            key = key.lower()
+            if key == b"authorization":
+                auth = value
+            elif key == b"content-length":
+                length = value
+        try:
+            _check_auth(auth.decode("latin-1"), self.state, admin=False)
+            if template == _CLAIM:
+                status, doc = await claim_seat(self.state, await _read_doc(receive, length))
+            elif template == _BEAT:
+                status, doc = await beat_seat(self.state, seat_id)
+            else:
+                status, doc = await free_seat(self.state, seat_id)
+        except Exception as exc:  # answered as ERRORS.guard answers every other route
+            err = ERRORS.as_api_error(exc) if isinstance(exc, LicwizError) else ERRORS.failure(exc, rid)
+            response = ERRORS.respond(_Call(scope), rid, err)
+            return response.status_code, bytes(response.body), [*response.raw_headers,
+                                                                (b"x-request-id", rid.encode())]
+        body = orjson.dumps(doc)
+        return status, body, [(b"content-type", b"application/json"),
+                              (b"content-length", str(len(body)).encode()), (b"x-request-id", rid.encode())]
 
 
 def count_request(route: str, method: str, status: int, code: str | None) -> None:
     if code:
         metrics.SERVER_REFUSALS.labels(code).inc()
-    if route == _SEATS and method == "POST":
+    if route == _CLAIM and method == "POST":
         if status == 201:
             metrics.SERVER_CLAIMS.labels("granted").inc()
         elif code in ("no_seat", "no_license"):
@@ -450,7 +519,7 @@ def create_app(engine: AsyncEngine, store: SeatStore, *, lease: float = 120.0,
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: ERRORS.http_exception, 405: ERRORS.http_exception})
     app.state.licwiz = state
-    return RequestLog(metrics.Observe(
-        _fast_seats(app, state), routes=routes, registry=metrics.SERVER, latency=metrics.SERVER_REQUESTS,
+    return SeatCalls(RequestLog(metrics.Observe(
+        app, routes=routes, registry=metrics.SERVER, latency=metrics.SERVER_REQUESTS,
         on_done=count_request, gauges=gauges, access=metrics_access or metrics.MetricsAccess(),
-        request_id=_scope_request_id))
+        request_id=_scope_request_id)), state)

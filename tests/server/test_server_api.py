@@ -137,7 +137,7 @@ async def test_bad_seat_requests_get_clear_errors(sqlite_server: LicenseServer) 
         assert (r.status_code, r.json()["error"]["code"]) == (409, "no_license")
         r = await h.post("/api/v1/seats/0123/heartbeat")
         assert (r.status_code, r.json()["error"]["code"]) == (404, "seat_lost")
-        # The seat calls skip Starlette (server/app.py _fast_seats): the same
+        # The seat calls skip Starlette (server/app.py SeatCalls): the same
         # limits and answers must hold there, and other methods still route.
         r = await h.post("/api/v1/seats", content=b"{" + b" " * (70 * 1024) + b"}")
         assert (r.status_code, r.json()["error"]["code"]) == (413, "too_large")

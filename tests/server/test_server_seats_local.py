@@ -189,17 +189,25 @@ def test_two_processes_of_one_session_use_one_seat(seat_licenses: SeatLicenses, 
                                                    tmp_path: Path) -> None:
     seat_licenses.install(1)
     lic = " ".join(licwiz_cmd("run", "--"))
-    out = tmp_path / "out"
-    # one session, two products runs; the first ends while the second still runs
-    script = (f"{lic} sh -c 'echo a >> {out}; sleep 0.5' & sleep 0.2; "
-              f"{lic} sh -c 'sleep 1; echo b >> {out}' & wait")
+    out, second, first_done, go = (tmp_path / n for n in ("out", "second", "first-done", "go"))
+    # One session, two product runs; the first ends (once the second runs) while
+    # the second still runs. Files say when each step is reached: on a busy
+    # machine a licwiz start can take longer than any fixed pause.
+    wait_for = "while [ ! -e {} ]; do sleep 0.05; done"
+    script = (f"{lic} sh -c 'echo a >> {out}; {wait_for.format(second)}' & first=$!; "
+              f"{lic} sh -c 'touch {second}; {wait_for.format(go)}; echo b >> {out}' & "
+              f"wait $first; touch {first_done}; wait")
     sess = subprocess.Popen(["sh", "-c", script], start_new_session=True)
     try:
-        time.sleep(0.9)  # first gone, second still running: the session still holds its seat
+        deadline = time.monotonic() + 60
+        while not first_done.exists():  # first gone, second still running: the session holds its seat
+            assert time.monotonic() < deadline and sess.poll() is None, "the first run never ended"
+            time.sleep(0.05)
         other = subprocess.run(licwiz_cmd("run", "--", "true"), start_new_session=True,
                                capture_output=True, text=True, timeout=30)
         assert other.returncode == 75, other.stderr
         assert f"session unix:{sess.pid}" in other.stderr
+        go.touch()
         assert sess.wait(30) == 0
     finally:
         if sess.poll() is None:
