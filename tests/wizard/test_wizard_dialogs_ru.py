@@ -161,8 +161,10 @@ async def test_the_quit_dialog_speaks_the_language(
         i18n.set_language("en")
 
 
-async def test_all_users_warning_and_path_prompt_in_russian(russian: None, wizard_run: Any) -> None:
-    from licwiz.screens.dialogs import AllUsersWarning, PathDialog
+async def test_all_users_warning_path_prompt_and_saved_request_quit_in_russian(
+    russian: None, wizard_run: Any
+) -> None:
+    from licwiz.screens.dialogs import AllUsersWarning, PathDialog, QuitDialog
 
     async with wizard_run(dead_center()) as d:
         d.app.push_screen(AllUsersWarning("/var/lib/licwiz/licenses"))
@@ -183,6 +185,14 @@ async def test_all_users_warning_and_path_prompt_in_russian(russian: None, wizar
         await d.wait(lambda: d.screen.query_one("#path-error").display, what="the path error")
         assert d.text("#path-error") == "! Путь к файлу: введите имя файла"
         assert_buttons_whole(d)
+        await d.press("escape")
+        await d.at("action")
+
+        # Quit after the request file was saved: how to go on, in the action step's words.
+        d.app.push_screen(QuitDialog(request_saved=True))
+        await d.dialog("QuitDialog", focus="no")
+        text = " ".join(words(" ".join(dialog_rows(d))))
+        assert "Файл запроса лицензии сохранён" in text and "«Указать файл данных лицензии»" in text, text
 
 
 async def test_an_unreachable_center_and_its_description_in_russian(russian: None, wizard_run: Any) -> None:
