@@ -29,6 +29,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.widgets import Input
 
 from . import flow, textual_fixes
 from .config import WizardConfig
@@ -94,6 +95,18 @@ def screen_class(step: StepName) -> type[StepScreen]:
     raise KeyError(step)
 
 
+def _field_keys() -> list[BindingType]:
+    """A text field's own keys (Ctrl+U, Backspace, Home, Left, Enter, ...), taken
+    first by the App and handed to the focused field in the order they came.
+
+    Textual runs a focused widget's bindings only once the key has bubbled up to
+    the App, a turn of the loop per parent, while the characters typed after it
+    are inserted by the field at once: Tab, Ctrl+U and digits in one read (a paste,
+    a script, a slow link) lost the digits to the Ctrl+U that came before them."""
+    return [Binding(b.key, f"field_key({b.action!r})", show=False, priority=True)
+            for b in Binding.make_bindings(Input.BINDINGS)]
+
+
 class LicwizApp(textual_fixes.QuietPop, App[int]):
     TITLE = "licwiz: license acquisition"
     CSS_PATH = _styles_path()
@@ -106,6 +119,7 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
         # taken first, here, it moves focus in the order it was typed.
         Binding("tab", "focus_next", "Next field", show=False, priority=True),
         Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
+        *_field_keys(),
     ]
 
     def __init__(self, config: WizardConfig | None = None, state: WizardState | None = None) -> None:
@@ -117,6 +131,19 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
         # terminal's width: a path in it stays one piece to copy.
         self.error_console.soft_wrap = True
         self._scrollbar_renderer: type[ScrollBarRender] | None = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A field key with no text field focused is not ours: it goes on as usual
+        # (Enter to a choice list, Home to the rail, arrows in a dialog).
+        if action == "field_key":
+            return isinstance(self.focused, Input)
+        return True
+
+    def action_field_key(self, action: str) -> None:
+        field = self.focused
+        if isinstance(field, Input):
+            # Queued behind the keys already handed to the field, ahead of the ones after.
+            field.call_later(self.run_action, action, field)
 
     @property
     def all_users_writable(self) -> bool | None:

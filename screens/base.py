@@ -281,6 +281,20 @@ class StepScreen(Screen[None]):
 
     # -- events ----------------------------------------------------------------
 
+    def on_key(self, event: events.Key) -> None:
+        """The one place of the rule: no single-letter key acts as a hotkey while
+        a text field has the focus; the character goes into the field.
+
+        A field keeps every character it is sent. One reaches the step itself
+        only when it was sent before the field had the focus (typed ahead while
+        the step was being built, or just before a focus move): without this,
+        its letter would run the step's key (typing "/tmp/m" ran M) and be lost."""
+        field = self.focused
+        if event.is_printable and isinstance(field, Input):
+            event.stop()
+            event.prevent_default()
+            field.post_message(events.Key(event.key, event.character))
+
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         # Every field posts Changed for the value it starts with as the step mounts,
