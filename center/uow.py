@@ -17,7 +17,8 @@ admin side (kits, operators, settings), which awaits statement by statement.
 
 The hot path (the activation and its check) runs as a rule on the bare
 drivers (``run_rule``, center/bare.py): sqlite3 in the same writer thread
-under the same locks, or an asyncpg pool whose connections are not reset on
+under the same locks, the rules queued there committed together
+(center/groupcommit.py), or an asyncpg pool whose connections are not reset on
 release (every rule leaves its transaction closed: a reset would be one more
 round trip per call, 16% of the seat server's time in issue 13).
 """
@@ -39,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import db
 from .bare import Rule, drive_pg, drive_sqlite, sqlite_row
+from .groupcommit import GroupCommit
 
 T = TypeVar("T")
 RuleFn = Callable[..., Rule[T]]
@@ -73,6 +75,7 @@ class UnitOfWork:
             self._dbfile = dbfile or ":memory:"
             if dbfile and dbfile != ":memory:":
                 self._lock_fd = os.open(f"{dbfile}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+            self.group = GroupCommit(self._thread, self._sqlite, self._lock_fd)
 
     async def run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """``fn(conn, *args)`` in one transaction; ``write=False`` for read-only rules."""
@@ -114,9 +117,10 @@ class UnitOfWork:
         return conn
 
     @contextlib.contextmanager
-    def _sqlite_txn(self, write: bool) -> Iterator[sqlite3.Connection]:
+    def _sqlite_txn(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction on this thread's connection."""
         conn = self._sqlite()
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        conn.execute("BEGIN")
         try:
             yield conn
         except BaseException:
@@ -142,19 +146,14 @@ class UnitOfWork:
         """The rule ``fn(dialect, *args)`` (center/bare.py) in one transaction on
         the bare driver; ``write=False`` for a rule that only reads."""
         if self._dbfile is not None:
-            lock_fd = self._lock_fd if write else None
+            if write:  # committed with the writes queued beside it (center/groupcommit.py)
+                return await self.group.run(fn, args)
 
-            def work() -> T:
-                if lock_fd is not None:
-                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
-                try:
-                    with self._sqlite_txn(write) as conn:
-                        return drive_sqlite(conn, fn("sqlite", *args))
-                finally:
-                    if lock_fd is not None:
-                        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            def read() -> T:
+                with self._sqlite_txn() as conn:
+                    return drive_sqlite(conn, fn("sqlite", *args))
 
-            return await asyncio.get_running_loop().run_in_executor(self._thread if write else None, work)
+            return await asyncio.get_running_loop().run_in_executor(None, read)
         pool = await self._pg_pool()
         for attempt in (1, 2):
             conn = await pool.acquire()
