@@ -32,6 +32,8 @@ import httpx
 
 from . import __version__
 from .errors import CenterError
+from .i18n import N_
+from .message import Msg
 from .request import ActivationRequest
 
 API = "/api/v1"
@@ -126,9 +128,10 @@ class CenterClient:
                 if reason is not None:  # retrying cannot help; say what to fix
                     raise CenterError(
                         "untrusted_certificate",
-                        f"The Licensing Center's certificate is not trusted ({reason})",
-                        f"{self.base_url}: {reason}. Add the center's CA certificate to the system "
-                        "store, or name it in SSL_CERT_FILE.",
+                        Msg(N_("The Licensing Center's certificate is not trusted ({reason})"),
+                            reason=reason),
+                        Msg(N_("{url}: {reason}. Add the center's CA certificate to the system "
+                               "store, or name it in SSL_CERT_FILE."), url=self.base_url, reason=reason),
                     ) from None
                 wait = retry_wait(attempt, slept) if _may_retry(exc, retry) else None
                 if wait is None:
@@ -160,7 +163,7 @@ class CenterClient:
                 signing_key_id=str(d["signing_key_id"]) if d.get("signing_key_id") else None,
             )
         except (KeyError, TypeError, ValueError):
-            raise CenterError("bad_response", "Unexpected availability answer", repr(d)) from None
+            raise CenterError("bad_response", Msg(N_("Unexpected availability answer")), repr(d)) from None
 
     async def activate(self, req: ActivationRequest, idempotency_key: str) -> Issued:
         """Spend/recover/update. A retry (transport error, 502/503/504) sends the
@@ -234,9 +237,9 @@ def _may_retry(exc: httpx.HTTPError, retry: Retry) -> bool:
 
 def _transport_error(method: str, url: str, exc: httpx.HTTPError) -> CenterError:
     if isinstance(exc, httpx.TimeoutException):
-        return CenterError("unreachable", "The Licensing Center did not answer in time",
+        return CenterError("unreachable", Msg(N_("The Licensing Center did not answer in time")),
                            f"{method} {url}: {type(exc).__name__}")
-    return CenterError("unreachable", "The Licensing Center cannot be reached",
+    return CenterError("unreachable", Msg(N_("The Licensing Center cannot be reached")),
                        f"{method} {url}: {type(exc).__name__}: {exc}")
 
 
@@ -252,12 +255,13 @@ def _answer(resp: httpx.Response, method: str, path: str) -> dict[str, Any]:
     err = body.get("error") if isinstance(body, dict) else None
     if isinstance(err, dict) and isinstance(err.get("code"), str):
         raise CenterError(
+            # the center's English as it came (--json, support); shown through refusal_words
             err["code"], str(err.get("brief", "Refused by the Licensing Center")),
             str(err.get("detail", "")), status=resp.status_code,
             request_id=str(err.get("request_id", request_id)),
         )
     raise CenterError(
-        "bad_response", "The Licensing Center gave an answer licwiz does not understand",
+        "bad_response", Msg(N_("The Licensing Center gave an answer licwiz does not understand")),
         f"HTTP {resp.status_code} from {method} {API}{path}: {resp.text[:300]!r}",
         status=resp.status_code, request_id=request_id,
     )
@@ -272,4 +276,4 @@ def _issued(d: dict[str, Any]) -> Issued:
             request_id=str(d.get("request_id", "")),
         )
     except (KeyError, TypeError, ValueError):
-        raise CenterError("bad_response", "Unexpected activation answer", repr(d)[:300]) from None
+        raise CenterError("bad_response", Msg(N_("Unexpected activation answer")), repr(d)[:300]) from None

@@ -150,6 +150,14 @@ class CenterError(LicwizError):
     def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "status": self.status, "request_id": self.request_id}
 
+    def localized_brief(self) -> str:
+        """A refusal the center answered (English brief, stable code) in the user's language."""
+        if isinstance(self.brief, Msg):  # the client's own words (unreachable, bad answer)
+            return self.brief.localized()
+        from .refusal_words import refusal_brief
+
+        return refusal_brief(self.code, self.brief)
+
 
 class AfterActivationError(StorageError):
     """The center issued a license but it could not be installed.
@@ -190,6 +198,9 @@ class AfterActivationError(StorageError):
         self.license_text = license_text
         self.saved_to = saved_to
         self.verified = verified
+
+    def localized_brief(self) -> str:
+        return self.cause.localized_brief()
 
     def as_dict(self) -> dict[str, Any]:
         # scripts (licwiz acquire --json) learn where the issued license was kept

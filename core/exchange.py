@@ -77,8 +77,10 @@ from .acquire import (
 )
 from .errors import FileFormatError, LicenseInvalid, LicwizError, SignatureError, StorageError
 from .fingerprint import collect
+from .i18n import N_
 from .keys import Keyring, load_keyring
 from .license import License, check_valid, read_file, verify
+from .message import Msg
 from .product import current_product
 from .request import ActivationRequest, seal
 from .storage import atomic_write, state_dir
@@ -113,24 +115,30 @@ class PendingRequest:
     @classmethod
     def from_dict(cls, doc: Any, source: str) -> PendingRequest:
         if not isinstance(doc, dict) or doc.get("format") != "licwiz-pending-request":
-            raise FileFormatError(source, "not a pending request")
+            raise FileFormatError(source, Msg(N_("not a pending request")))
         method = doc.get("method")
         if method not in ("file", "phone"):
-            raise FileFormatError(source, "pending request: unknown method")
+            raise FileFormatError(source, Msg(N_("pending request: unknown method")))
         for name in ("id", "created", "request_file", "scope"):
             if not isinstance(doc.get(name), str):
-                raise FileFormatError(source, f"pending request: {name!r} missing")
+                raise FileFormatError(source, Msg(N_("pending request: {name!r} missing"), name=name))
         return cls(
             id=doc["id"], method=method, request=ActivationRequest.from_dict(doc.get("request"), source),
             created=doc["created"], request_file=doc["request_file"], scope=doc["scope"],
         )
 
     def describe(self) -> str:
+        """One line for a person (English; ``localized()`` to show it)."""
         r = self.request
-        what = {"first": "first-time registration", "recover": "license recovery", "update": "update"}
-        how = f"request file {self.request_file}" if self.method == "file" else "phone codes"
+        what = {"first": N_("first-time registration"), "recover": N_("license recovery"),
+                "update": N_("license update")}
+        operation = Msg(what[r.operation]) if r.operation in what else r.operation
         when = self.created[:16].replace("T", " ")
-        return f"kit {r.regnum}, {what.get(r.operation, r.operation)} by {how} ({when} UTC)"
+        if self.method == "file":
+            return Msg(N_("kit {regnum}, {operation} by request file {file} ({when} UTC)"), regnum=r.regnum,
+                       operation=operation, file=self.request_file, when=when)
+        return Msg(N_("kit {regnum}, {operation} by phone codes ({when} UTC)"), regnum=r.regnum,
+                   operation=operation, when=when)
 
 
 # --- pending requests -------------------------------------------------------------
@@ -175,7 +183,8 @@ def remove_pending(pending: PendingRequest) -> None:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        raise StorageError(f"cannot remove the pending request {pending.id}", str(exc)) from None
+        raise StorageError(Msg(N_("cannot remove the pending request {id}"), id=pending.id),
+                           str(exc)) from None
 
 
 def new_pending(
@@ -296,10 +305,11 @@ async def install_answer_text(
         pending = find_pending(lic, product)
     if pending is None and require_pending:
         raise NoPendingRequest(
-            f"{source}: no license request for kit {lic.regnum} was made on this computer",
-            "a license data file is installed as the answer to a request made here (licwiz request or "
-            "the wizard's file method); 'licwiz install --without-request FILE' installs a license "
-            "file checked only against this computer",
+            Msg(N_("{source}: no license request for kit {regnum} was made on this computer"), source=source,
+                regnum=lic.regnum),
+            Msg(N_("a license data file is installed as the answer to a request made here (licwiz request "
+                   "or the wizard's file method); 'licwiz install --without-request FILE' installs a "
+                   "license file checked only against this computer")),
         )
     outcome = await _install(lic, text, pending, target, params=params, source=source)
     return outcome, pending

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from .errors import FileFormatError, SignatureError
+from .i18n import N_
+from .message import Msg
 
 MAX_KEY_FILE = 16 * 1024
 SITE_DIR = Path("/etc/licwiz/trusted-keys")
@@ -64,7 +66,7 @@ def load_private(pem: bytes | str, source: str = "private key") -> Ed25519Privat
     except (ValueError, TypeError) as exc:
         raise FileFormatError(source, "not a PEM private key", str(exc)) from None
     if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey):
-        raise FileFormatError(source, "not an Ed25519 or X25519 key")
+        raise FileFormatError(source, Msg(N_("not an Ed25519 or X25519 key")))
     return key
 
 
@@ -75,7 +77,7 @@ def load_public(pem: bytes | str, source: str = "public key") -> Ed25519PublicKe
     except (ValueError, TypeError) as exc:
         raise FileFormatError(source, "not a PEM public key", str(exc)) from None
     if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
-        raise FileFormatError(source, "not an Ed25519 or X25519 key")
+        raise FileFormatError(source, Msg(N_("not an Ed25519 or X25519 key")))
     return key
 
 
@@ -100,10 +102,10 @@ class Keyring:
             return self.signing[kid]
         except KeyError:
             raise SignatureError(
-                f"license signed by an unknown key {kid}",
-                f"key id {kid} is not among the trusted signing keys "
-                f"({', '.join(sorted(self.signing)) or 'none'}); add the center's public key "
-                "to /etc/licwiz/trusted-keys or LICWIZ_TRUSTED_KEYS",
+                Msg(N_("license signed by an unknown key {key}"), key=kid),
+                Msg(N_("key id {key} is not among the trusted signing keys ({trusted}); add the "
+                       "center's public key to /etc/licwiz/trusted-keys or LICWIZ_TRUSTED_KEYS"),
+                    key=kid, trusted=", ".join(sorted(self.signing)) or Msg(N_("none"))),
                 code="unknown_key",
             ) from None
 
@@ -111,13 +113,13 @@ class Keyring:
         """The sealing key ``kid``, or the only/last-added one when not named."""
         if kid is not None:
             if kid not in self.sealing:
-                raise SignatureError(f"unknown sealing key {kid}", code="unknown_key")
+                raise SignatureError(Msg(N_("unknown sealing key {key}"), key=kid), code="unknown_key")
             return kid, self.sealing[kid]
         if not self.sealing:
             raise SignatureError(
-                "no Licensing Center sealing key is trusted",
-                "request files are sealed to the center's X25519 key; add it to "
-                "/etc/licwiz/trusted-keys or LICWIZ_TRUSTED_KEYS",
+                Msg(N_("no Licensing Center sealing key is trusted")),
+                Msg(N_("request files are sealed to the center's X25519 key; add it to "
+                       "/etc/licwiz/trusted-keys or LICWIZ_TRUSTED_KEYS")),
                 code="unknown_key",
             )
         last = next(reversed(self.sealing))

@@ -167,8 +167,8 @@ def decode(rows: list[str], *, whole_check: bool = False) -> bytes:
         )
     width = row_len - 1
     if width < MIN_WIDTH:
-        raise PhoneCodeError(Msg(N_("Rows are too short to be phone code rows")), rows=list(range(1,
-                                                                                                  len(rows) + 1)))
+        raise PhoneCodeError(Msg(N_("Rows are too short to be phone code rows")),
+                             rows=list(range(1, len(rows) + 1)))
     stream = "".join(r[:-1] for r in clean)
     k = int(stream[0])
     if k == 0 or len(stream) < 1 + k or int(stream[1 : 1 + k]) > MAX_BYTES:

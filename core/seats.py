@@ -63,6 +63,8 @@ from typing import Any
 
 from . import fingerprint, keys, license, storage
 from .errors import FileFormatError, LicenseInvalid, LicwizError, SeatError, SignatureError, StorageError
+from .i18n import N_
+from .message import Joined, Msg, Plural
 from .text import printable
 
 SYSTEM_SEAT_DIR = Path("/run/licwiz/seats")
@@ -83,11 +85,12 @@ def configured_seat_dir(conf: Path = SEATS_CONF) -> Path | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StorageError(f"{conf}: cannot read the seat configuration", str(exc), code="seat_dir") from None
+        raise StorageError(Msg(N_("{path}: cannot read the seat configuration"), path=conf), str(exc),
+                           code="seat_dir") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise StorageError(f"{conf}: not UTF-8 text", code="seat_dir") from None
+        raise StorageError(Msg(N_("{path}: not UTF-8 text"), path=conf), code="seat_dir") from None
     found: Path | None = None
     for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
@@ -95,7 +98,8 @@ def configured_seat_dir(conf: Path = SEATS_CONF) -> Path | None:
             continue
         key, sep, value = (part.strip() for part in line.partition("="))
         if not sep or key != "seat_dir" or not value.startswith("/"):
-            raise StorageError(f"{conf}: line {n}: expected 'seat_dir = /absolute/path'", code="seat_dir")
+            raise StorageError(Msg(N_("{path}: line {line}: expected 'seat_dir = /absolute/path'"), path=conf,
+                                   line=n), code="seat_dir")
         found = Path(value)
     return found
 
@@ -113,7 +117,8 @@ def seat_dir() -> Path:
 
 def _safe_name(product: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", product):
-        raise LicwizError(f"product name {product!r} cannot name a seat folder", code="bad_product")
+        raise LicwizError(Msg(N_("product name {product!r} cannot name a seat folder"), product=product),
+                          code="bad_product")
     return product
 
 
@@ -136,15 +141,21 @@ def format_holders(holders: list[dict[str, Any]] | list[Holder]) -> str:
     """One readable block: a line per seat holder."""
     rows = [h.as_dict() if isinstance(h, Holder) else h for h in holders]
     if not rows:
-        return "  (no holder could be read)"
-    lines = []
+        return Msg(N_("  (no holder could be read)"))
+    lines: list[str] = []
     for h in rows:
         # every field came from a seat record or the license server: printable only
-        where = f" on {h['host']}" if h.get("host") else ""
-        pid = f", pid {h['pid']}" if h.get("pid") else ""
-        lines.append(printable(f"  {h.get('user', '?')}{where}: session {h.get('session', '?')}, "
-                               f"since {h.get('since', '?')}{pid}"))
-    return "\n".join(lines)
+        f = {k: printable(str(h.get(k, "?"))) for k in ("user", "host", "session", "since", "pid")}
+        if h.get("host") and h.get("pid"):
+            line = Msg(N_("  {user} on {host}: session {session}, since {since}, pid {pid}"), **f)
+        elif h.get("host"):
+            line = Msg(N_("  {user} on {host}: session {session}, since {since}"), **f)
+        elif h.get("pid"):
+            line = Msg(N_("  {user}: session {session}, since {since}, pid {pid}"), **f)
+        else:
+            line = Msg(N_("  {user}: session {session}, since {since}"), **f)
+        lines.append(line)
+    return Joined("\n", lines)
 
 
 # --- licenses -> N -----------------------------------------------------------------------------
@@ -174,7 +185,8 @@ def entitlement(product: str, *, keyring: keys.Keyring | None = None,
             continue
         match = fingerprint.matches(lic.params, current)
         if not match.ok:
-            problems.append(f"{inst.path}: bound to another computer ({match.reason})")
+            problems.append(Msg(N_("{path}: bound to another computer ({reason})"), path=inst.path,
+                                reason=match.reason))
             continue
         found[lic.license_id] = lic
     superseded = {lic.supersedes for lic in found.values() if lic.supersedes}
@@ -269,7 +281,7 @@ class LocalSeat:
         """The locked file descriptor: pass it to a child (``pass_fds``) so the
         seat stays held while the child runs, even if this process dies."""
         if self._fd is None:
-            raise StorageError("seat already released", code="seat_released")
+            raise StorageError(Msg(N_("seat already released")), code="seat_released")
         return self._fd
 
     @property
@@ -311,7 +323,8 @@ class SeatTable:
                 _ensure_dir(self.dir)
                 dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
-            raise StorageError(f"{self.dir}: cannot use the seat folder", str(exc), code="seat_dir") from None
+            raise StorageError(Msg(N_("{path}: cannot use the seat folder"), path=self.dir), str(exc),
+                               code="seat_dir") from None
         try:
             fcntl.flock(dfd, fcntl.LOCK_EX)
             yield dfd
@@ -338,13 +351,15 @@ class SeatTable:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StorageError(f"{self.dir / name}: cannot use this seat file (not a plain file of yours); "
-                               "ask the administrator to remove it", str(exc), code="seat_dir") from None
+            raise StorageError(Msg(N_("{path}: cannot use this seat file (not a plain file of yours); "
+                                      "ask the administrator to remove it"), path=self.dir / name),
+                               str(exc), code="seat_dir") from None
         st = os.fstat(fd)
         if st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode):
             os.close(fd)
-            raise StorageError(f"{self.dir / name}: this seat file belongs to another user; "
-                               "ask the administrator to remove it", code="seat_dir")
+            raise StorageError(Msg(N_("{path}: this seat file belongs to another user; "
+                                      "ask the administrator to remove it"), path=self.dir / name),
+                               code="seat_dir")
         if st.st_mode & 0o777 != 0o644:
             os.fchmod(fd, 0o644)  # the umask cut the creation mode, or an old version left 0666
         return fd
@@ -354,19 +369,23 @@ class SeatTable:
         raises SeatError listing the holders when all N are taken."""
         sid = (session or fingerprint.session_id())[:200]  # records have a fixed size
         if self.users <= 0:
-            raise LicenseInvalid(f"no valid license for {self.product} on this computer", code="no_license")
+            raise LicenseInvalid(Msg(N_("no valid license for {product} on this computer"),
+                                     product=self.product),
+                                 code="no_license")
         with self._registry() as dfd:
             try:
                 seat = self._claim(dfd, sid)
             except OSError as exc:
-                raise StorageError(f"{self.dir}: cannot use the seat folder", str(exc),
+                raise StorageError(Msg(N_("{path}: cannot use the seat folder"), path=self.dir), str(exc),
                                    code="seat_dir") from None
         if isinstance(seat, LocalSeat):
             return seat
         raise SeatError(
-            f"all {self.users} seat(s) of {self.product} are in use",
-            f"{self.product} is licensed for {self.users} terminal session(s) at once; "
-            f"held by:\n{format_holders(seat)}",
+            Plural(N_("the only seat of {product} is in use"), N_("all {n} seats of {product} are in use"),
+                   self.users, product=self.product),
+            Plural(N_("{product} is licensed for {n} terminal session at once; held by:\n{holders}"),
+                   N_("{product} is licensed for {n} terminal sessions at once; held by:\n{holders}"),
+                   self.users, product=self.product, holders=format_holders(seat)),
             holders=[h.as_dict() for h in seat],
         )
 
@@ -442,8 +461,9 @@ def acquire_seat(product: str, *, session: str | None = None, directory: Path | 
     """Check the licenses, then take the session's seat (lower-level than ``hold_seat``)."""
     ent = entitlement(product)
     if ent.users <= 0:
-        why = "; ".join(ent.problems) or "no license is installed"
-        raise LicenseInvalid(f"no valid license for {product} on this computer", why, code="no_license")
+        why = Joined("; ", ent.problems) if ent.problems else Msg(N_("no license is installed"))
+        raise LicenseInvalid(Msg(N_("no valid license for {product} on this computer"), product=product), why,
+                             code="no_license")
     return SeatTable(product, ent.users, directory).acquire(session)
 
 

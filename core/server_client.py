@@ -31,6 +31,8 @@ import platformdirs
 from . import __version__
 from .client import untrusted_certificate
 from .errors import InputError, LicwizError, SeatError
+from .i18n import N_
+from .message import Msg
 
 API = "/api/v1"
 DEFAULT_PORT = 8475
@@ -66,20 +68,20 @@ def parse_address(text: str, field: str = "server") -> tuple[str, int]:
     """``HOST:PORT`` (or ``HOST``, port 8475; ``[v6]:PORT`` for IPv6)."""
     t = text.strip()
     if not t:
-        raise InputError(field, "the server address is empty")
+        raise InputError(field, Msg(N_("the server address is empty")))
     if t.startswith("["):
         host, sep, rest = t[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
         if not sep or (rest and not rest.startswith(":")):
-            raise InputError(field, f"{text!r} is not HOST:PORT")
+            raise InputError(field, Msg(N_("{text!r} is not HOST:PORT"), text=text))
     else:
         host, _, port_text = t.rpartition(":") if ":" in t else (t, "", "")
     if not host or any(c.isspace() for c in host):
-        raise InputError(field, f"{text!r} has no valid host name")
+        raise InputError(field, Msg(N_("{text!r} has no valid host name"), text=text))
     if not port_text:
         return host, DEFAULT_PORT
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InputError(field, f"port {port_text!r} must be a number from 1 to 65535")
+        raise InputError(field, Msg(N_("port {port!r} must be a number from 1 to 65535"), port=port_text))
     return host, int(port_text)
 
 
@@ -96,7 +98,7 @@ def load_config() -> dict[str, Any]:
         except FileNotFoundError:
             continue
         except (OSError, ValueError) as exc:
-            raise LicwizError(f"{path}: cannot read the license server settings", str(exc),
+            raise LicwizError(Msg(N_("{path}: cannot read the license server settings"), path=path), str(exc),
                               code="bad_config") from None
         if isinstance(doc, dict):
             merged.update(doc)
@@ -160,7 +162,8 @@ class ServerClient:
             try:
                 verify_arg: bool | ssl.SSLContext = ssl.create_default_context(cafile=verify)
             except (OSError, ssl.SSLError) as exc:
-                raise ServerError("bad_ca", f"cannot use {verify} as the server's CA certificate",
+                raise ServerError("bad_ca", Msg(N_("cannot use {path} as the server's CA certificate"),
+                                                path=verify),
                                   str(exc)) from None
         else:
             verify_arg = verify
@@ -181,32 +184,38 @@ class ServerClient:
         try:
             resp = await self._client.request(method, API + path, json=json_body, params=params)
         except httpx.TimeoutException:
-            raise ServerError("unreachable", f"the license server at {self.base_url} did not answer in time",
-                              ) from None
+            raise ServerError("unreachable", Msg(N_("the license server at {url} did not answer in time"),
+                                              url=self.base_url)) from None
         except httpx.HTTPError as exc:
             reason = untrusted_certificate(exc)
             if reason is not None:  # found by type (ssl.SSLCertVerificationError), not by its words
                 raise ServerError(
-                    "unreachable", f"the license server's certificate at {self.base_url} is not trusted "
-                    f"({reason})", "Name its CA certificate in LICWIZ_SERVER_CA or \"ca\" in server.json.",
+                    "unreachable",
+                    Msg(N_("the license server's certificate at {url} is not trusted ({reason})"),
+                                       url=self.base_url, reason=reason),
+                    Msg(N_("Name its CA certificate in LICWIZ_SERVER_CA or \"ca\" in server.json.")),
                 ) from None
-            raise ServerError("unreachable", f"cannot reach the license server at {self.base_url}",
+            raise ServerError("unreachable", Msg(N_("cannot reach the license server at {url}"),
+                                                 url=self.base_url),
                               f"{exc.__class__.__name__}: {exc}") from None
         try:
             doc = resp.json()
         except ValueError:
             doc = None
         if not isinstance(doc, dict):
-            raise ServerError("bad_response", f"the license server at {self.base_url} gave a non-JSON answer",
+            raise ServerError("bad_response", Msg(N_("the license server at {url} gave a non-JSON answer"),
+                                               url=self.base_url),
                               f"HTTP {resp.status_code}", status=resp.status_code)
         if resp.is_success:
             return doc
         err = doc.get("error")
         if not isinstance(err, dict):
-            raise ServerError("bad_response", f"the license server refused (HTTP {resp.status_code})",
+            raise ServerError("bad_response", Msg(N_("the license server refused (HTTP {status})"),
+                                                  status=resp.status_code),
                               status=resp.status_code)
         code = str(err.get("code") or "server")
-        brief = str(err.get("brief") or f"the license server refused (HTTP {resp.status_code})")
+        brief = str(err.get("brief") or "") or Msg(N_("the license server refused (HTTP {status})"),
+                                                   status=resp.status_code)
         detail = str(err.get("detail") or brief)
         if code == "no_seat":
             holders = err.get("holders")
@@ -223,7 +232,7 @@ class ServerClient:
         params = doc.get("params")
         if not isinstance(params, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                    for k, v in params.items()):
-            raise ServerError("bad_response", "the license server sent malformed parameters")
+            raise ServerError("bad_response", Msg(N_("the license server sent malformed parameters")))
         return dict(params)
 
     async def install(self, license_text: str) -> dict[str, Any]:
@@ -247,7 +256,7 @@ class ServerClient:
             return Seat(str(doc["seat_id"]), int(doc["slot"]), str(doc["product"]), float(doc["lease"]),
                         str(doc["since"]))
         except (KeyError, TypeError, ValueError):
-            raise ServerError("bad_response", "the license server sent a malformed seat") from None
+            raise ServerError("bad_response", Msg(N_("the license server sent a malformed seat"))) from None
 
     async def heartbeat(self, seat: Seat) -> float:
         """Renew the seat's lease; raises ServerError(code="seat_lost") if it is gone."""
@@ -264,9 +273,9 @@ def client_from_config(address: str | None = None, *, admin: bool = False) -> Se
     """A client for ``address`` (or the configured server) with the configured token and TLS."""
     addr = address or configured_server()
     if not addr:
-        raise InputError("server", "no license server is configured",
-                         "give --server HOST:PORT, set LICWIZ_SERVER, or put \"server\" in "
-                         "~/.config/licwiz/server.json or /etc/licwiz/server.json")
+        raise InputError("server", Msg(N_("no license server is configured")),
+                         Msg(N_("give --server HOST:PORT, set LICWIZ_SERVER, or put \"server\" in "
+                                "~/.config/licwiz/server.json or /etc/licwiz/server.json")))
     host, port = parse_address(addr)
     tls, verify = tls_settings()
     return ServerClient(host, port, token=admin_token() if admin else client_token(), tls=tls, verify=verify)

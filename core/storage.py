@@ -19,6 +19,8 @@ from typing import Literal
 import platformdirs
 
 from .errors import NotWritable, StorageError
+from .i18n import N_
+from .message import Msg
 
 Scope = Literal["all-users", "user"]
 SCOPES: tuple[Scope, ...] = ("all-users", "user")
@@ -65,13 +67,13 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except PermissionError as exc:
-        raise NotWritable(f"{path.parent}: not writable", str(exc)) from None
+        raise NotWritable(Msg(N_("{path}: not writable"), path=path.parent), str(exc)) from None
     except OSError as exc:
         # A read-only file system or a file where the folder should be: this folder
         # cannot take the license either, which callers offer another place for.
         if exc.errno in (errno.EROFS, errno.ENOTDIR, errno.EEXIST):
-            raise NotWritable(f"{path.parent}: not writable", str(exc)) from None
-        raise StorageError(f"{path.parent}: cannot write", str(exc)) from None
+            raise NotWritable(Msg(N_("{path}: not writable"), path=path.parent), str(exc)) from None
+        raise StorageError(Msg(N_("{path}: cannot write"), path=path.parent), str(exc)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -82,7 +84,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise StorageError(f"{path}: cannot write", str(exc)) from None
+        raise StorageError(Msg(N_("{path}: cannot write"), path=path), str(exc)) from None
     # The rename is done; the directory fsync only makes it durable. Some file
     # systems refuse fsync on a directory (EINVAL): the file is still in place.
     with contextlib.suppress(OSError):
@@ -123,7 +125,7 @@ class Installed:
 def install_license(text: str, license_id: str, scope: Scope) -> Path:
     """Store a license file (already verified by the caller) in ``scope``."""
     if not license_id.replace("-", "").isalnum():
-        raise StorageError(f"refusing odd license id {license_id!r}")
+        raise StorageError(Msg(N_("refusing odd license id {license_id!r}"), license_id=license_id))
     path = license_dir(scope) / f"{license_id}{LICENSE_SUFFIX}"
     atomic_write(path, text.encode("utf-8"), mode=0o644)
     remove_stale_temp_files(path.parent)
