@@ -35,8 +35,10 @@ from typing import TYPE_CHECKING, Any
 from .errors import AfterActivationError as AfterActivationError
 from .errors import CenterError, LicenseInvalid, LicwizError, NotWritable, SignatureError
 from .fingerprint import Match, matches
+from .i18n import N_
 from .keys import Keyring
 from .license import License, method_family, parse, pin_digest, read_file, verify
+from .message import Joined, Msg
 from .storage import (
     Scope,
     atomic_write,
@@ -56,10 +58,13 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-STEP_CHECK = "Checking availability"
-STEP_ACQUIRE = "Acquiring the license"
-STEP_VERIFY = "Verifying the license"
-STEP_SAVE = "Saving the license"
+# What a license is called in errors when it has no file name.
+_LICENSE = Msg(N_("license"))
+# progress steps (English; translate with _() where shown)
+STEP_CHECK = N_("Checking availability")
+STEP_ACQUIRE = N_("Acquiring the license")
+STEP_VERIFY = N_("Verifying the license")
+STEP_SAVE = N_("Saving the license")
 STEPS: tuple[str, ...] = (STEP_CHECK, STEP_ACQUIRE, STEP_VERIFY, STEP_SAVE)
 
 
@@ -88,9 +93,10 @@ class Outcome:
 
     def where(self) -> str:
         if self.server is not None:
-            return f"license server {self.server}"
-        label = "all users" if self.scope == "all-users" else "the current user"
-        return f"{self.path} (for {label})"
+            return Msg(N_("license server {server}"), server=self.server)
+        if self.scope == "all-users":
+            return Msg(N_("{path} (for all users)"), path=self.path)
+        return Msg(N_("{path} (for the current user)"), path=self.path)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,14 +154,15 @@ async def check_available(client: CenterClient, req: ActivationRequest) -> Avail
     avail = await client.check(req)
     if not avail.available:
         raise CenterError(
-            "not_available", "The Licensing Center cannot issue this license now",
+            "not_available", Msg(N_("The Licensing Center cannot issue this license now")),
             f"check answered available=false for kit {req.regnum}, operation {req.operation}",
         )
     if avail.product != req.product:
         raise CenterError(
             "wrong_product",
-            f"Kit {req.regnum} is for product {avail.product!r}, not {req.product!r}",
-            "the registration number belongs to another product's kit",
+            Msg(N_("Kit {regnum} is for product {product!r}, not {wanted!r}"), regnum=req.regnum,
+                product=avail.product, wanted=req.product),
+            Msg(N_("the registration number belongs to another product's kit")),
         )
     return avail
 
@@ -174,14 +181,14 @@ def check_signing_key(avail: Availability, keyring: Keyring, center: str) -> Non
     kid = avail.signing_key_id
     if kid is None or kid in keyring.signing:
         return
-    trusted = ", ".join(sorted(keyring.signing)) or "none"
+    trusted = ", ".join(sorted(keyring.signing)) or Msg(N_("none"))
     raise UntrustedSigningKey(
-        f"The Licensing Center signs with key {kid}, which this computer does not trust yet; "
-        "no PIN code was spent",
-        f"{center} would sign the license with key {kid}; trusted signing keys here: {trusted}. "
-        f"Add the center's public key signing-{kid}.pem (its public folder, or GET /api/v1/keys) to "
-        "/etc/licwiz/trusted-keys or LICWIZ_TRUSTED_KEYS, then try again with the same PIN code: "
-        "it is still unused.",
+        Msg(N_("The Licensing Center signs with key {key}, which this computer does not trust yet; "
+               "no PIN code was spent"), key=kid),
+        Msg(N_("{center} would sign the license with key {key}; trusted signing keys here: {trusted}. "
+               "Add the center's public key signing-{key}.pem (its public folder, or GET /api/v1/keys) to "
+               "/etc/licwiz/trusted-keys or LICWIZ_TRUSTED_KEYS, then try again with the same PIN code: "
+               "it is still unused."), center=center, key=kid, trusted=trusted),
     )
 
 
@@ -196,13 +203,14 @@ def _wrong_fields(lic: License, req: ActivationRequest) -> list[str]:
     """What in a genuine license differs from what ``req`` asked for (parameters aside)."""
     wrong: list[str] = []
     if lic.product != req.product:
-        wrong.append(f"product {lic.product!r} instead of {req.product!r}")
+        wrong.append(Msg(N_("product {got!r} instead of {wanted!r}"), got=lic.product, wanted=req.product))
     if lic.regnum != req.regnum:
-        wrong.append(f"registration number {lic.regnum} instead of {req.regnum}")
+        wrong.append(Msg(N_("registration number {got} instead of {wanted}"), got=lic.regnum,
+                         wanted=req.regnum))
     if lic.owner_digest != req.owner.digest():
-        wrong.append("owner data differs from the data entered")
+        wrong.append(Msg(N_("owner data differs from the data entered")))
     if lic.pin_digest != expected_pin_digest(req):
-        wrong.append("it records another PIN code than the one used")
+        wrong.append(Msg(N_("it records another PIN code than the one used")))
     # A recovery gives back the license in place, which may have been acquired by
     # another method of the same family (file vs online); new licenses carry req.method.
     same_method = (
@@ -210,7 +218,8 @@ def _wrong_fields(lic: License, req: ActivationRequest) -> list[str]:
         if req.operation == "recover" else lic.method == req.method
     )
     if not same_method:
-        wrong.append(f"acquisition method {lic.method!r} instead of {req.method!r}")
+        wrong.append(Msg(N_("acquisition method {got!r} instead of {wanted!r}"), got=lic.method,
+                         wanted=req.method))
     return wrong
 
 
@@ -219,7 +228,7 @@ def check_answer(
     *,
     expect: ActivationRequest | None = None,
     params: Mapping[str, str] | None = None,
-    source: str = "license",
+    source: str = _LICENSE,
 ) -> None:
     """Refuse a verified license that is not the one asked for, or not for the
     computer it is about to live on. The key parameters are matched once:
@@ -239,25 +248,26 @@ def check_answer(
     m = matches(lic.params, against)
     if params is not None and not m.ok:
         raise LicenseInvalid(
-            f"{source}: the license is for another computer (key parameters differ)",
-            f"{source}: {m.reason}; changed: {', '.join(m.changed) or '-'}; "
-            f"missing: {', '.join(m.missing) or '-'}",
+            Msg(N_("{source}: the license is for another computer (key parameters differ)"), source=source),
+            Msg(N_("{source}: {reason}; changed: {changed}; missing: {missing}"), source=source,
+                reason=m.reason, changed=", ".join(m.changed) or "-", missing=", ".join(m.missing) or "-"),
             code="parameters_changed",
         )
     if expect is None:
         return
     wrong = _wrong_fields(lic, expect)
     if not m.ok:
-        wrong.append(f"computer parameters differ ({m.reason}: {', '.join(m.changed or m.missing)})")
+        wrong.append(Msg(N_("computer parameters differ ({reason}: {names})"), reason=m.reason,
+                         names=", ".join(m.changed or m.missing)))
     if wrong:
         raise LicenseInvalid(
-            f"{source}: the license received is not the one requested",
-            f"{source}: " + "; ".join(wrong),
+            Msg(N_("{source}: the license received is not the one requested"), source=source),
+            Msg("{source}: {wrong}", source=source, wrong=Joined("; ", wrong)),
             code="license_mismatch",
         )
 
 
-def check_matches(lic: License, req: ActivationRequest, source: str = "license") -> None:
+def check_matches(lic: License, req: ActivationRequest, source: str = _LICENSE) -> None:
     """Refuse a genuine license that is not the one ``req`` asked for
     (``check_answer`` against the request alone)."""
     check_answer(lic, expect=req, source=source)
@@ -285,7 +295,7 @@ def _keep_text(text: str, license_id: str, *, verified: bool) -> Path | None:
 
 def verify_answer(
     text: str, *, keyring: Keyring, product: str, expect: ActivationRequest | None = None,
-    params: Mapping[str, str] | None = None, source: str = "license",
+    params: Mapping[str, str] | None = None, source: str = _LICENSE,
 ) -> License:
     """Verify ``text`` (signature, trusted key, product, dates), then ``check_answer``."""
     lic = verify(text, keyring, product=product, source=source)
@@ -320,7 +330,7 @@ def install_license_text(
     params: Mapping[str, str],
     scope: Scope,
     expect: ActivationRequest | None = None,
-    source: str = "license",
+    source: str = _LICENSE,
 ) -> Outcome:
     """Verify ``text``, check it is exactly what ``expect`` asked for (when
     given) and for this computer (``params``), install it atomically in
@@ -353,7 +363,8 @@ async def server_parameters(target: ServerTarget, product: str) -> dict[str, str
         isinstance(k, str) and isinstance(v, str) for k, v in params.items()
     ):
         raise LicwizError(
-            f"license server {target}: unexpected parameters answer", repr(params)[:300],
+            Msg(N_("license server {server}: unexpected parameters answer"), server=str(target)),
+            repr(params)[:300],
             code="bad_response",
         )
     return dict(params)
@@ -362,7 +373,7 @@ async def server_parameters(target: ServerTarget, product: str) -> dict[str, str
 async def install_on_server(
     text: str, target: ServerTarget, *, keyring: Keyring, product: str,
     params: Mapping[str, str] | None = None, expect: ActivationRequest | None = None,
-    source: str = "license",
+    source: str = _LICENSE,
 ) -> Outcome:
     """Verify like ``install_license_text`` (against the server's parameters,
     fetched when neither they nor the request are given), then upload."""
@@ -402,22 +413,22 @@ async def acquire_online(
     elif not await asyncio.to_thread(is_writable, scope):  # file I/O: off the caller's event loop
         # Before the PIN is spent: the wizard then offers "Acquire for the current user".
         raise NotWritable(
-            f"{license_dir(scope)}: cannot write a license for "
-            f"{'all users' if scope == 'all-users' else 'the current user'}",
-            f"{license_dir(scope)} is not writable by this user; no PIN was spent",
+            Msg(N_("{path}: cannot write a license for all users") if scope == "all-users" else
+                N_("{path}: cannot write a license for the current user"), path=license_dir(scope)),
+            Msg(N_("{path} is not writable by this user; no PIN code was spent"), path=license_dir(scope)),
         )
     _say(progress, STEP_CHECK)
     check_signing_key(await check_available(client, req), keyring, client.base_url)
     _say(progress, STEP_ACQUIRE)
     issued = await client.activate(req, idempotency_key)
-    source = f"license {issued.license_id} from {client.base_url}"
+    source = Msg(N_("license {license_id} from {url}"), license_id=issued.license_id, url=client.base_url)
     _say(progress, STEP_VERIFY)
     try:
         lic = verify_answer(issued.license_text, keyring=keyring, product=req.product, expect=req,
                             source=source)
         if lic.license_id != issued.license_id or lic.users != issued.users:
             raise LicenseInvalid(
-                f"{source}: the license does not match the center's answer",
+                Msg(N_("{source}: the license does not match the center's answer"), source=source),
                 f"answer: {issued.license_id}, {issued.users} users; license: "
                 f"{lic.license_id}, {lic.users} users",
                 code="license_mismatch",
@@ -454,14 +465,14 @@ class Verdict:
 
 
 def _superseded_reason(newer: str) -> str:
-    return f"superseded by license {newer}"
+    return Msg(N_("superseded by license {license_id}"), license_id=newer)
 
 
 def _superseded(source: str, newer: str) -> LicenseInvalid:
     return LicenseInvalid(
-        f"{source}: {_superseded_reason(newer)}",
-        f"{source}: license {newer}, installed on this computer, replaces it (an update); "
-        "only the newer license counts",
+        Msg("{source}: {reason}", source=source, reason=_superseded_reason(newer)),
+        Msg(N_("{source}: license {license_id}, installed on this computer, replaces it (an update); "
+               "only the newer license counts"), source=source, license_id=newer),
         code="superseded",
     )
 
@@ -492,8 +503,8 @@ def judge(
         return Verdict(lic, m, exc)
     if not m.ok:
         return Verdict(lic, m, LicenseInvalid(
-            f"{source}: not valid on this computer: {m.reason}",
-            f"key computer parameters changed ({', '.join(m.changed or m.missing)})",
+            Msg(N_("{source}: not valid on this computer: {reason}"), source=source, reason=m.reason),
+            Msg(N_("key computer parameters changed ({names})"), names=", ".join(m.changed or m.missing)),
             code="parameters_changed"))
     rows = installed if installed is not None else installed_licenses(keyring, product, params, today=today)
     newer = successors(rows).get(lic.license_id)

@@ -67,6 +67,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .i18n import N_
+from .message import Joined, Msg
+
 PARAMETERS: tuple[str, ...] = ("machine_id", "cpu", "mac", "root_fs", "dmi_uuid", "ram", "os")
 
 IDENTITY: frozenset[str] = frozenset({"machine_id", "dmi_uuid"})
@@ -354,36 +357,40 @@ def matches(licensed: Mapping[str, str], current: Mapping[str, str]) -> Match:
         return Match(ok, matched, changed, missing, added, reason)
 
     if not licensed:
-        return result(True, "the license is not bound to a computer")
+        return result(True, Msg(N_("the license is not bound to a computer")))
     identity_changed = [n for n in changed if n in IDENTITY]
     if identity_changed:
-        return result(False, f"a different computer: {', '.join(identity_changed)} changed")
+        return result(False, Msg(N_("a different computer: {names} changed"),
+                                 names=", ".join(identity_changed)))
     ordinary_changed = [n for n in changed if n not in IDENTITY and n not in WEAK]
     if len(ordinary_changed) > 1:
-        return result(False, f"too many parameters changed: {', '.join(ordinary_changed)}")
+        return result(False, Msg(N_("too many parameters changed: {names}"),
+                                 names=", ".join(ordinary_changed)))
     if any(n in IDENTITY for n in matched):
         return result(True, _tolerated(changed, missing))
     licensed_identity = [n for n in licensed if n in IDENTITY]
     if licensed_identity:
         return result(
-            False, f"cannot confirm this computer: {', '.join(_order(licensed_identity))} not readable"
+            False, Msg(N_("cannot confirm this computer: {names} not readable"),
+                       names=", ".join(_order(licensed_identity)))
         )
     ordinary_missing = [n for n in missing if n not in WEAK]
     if ordinary_missing:
-        return result(False, f"cannot confirm this computer: {', '.join(ordinary_missing)} not readable")
+        return result(False, Msg(N_("cannot confirm this computer: {names} not readable"),
+                              names=", ".join(ordinary_missing)))
     weight = sum(WEIGHTS.get(n, 1) for n in matched if n not in WEAK)
     if weight < _MIN_WEIGHT_WITHOUT_IDENTITY:
-        return result(False, "too few parameters match to confirm this computer")
+        return result(False, Msg(N_("too few parameters match to confirm this computer")))
     return result(True, _tolerated(changed, missing))
 
 
 def _tolerated(changed: list[str], missing: list[str]) -> str:
-    notes = []
+    notes: list[str] = []
     if changed:
-        notes.append(f"tolerated change: {', '.join(changed)}")
+        notes.append(Msg(N_("tolerated change: {names}"), names=", ".join(changed)))
     if missing:
-        notes.append(f"not readable now: {', '.join(missing)}")
-    return "; ".join(notes) if notes else "all parameters match"
+        notes.append(Msg(N_("not readable now: {names}"), names=", ".join(missing)))
+    return Joined("; ", notes) if notes else Msg(N_("all parameters match"))
 
 
 def session_id() -> str:
