@@ -36,8 +36,10 @@ from licwiz.core import acquire, seats
 from licwiz.core.client import CenterClient, new_idempotency_key
 from licwiz.core.errors import LicwizError
 from licwiz.core.fingerprint import collect
+from licwiz.core.i18n import N_, _, ngettext
 from licwiz.core.identifiers import parse_pin, parse_regnum
 from licwiz.core.keys import load_keyring
+from licwiz.core.message import Msg, localized
 from licwiz.core.owner import load_file
 from licwiz.core.product import current_product
 from licwiz.core.request import ActivationRequest
@@ -48,32 +50,33 @@ from .errors import AcquireExit, Parser, UsageError, exit_code_for, guarded, rep
 
 def add_request_options(p: Parser) -> None:
     """The options that say what to ask for (acquire, request)."""
-    p.add_argument("--kit", required=True, metavar="REGNUM", help="registration number (10 digits)")
-    p.add_argument("--pin", metavar="PIN", help="first: the PIN to spend; recover/update: the last used PIN")
-    p.add_argument("--last-pin", metavar="PIN", help="recover/update: the last used PIN (PIN in use)")
-    p.add_argument("--extra-pin", metavar="PIN", help="update: an unused PIN of the kit to spend")
+    p.add_argument("--kit", required=True, metavar="REGNUM", help=_("registration number (10 digits)"))
+    p.add_argument("--pin", metavar="PIN",
+                   help=_("first: the PIN to spend; recover/update: the last used PIN"))
+    p.add_argument("--last-pin", metavar="PIN", help=_("recover/update: the last used PIN (PIN in use)"))
+    p.add_argument("--extra-pin", metavar="PIN", help=_("update: an unused PIN of the kit to spend"))
     p.add_argument("--owner-file", required=True, type=Path, metavar="FILE",
-                   help="owner-data file (as written by the wizard's Save data)")
+                   help=_("owner-data file (as written by the wizard's Save data)"))
     p.add_argument("--operation", required=True, choices=("first", "recover", "update"))
 
 
 def add_output_options(p: Parser) -> None:
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    p.add_argument("--verbose", "-v", action="store_true", help="print the error detail for support")
+    p.add_argument("--json", action="store_true", help=_("print the result as JSON on stdout"))
+    p.add_argument("--verbose", "-v", action="store_true", help=_("print the error detail for support"))
 
 
 def build_acquire_parser() -> Parser:
     p = Parser(
         prog="licwiz acquire",
-        description="Acquire a license from the Licensing Center without a screen.",
-        epilog="Exit codes: 0 installed, 2 usage/bad input, 3 refused by the center, 4 center "
-        "unreachable, 5 storage, 6 license invalid, 1 internal error.",
+        description=_("Acquire a license from the Licensing Center without a screen."),
+        epilog=_("Exit codes: 0 installed, 2 usage/bad input, 3 refused by the center, 4 center "
+        "unreachable, 5 storage, 6 license invalid, 1 internal error."),
     )
     add_request_options(p)
     p.add_argument("--scope", required=True, choices=("all-users", "user"))
-    p.add_argument("--center", metavar="URL", help="Licensing Center URL (default: $LICWIZ_CENTER_URL)")
+    p.add_argument("--center", metavar="URL", help=_("Licensing Center URL (default: $LICWIZ_CENTER_URL)"))
     p.add_argument("--server", metavar="HOST:PORT",
-                   help="install on this license server instead (admin token: $LICWIZ_SERVER_TOKEN)")
+                   help=_("install on this license server instead (admin token: $LICWIZ_SERVER_TOKEN)"))
     add_output_options(p)
     return p
 
@@ -81,7 +84,7 @@ def build_acquire_parser() -> Parser:
 def parse_server(text: str) -> acquire.ServerTarget:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError("--server", f"--server: expected HOST:PORT, got {text!r}")
+        raise UsageError("--server", Msg(N_("--server: expected HOST:PORT, got {text!r}"), text=text))
     # the admin token comes from LICWIZ_SERVER_TOKEN or ~/.config/licwiz/server-token
     return acquire.ServerTarget(host.strip("[]"), int(port))
 
@@ -92,27 +95,31 @@ def build_request(args: argparse.Namespace, product: str) -> ActivationRequest:
     regnum = parse_regnum(args.kit)
     if args.operation == "first":
         if args.last_pin:
-            raise UsageError("--last-pin", "--last-pin: only for --operation recover or update")
+            raise UsageError("--last-pin", Msg(N_("--last-pin: only for --operation recover or update")))
         if args.extra_pin:
-            raise UsageError("--extra-pin", "--extra-pin: only for --operation update")
+            raise UsageError("--extra-pin", Msg(N_("--extra-pin: only for --operation update")))
         if not args.pin:
-            raise UsageError("--pin", "--pin: required (the PIN code to spend)")
+            raise UsageError("--pin", Msg(N_("--pin: required (the PIN code to spend)")))
         pin = parse_pin(args.pin, "--pin")
     else:
         given = [(n, v) for n, v in (("--last-pin", args.last_pin), ("--pin", args.pin)) if v]
         if not given:
-            raise UsageError("--last-pin", f"--last-pin: required for {args.operation} (the last used PIN)")
+            raise UsageError("--last-pin",
+                             Msg(N_("--last-pin: required for {operation} (the last used PIN code)"),
+                                                 operation=args.operation))
         pins = {parse_pin(v, n) for n, v in given}
         if len(pins) > 1:
-            raise UsageError("--last-pin", "--pin and --last-pin differ; give the last used PIN once")
+            raise UsageError("--last-pin",
+                             Msg(N_("--pin and --last-pin differ; give the last used PIN code once")))
         pin = pins.pop()
     extra = None
     if args.operation == "update":
         if not args.extra_pin:
-            raise UsageError("--extra-pin", "--extra-pin: required for an update (an unused PIN)")
+            raise UsageError("--extra-pin",
+                             Msg(N_("--extra-pin: required for an update (an unused PIN code)")))
         extra = parse_pin(args.extra_pin, "--extra-pin")
     elif args.extra_pin:
-        raise UsageError("--extra-pin", "--extra-pin: only for --operation update")
+        raise UsageError("--extra-pin", Msg(N_("--extra-pin: only for --operation update")))
     owner = load_file(args.owner_file)
     req = ActivationRequest(
         product=product, regnum=regnum, pin=pin, operation=args.operation, owner=owner,
@@ -128,8 +135,9 @@ def print_installed(outcome: acquire.Outcome, as_json: bool) -> None:
         print(json.dumps({"ok": True, "exit_code": AcquireExit.OK, "license": outcome.to_dict()}, indent=2))
     else:
         lic = outcome.license
-        print(f"Installed license {lic.license_id} ({lic.users} user{'s' if lic.users != 1 else ''}) "
-              f"in {outcome.where()}")
+        print(ngettext("Installed license {license_id} ({n} user) in {where}",
+                       "Installed license {license_id} ({n} users) in {where}", lic.users).format(
+            license_id=lic.license_id, n=lic.users, where=localized(outcome.where())))
 
 
 # --- licwiz acquire ------------------------------------------------------------
@@ -137,7 +145,7 @@ def print_installed(outcome: acquire.Outcome, as_json: bool) -> None:
 
 async def _acquire(args: argparse.Namespace, req: ActivationRequest) -> acquire.Outcome:
     server = parse_server(args.server) if args.server else None
-    progress = (lambda step: print(f"licwiz: {step}...", file=sys.stderr)) if args.verbose else None
+    progress = (lambda step: print(f"licwiz: {_(step)}...", file=sys.stderr)) if args.verbose else None
     async with CenterClient(args.center or default_center_url()) as client:
         return await acquire.acquire_online(
             client, req, keyring=load_keyring(), scope=args.scope,
@@ -167,8 +175,8 @@ def seat_holders(product: str) -> list[dict[str, Any]] | None:
 
 
 def build_status_parser() -> Parser:
-    p = Parser(prog="licwiz status", description="List installed licenses and whether each is valid here.")
-    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p = Parser(prog="licwiz status", description=_("List installed licenses and whether each is valid here."))
+    p.add_argument("--json", action="store_true", help=_("print JSON on stdout"))
     return p
 
 
@@ -194,18 +202,21 @@ def cmd_status(argv: list[str]) -> int:
         print(json.dumps(doc, indent=2, default=str))
         return AcquireExit.OK if valid else 1
     if not rows:
-        print(f"No licenses installed for {product}.")
+        print(_("No licenses installed for {product}.").format(product=product))
     for r in rows:
         lic = r.license
-        what = (f"{lic.license_id}  {lic.users} user{'s' if lic.users != 1 else ''}  {lic.method}  "
-                f"issued {lic.issued}" if lic else "(unreadable)")
-        state = "valid here" if r.valid else f"NOT valid: {r.reason}"
+        what = (ngettext("{license_id}  {n} user  {method}  issued {issued}",
+                         "{license_id}  {n} users  {method}  issued {issued}", lic.users).format(
+            license_id=lic.license_id, n=lic.users, method=lic.method, issued=lic.issued)
+            if lic else _("(unreadable)"))
+        state = _("valid here") if r.valid else _("NOT valid: {reason}").format(reason=localized(r.reason))
         # an invalid file's content is untrusted; the reason may quote it
         print("\n    ".join(printable(part) for part in (f"[{r.scope}] {what}", str(r.path), state)))
     if holders is not None:
-        print(f"Seats in use: {len(holders)} of {users}")
+        print(_("Seats in use: {used} of {users}").format(used=len(holders), users=users))
         for h in holders:
             # seat records are written by other users' sessions: printable only
-            print(printable(f"    {h.get('user', '?')}: session {h.get('session', '?')}, "
-                            f"pid {h.get('pid', '?')}, since {h.get('since', '?')}"))
+            print(printable(_("    {user}: session {session}, pid {pid}, since {since}").format(
+                user=h.get("user", "?"), session=h.get("session", "?"), pid=h.get("pid", "?"),
+                since=h.get("since", "?"))))
     return AcquireExit.OK if valid else 1

@@ -48,7 +48,9 @@ from typing import Any
 from licwiz.core import acquire, fingerprint
 from licwiz.core import license as lic_mod
 from licwiz.core.errors import LicwizError, SignatureError
+from licwiz.core.i18n import _
 from licwiz.core.keys import Keyring, load_keyring
+from licwiz.core.message import Trimmed, localized
 from licwiz.core.product import current_product
 from licwiz.core.text import printable, printable_lines
 
@@ -99,16 +101,16 @@ def _what_if(path: Path, keyring: Keyring, root: Path,
 def _reason(err: LicwizError | None, m: fingerprint.Match, source: str) -> str:
     if err is None or err.code == "parameters_changed":
         return m.reason
-    return err.brief.removeprefix(f"{source}: ")
+    return Trimmed(err.brief, f"{source}: ")
 
 
 def build_fingerprint_parser() -> Parser:
-    parser = Parser(prog="licwiz fingerprint", description="Show the key computer parameters.")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser = Parser(prog="licwiz fingerprint", description=_("Show the key computer parameters."))
+    parser.add_argument("--json", action="store_true", help=_("machine-readable output"))
     parser.add_argument("--show-raw", action="store_true",
-                        help="also show the raw values (personal data: do not post them)")
+                        help=_("also show the raw values (personal data: do not post them)"))
     parser.add_argument("--what-if", nargs="?", const=_INSTALLED, metavar="LICENSE_FILE",
-                        help="compare with a license file (default: every installed license)")
+                        help=_("compare with a license file (default: every installed license)"))
     # For tests and for support inspecting a mounted disk image; not used to acquire licenses.
     parser.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
     return parser
@@ -157,13 +159,13 @@ def _fingerprint(args: argparse.Namespace) -> int:
     else:
         _print_fingerprint(out)
     if code == DiagnosticsExit.NOTHING:
-        print("licwiz: no installed license to compare with", file=sys.stderr)
+        print("licwiz: " + _("no installed license to compare with"), file=sys.stderr)
     elif code != DiagnosticsExit.OK:
         bad = [r for r in out["what_if"] if "error" in r or not r["valid"]]
         if args.what_if == _INSTALLED:  # a superseded one did not set the code
             bad = [r for r in bad if "error" in r or r["code"] != "superseded"]
         first = bad[0]
-        why = first["error"]["brief"] if "error" in first else first["reason"]
+        why = localized(first["error"]["brief"] if "error" in first else first["reason"])
         print(printable(f"licwiz: {first['file']}: {' '.join(why.split())}"), file=sys.stderr)
     return code
 
@@ -175,35 +177,40 @@ def _say(text: str) -> None:
 
 
 def _print_fingerprint(out: Mapping[str, Any]) -> None:
-    _say(f"Product: {out['product']}")
-    _say(f"Session: {out['session_id']}")
-    _say("Key computer parameters:")
+    _say(_("Product: {product}").format(product=out["product"]))
+    _say(_("Session: {session}").format(session=out["session_id"]))
+    _say(_("Key computer parameters:"))
     raw = out.get("raw", {})
     for name in fingerprint.PARAMETERS:
-        value = out["params"].get(name, "(not available)")
+        value = out["params"].get(name, _("(not available)"))
         extra = f"  [{raw[name]}]" if name in raw else ""
         _say(f"  {name:<11} {out['strength'][name]:<9} {value}{extra}")
     for report in out.get("what_if", []):
-        _say(f"\nLicense file: {report['file']}")
+        _say("\n" + _("License file: {file}").format(file=report["file"]))
         if "error" in report:
-            _say(f"  cannot read: {report['error']['brief']}")
+            _say(_("  cannot read: {reason}").format(reason=localized(report["error"]["brief"])))
             continue
-        _say(f"  license {report['license_id']} for {report['product']}, signature: {report['signature']}")
+        _say(_("  license {license_id} for {product}, signature: {signature}").format(
+            license_id=report["license_id"], product=report["product"], signature=report["signature"]))
         m = report["match"]
-        for key in ("matched", "changed", "missing", "added"):
+        labels = {"matched": _("matched:"), "changed": _("changed:"), "missing": _("missing:"),
+                  "added": _("added:")}
+        width = max(9, *(len(label) for label in labels.values()))
+        for key, label in labels.items():
             if m[key]:
-                _say(f"  {key + ':':<9} {', '.join(m[key])}")
-        verdict = "valid on this computer" if report["valid"] else "NOT valid here"
-        _say(f"  verdict:  {verdict} ({report['reason']})")
+                _say(f"  {label:<{width}} {', '.join(m[key])}")
+        verdict = _("valid on this computer") if report["valid"] else _("NOT valid here")
+        _say(_("  verdict:  {verdict} ({reason})").format(verdict=verdict,
+                                                          reason=localized(report["reason"])))
 
 
 def build_verify_parser() -> Parser:
     parser = Parser(
         prog="licwiz verify",
-        description="Check a license file: genuine, for this product, in date, for this computer.",
+        description=_("Check a license file: genuine, for this product, in date, for this computer."),
     )
-    parser.add_argument("file", type=Path, help="the .lic file ('-': read it from standard input)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("file", type=Path, help=_("the .lic file ('-': read it from standard input)"))
+    parser.add_argument("--json", action="store_true", help=_("machine-readable output"))
     return parser
 
 
@@ -245,19 +252,27 @@ def _verify(path: Path, *, as_json: bool) -> int:
 
 def _print_license(lic: lic_mod.License, m: fingerprint.Match, error: LicwizError | None) -> None:
     genuine = not isinstance(error, SignatureError)
-    _say(f"License {lic.license_id}{'' if genuine else '  (NOT verified: content is untrusted)'}")
-    _say(f"  product:        {lic.product}")
-    _say(f"  registration:   {lic.regnum}")
-    _say(f"  users:          {lic.users}")
-    _say(f"  method:         {lic.method}")
-    _say(f"  issued:         {lic.issued}")
-    _say(f"  valid until:    {lic.not_after or 'no end date'}")
-    if lic.supersedes:
-        _say(f"  supersedes:     {lic.supersedes}")
-    _say(f"  signed by key:  {lic.key_id}")
-    _say(f"  computer:       {', '.join(m.matched) or 'none'} match"
-          f"{'; changed: ' + ', '.join(m.changed) if m.changed else ''}"
-          f"{'; not readable: ' + ', '.join(m.missing) if m.missing else ''}")
+    if genuine:
+        _say(_("License {license_id}").format(license_id=lic.license_id))
+    else:
+        _say(_("License {license_id}  (NOT verified: content is untrusted)").format(
+            license_id=lic.license_id))
+    computer = _("{names} match").format(names=", ".join(m.matched) or _("none"))
+    if m.changed:
+        computer += _("; changed: {names}").format(names=", ".join(m.changed))
+    if m.missing:
+        computer += _("; not readable: {names}").format(names=", ".join(m.missing))
     today = dt.datetime.now(dt.UTC).date().isoformat()
-    verdict = "VALID on this computer" if error is None else f"NOT valid ({error.code})"
-    _say(f"  verdict:        {verdict} (checked {today})")
+    verdict = (_("VALID on this computer") if error is None
+               else _("NOT valid ({code})").format(code=error.code))
+    rows = [(_("product:"), lic.product), (_("registration:"), lic.regnum), (_("users:"), str(lic.users)),
+            (_("method:"), lic.method), (_("issued:"), lic.issued),
+            (_("valid until:"), lic.not_after or _("no end date"))]
+    if lic.supersedes:
+        rows.append((_("supersedes:"), lic.supersedes))
+    rows += [(_("signed by key:"), lic.key_id), (_("computer:"), computer),
+             (_("verdict:"), _("{verdict} (checked {today})").format(verdict=verdict, today=today))]
+    # labels padded to the longest, in any language (Russian labels are longer)
+    width = max(15, *(len(label) for label, _value in rows))
+    for label, value in rows:
+        _say(f"  {label:<{width}} {value}")

@@ -36,6 +36,10 @@ class Msg(str):
         obj.fields = fields
         return obj
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy (dataclasses.asdict) and pickle: the same text, the same words
+        return _restore, (type(self), str(self), dict(self.__dict__))
+
     def localized(self, using: NullTranslations | None = None) -> str:
         translated = using.gettext(self.msgid) if using is not None else _(self.msgid)
         if not self.fields:
@@ -77,6 +81,27 @@ class Joined(Msg):
 
     def localized(self, using: NullTranslations | None = None) -> str:
         return self.sep.join(localized(p, using) for p in self.parts)
+
+
+class Trimmed(Msg):
+    """*text* without a leading *prefix* (a file name said elsewhere), in any language."""
+
+    inner: str
+    prefix: str
+
+    def __new__(cls, text: str, prefix: str) -> Trimmed:
+        obj = str.__new__(cls, text.removeprefix(prefix))
+        obj.msgid, obj.fields, obj.inner, obj.prefix = str(obj), {}, text, prefix
+        return obj
+
+    def localized(self, using: NullTranslations | None = None) -> str:
+        return localized(self.inner, using).removeprefix(self.prefix)
+
+
+def _restore(cls: type[Msg], text: str, state: dict[str, Any]) -> Msg:
+    obj = str.__new__(cls, text)
+    obj.__dict__.update(state)
+    return obj
 
 
 def localized(text: object, using: NullTranslations | None = None) -> str:
