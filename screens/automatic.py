@@ -10,6 +10,7 @@ from licwiz.app.controller import WizardController, issued_note, kept_note
 from licwiz.app.state import ErrorInfo, StepName
 from licwiz.core.acquire import AfterActivationError
 from licwiz.core.errors import LicwizError, NotWritable
+from licwiz.core.i18n import N_, _, ngettext
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -19,26 +20,38 @@ from textual.worker import Worker, WorkerState
 
 from .base import Cancel, StepScreen
 from .dialogs import AllUsersWarning, ErrorDialog
+from .paths import PathText
+
+
+def users_text(users: int) -> str:
+    """"5 users", agreeing with the count in every language."""
+    return ngettext("{n} user", "{n} users", users).format(n=users)
+
+
+_PIN_SETS = {"single": N_("single-user"), "multi": N_("multi-user")}
+
+
+def pin_set_text(pin_set: str) -> str:
+    """The kit's PIN set in words; a value this version does not know, as the center gave it."""
+    return _(_PIN_SETS[pin_set]) if pin_set in _PIN_SETS else pin_set
 
 
 class AutomaticStep(StepScreen):
-    NEXT_LABEL = "Acquire (Enter)"
+    NEXT_LABEL = N_("Acquire (Enter)")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "cancel", "Cancel"),
-        Binding("v", "view_error", "View error description"),
-        Binding("m", "other_method", "Select another method"),
+        Binding("c", "cancel", N_("Cancel")),
+        Binding("v", "view_error", N_("View error description")),
+        Binding("m", "other_method", N_("Select another method")),
     ]
-    HELP = """\
-First the availability of a new license is checked with the Licensing Center.
-Then press Acquire (Enter): licwiz sends the request, receives the license,
-verifies its signature and that it is for this computer, and saves it.
-
-C cancels a running check or acquisition (a retry never spends a second PIN:
-the same request is sent again and the center answers with the license it
-already issued, if it did).
-If the Licensing Center is busy or cannot be reached, Enter tries again.
-If it fails: V shows the error description for support, M selects another
-license acquisition method."""
+    HELP = N_("First the availability of a new license is checked with the Licensing Center. "
+              "Then press Acquire (Enter): licwiz sends the request, receives the license, "
+              "verifies its signature and that it is for this computer, and saves it.\n\n"
+              "C cancels a running check or acquisition (a retry never spends a second PIN code: "
+              "the same request is sent again and the Licensing Center answers with the license it "
+              "already issued, if it did).\n\n"
+              "If the Licensing Center is busy or cannot be reached, Enter tries again. "
+              "If it fails: V shows the error description for support, M selects another "
+              "license acquisition method.")
 
     def __init__(self, controller: WizardController, step: StepName, *, depth: int | None = None) -> None:
         super().__init__(controller, step, depth=depth)
@@ -49,16 +62,17 @@ license acquisition method."""
         self._after: AfterActivationError | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(f"The license will be saved {self.controller.where()}.", id="where", markup=False)
+        yield PathText(_("The license will be saved {where}.").format(where=self.controller.where()),
+                       id="where")
         yield Static("", id="availability", markup=False)
         yield Static("", id="progress", markup=False)
         with Vertical(id="failure"):
-            yield Static("", id="error-brief", markup=False)
-            yield Static("", id="kept", markup=False)
-            yield Button("View error description (V)", id="view-error")
-            yield Button("Select another license acquisition method (M)", id="other-method")
+            yield PathText("", id="error-brief")
+            yield PathText("", id="kept")
+            yield Button(_("View error description (V)"), id="view-error")
+            yield Button(_("Select another license acquisition method (M)"), id="other-method")
         with Horizontal(classes="row-buttons", id="cancel-row"):
-            yield Button("Cancel (C)", id="cancel")
+            yield Button(_("Cancel (C)"), id="cancel")
 
     def after_mount(self) -> None:
         self._show_error(None)  # a new visit is a new attempt
@@ -82,10 +96,10 @@ license acquisition method."""
 
     def next_label(self, enabled: bool) -> str:
         if self._running:
-            return "Working... (C cancels)"
+            return _("Working... (C cancels)")
         if self.state.error is not None:
-            return "Try again (Enter)" if self.state.error.retry else "Next > (Enter)"
-        return self.NEXT_LABEL if self._checked else "Check again (Enter)"
+            return _("Try again (Enter)") if self.state.error.retry else _("Next > (Enter)")
+        return _(self.NEXT_LABEL) if self._checked else _("Check again (Enter)")
 
     def _set_running(self, running: bool) -> None:
         self._running = running
@@ -106,7 +120,7 @@ license acquisition method."""
         box.display = error is not None
         if error is not None:
             self.query_one("#error-brief", Static).update(
-                f"! License not acquired: {error.brief} [{error.code}]")
+                _("! License not acquired: {brief} [{code}]").format(brief=error.brief, code=error.code))
         note = self.query_one("#kept", Static)
         note.update(kept)
         note.display = bool(kept)
@@ -117,7 +131,7 @@ license acquisition method."""
         lines = []
         for i, name in enumerate(self._done_stages):
             done = i < len(self._done_stages) - 1 or not self._running
-            lines.append(f"{'[done]' if done else '[....]'} {name}")
+            lines.append(f"{_('[done]') if done else '[....]'} {name}")
         self.query_one("#progress", Static).update("\n".join(lines))
 
     def _failed(self, exc: BaseException, kept: str = "") -> None:
@@ -136,7 +150,8 @@ license acquisition method."""
 
     def run_check(self) -> None:
         self._set_running(True)
-        self.query_one("#availability", Static).update("Checking availability with the Licensing Center...")
+        self.query_one("#availability", Static).update(
+            _("Checking availability with the Licensing Center..."))
         self._check_worker()
 
     @work(exclusive=True, group="center")
@@ -144,23 +159,24 @@ license acquisition method."""
         try:
             avail = await self.controller.check_availability()
         except LicwizError as exc:
-            self.query_one("#availability", Static).update("Availability check failed.")
+            self.query_one("#availability", Static).update(_("Availability check failed."))
             self._failed(exc)
             return
         self._running = False
         if not self.controller.automatic_allowed():
             self.query_one("#availability", Static).update(
-                "This license was acquired by phone: it can only be re-acquired by phone. "
-                "Press M to select the method.")
-            self._show_error(ErrorInfo("method_locked", "This license can only be re-acquired by phone",
+                _("This license was acquired by phone: it can only be re-acquired by phone. "
+                  "Press M to select the method."))
+            self._show_error(ErrorInfo("method_locked", _("This license can only be re-acquired by phone"),
                                        f"/check answered method_family={avail.method_family!r}",
                                        step="automatic"))
         else:
             self._checked = True
             self._show_error(None)
             self.query_one("#availability", Static).update(
-                f"A license can be acquired: {avail.product}, {avail.users} user(s), "
-                f"PIN set: {avail.pin_set}.\nPress Acquire (Enter) to acquire and save it.")
+                _("A license can be acquired: {product}, {users}, PIN set: {pin_set}.").format(
+                    product=avail.product, users=users_text(avail.users), pin_set=pin_set_text(avail.pin_set))
+                + "\n" + _("Press Acquire (Enter) to acquire and save it."))
         self._set_running(False)
 
     @work(exclusive=True, group="center")
@@ -218,7 +234,7 @@ license acquisition method."""
             return
         if answer:
             self.controller.use_current_user()
-            self.query_one("#where", Static).update("The license will be saved for the current user.")
+            self.query_one("#where", Static).update(_("The license will be saved for the current user."))
             self._show_error(None)
             self._set_running(True)
             self._install_issued(after)
@@ -241,7 +257,7 @@ license acquisition method."""
     def _all_users_answer(self, answer: bool | None) -> None:
         if answer:
             self.controller.use_current_user()
-            self.query_one("#where", Static).update("The license will be saved for the current user.")
+            self.query_one("#where", Static).update(_("The license will be saved for the current user."))
             self._show_error(None)
             self.action_next()
         else:
@@ -251,7 +267,7 @@ license acquisition method."""
     def _worker_state(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.CANCELLED and self._running:
             self._running = False
-            self.query_one("#progress", Static).update("Cancelled. Press Acquire (Enter) to try again.")
+            self.query_one("#progress", Static).update(_("Cancelled. Press Acquire (Enter) to try again."))
             self._set_running(False)
         elif event.state == WorkerState.ERROR and self._running:
             # Not a LicwizError: still no traceback for the user.

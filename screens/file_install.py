@@ -10,27 +10,26 @@ from pathlib import Path
 
 from licwiz.app.controller import WizardController
 from licwiz.app.state import StepName
+from licwiz.core.i18n import N_, _, ngettext
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Static
 
 from .file_request import OfflineFailure, OfflineStep
+from .paths import PathText
 
 
 class FileInstallStep(OfflineStep):
-    NEXT_LABEL = "Install (Enter)"
-    HELP = """\
-Type the path of the license data file the Licensing Center's web page gave
-you ("Save license data file", a file named <registration number>-NNN.lic).
-
-The file is checked before anything is installed: its signature, the
-product, that it answers a license request made on this computer (same kit,
-PIN code, owner data and key computer parameters). A changed, truncated or
-foreign file is refused and nothing is installed.
-
-If it fails: V shows the error description for support; M selects another
-license acquisition method."""
+    NEXT_LABEL = N_("Install (Enter)")
+    HELP = N_("Type the path of the license data file the Licensing Center's web page gave "
+              "you (\"Save license data file\", a file named <registration number>-NNN.lic).\n\n"
+              "The file is checked before anything is installed: its signature, the "
+              "product, that it answers a license request made on this computer (same kit, "
+              "PIN code, owner data and key computer parameters). A changed, truncated or "
+              "foreign file is refused and nothing is installed.\n\n"
+              "If it fails: V shows the error description for support; M selects another "
+              "license acquisition method.")
 
     def __init__(self, controller: WizardController, step: StepName, *, depth: int | None = None) -> None:
         super().__init__(controller, step, depth=depth)
@@ -51,18 +50,19 @@ license acquisition method."""
     def compose_body(self) -> ComposeResult:
         files = self.controller.pending_file_requests()
         if files:
-            lines = ["Pending license request(s) of this computer:"]
+            lines = [ngettext("Pending license request of this computer:",
+                              "Pending license requests of this computer:", len(files))]
             lines += [f"  - {p.describe()}" for p in files[:4]]
         else:
             # One line: the Static wraps it to the body's width.
-            lines = ["No license request file was saved on this computer yet: a license data file "
-                     "is installed as the answer to a request made here."]
-        yield Static("\n".join(lines), classes="intro", id="pending", markup=False)
-        yield Static("Specify license details file:", markup=False)
+            lines = [_("No license request file was saved on this computer yet: a license data file "
+                       "is installed as the answer to a request made here.")]
+        yield PathText("\n".join(lines), classes="intro", id="pending")
+        yield Static(_("Specify license details file:"), markup=False)
         with Horizontal(classes="row"):
-            yield Label("File: ", classes="field-label")
-            yield Input(self._suggestion(), id="license_path", placeholder="path of the .lic file")
-        yield Static("", id="err-license_path", classes="field-error", markup=False)
+            yield Label(_("File:"), classes="field-label")
+            yield Input(self._suggestion(), id="license_path", placeholder=_("path of the .lic file"))
+        yield PathText("", id="err-license_path", classes="field-error")
         yield Static("", id="progress", markup=False)
         yield OfflineFailure()
 
@@ -72,14 +72,14 @@ license acquisition method."""
     def errors(self) -> dict[str, str]:
         path = self.state.license_file
         if self._installing:
-            return {"license_path": "Installing..."}
+            return {"license_path": _("Installing...")}
         if not path:
-            return {"license_path": "File: enter the path of the license data file"}
+            return {"license_path": _("File: enter the path of the license data file")}
         p = Path(path).expanduser()
         if not p.exists():
-            return {"license_path": f"File: {p} does not exist"}
+            return {"license_path": _("File: {path} does not exist").format(path=p)}
         if p.is_dir():
-            return {"license_path": f"File: {p} is a folder, not a file"}
+            return {"license_path": _("File: {path} is a folder, not a file").format(path=p)}
         return {}
 
     def action_next(self) -> None:
@@ -89,11 +89,13 @@ license acquisition method."""
         errors = self.errors()
         if errors:
             self.show_field_errors(errors)
-            self.set_status("! " + next(iter(errors.values())))
+            # The line under the field says what is wrong, path and all (wrapped at its
+            # separators); the status line, two lines at most, only points there.
+            self.set_status(_("! License data file: see the message under the path."))
             return
         self._installing = True
         self.clear_failure()
-        self.query_one("#progress", Static).update("Checking and installing the license...")
+        self.query_one("#progress", Static).update(_("Checking and installing the license..."))
         self.refresh_valid()
         self._install_worker(str(Path(self.state.license_file).expanduser()))
 
@@ -109,7 +111,7 @@ license acquisition method."""
 
     def _done_failed(self, exc: BaseException) -> None:
         self._installing = False
-        self.query_one("#progress", Static).update("Nothing was installed.")
+        self.query_one("#progress", Static).update(_("Nothing was installed."))
         self.fail(exc)
         self.refresh_valid()
         # Back to the path, all of it selected: the next thing to do is most often

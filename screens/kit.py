@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from licwiz.core.i18n import N_, _
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,14 +15,25 @@ from .base import StepScreen
 from .dialogs import PinSetDialog
 from .widgets import TickBox
 
+LABEL_WIDTH = 16  # the label column's least width (wizard.tcss .field-label)
+
+
+def label_width(*labels: str) -> int:
+    """The label column for ``labels`` as shown: the longest and a blank, at least
+    LABEL_WIDTH (Russian labels are longer: «Регистрационный номер»)."""
+    return max(LABEL_WIDTH, *(len(label) + 1 for label in labels))
+
 
 def field_row(label: str, widget_id: str, value: str, placeholder: str = "", *,
-              disabled: bool = False, max_length: int = 0) -> ComposeResult:
+              disabled: bool = False, max_length: int = 0, width: int = LABEL_WIDTH) -> ComposeResult:
     """A labelled field (built whole: usable in compose and in mount); its error
     line ``#err-<widget_id>`` is added under it by ``StepScreen.show_field_errors``
-    when it first has an error."""
+    when it first has an error. ``width``: the label column (``label_width``)."""
+    label_widget = Label(label, classes="field-label")
+    if width != LABEL_WIDTH:
+        label_widget.styles.width = width
     yield Horizontal(
-        Label(label, classes="field-label"),
+        label_widget,
         Input(value, id=widget_id, placeholder=placeholder,
               disabled=disabled, max_length=max_length),
         classes="row",
@@ -30,52 +42,60 @@ def field_row(label: str, widget_id: str, value: str, placeholder: str = "", *,
 
 class KitStep(StepScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f3", "attention", "Attention!...", priority=True),
-        Binding("f4", "advanced", "Advanced settings", priority=True),
+        Binding("f3", "attention", N_("Attention!..."), priority=True),
+        Binding("f4", "advanced", N_("Advanced settings"), priority=True),
     ]
-    HELP = """\
-Enter the kit's registration number (10 digits) and a PIN code (15 digits; dashes
-and spaces are ignored). For license restoration enter the last used PIN code.
-Both end in a check digit: a mistyped digit is reported as you type.
-
-Attention!... (F3): read this before using a PIN of a 5-, 10- or 20-user kit.
-
-Advanced settings (F4):
-  Install the license on the server - store the license on the license server
-  named by Server and Port.
-  Automatic acquisition - acquire the license over the Internet (on by default).
-  Off: you choose the method (file, phone) at a later step."""
+    HELP = N_("Enter the kit's registration number (10 digits) and a PIN code (15 digits; dashes "
+              "and spaces are ignored). For license restoration enter the last used PIN code. "
+              "Both end in a check digit: a mistyped digit is reported as you type.\n\n"
+              "Attention!... (F3): read this before using a PIN code of a 5-, 10- or 20-user kit.\n\n"
+              "Advanced settings (F4):\n"
+              "- Install the license on the server: store the license on the license server "
+              "named by Server and Port.\n"
+              "- Automatic acquisition: acquire the license over the Internet (on by default). "
+              "Off: you choose the method (file, phone) at a later step.")
 
     def compose_body(self) -> ComposeResult:
         s = self.state
         if s.operation == "recover":
-            pin_label, hint = "Last used PIN", "the PIN code used for the license in place"
+            pin_label, hint = _("Last used PIN"), _("(the PIN code used for the license in place)")
         else:
-            pin_label, hint = "PIN code", "for license restoration: the last used PIN code"
-        yield Static("Enter the kit number and the PIN code.", classes="intro")
-        yield from field_row("Kit number", "regnum", s.regnum, "10 digits", max_length=64)
-        yield from field_row(pin_label, "pin", s.pin, "15 digits: 123-456-789-012-345", max_length=64)
-        yield Static(f"  ({hint})", classes="hint")
-        yield Button("Attention!... (F3) PIN sets of 5/10/20-user kits", id="attention")
+            pin_label, hint = _("PIN code"), _("(for license restoration: the last used PIN code)")
+        width = self._label_width()
+        yield Static(_("Enter the kit number and the PIN code."), classes="intro")
+        yield from field_row(_("Kit number"), "regnum", s.regnum, _("10 digits"), max_length=64, width=width)
+        yield from field_row(pin_label, "pin", s.pin, _("15 digits: 123-456-789-012-345"), max_length=64,
+                             width=width)
+        yield Static(hint, classes="hint")
+        # The button keeps to its name and key; what it is about is a line that wraps.
+        with Horizontal(classes="attention-row"):
+            yield Button(_("Attention!... (F3)"), id="attention")
+            yield Static(_("PIN sets of 5-, 10- and 20-user kits"), classes="hint", id="attention-about")
         closed, opened = (">", "v") if self.config.ascii else ("▶", "▼")
         collapsed = not (s.install_on_server or not s.automatic)
         # "-collapsed" given up front: Collapsible adds it on mount otherwise, and
         # styles its whole subtree a second time. Its fields are built when it is
         # first opened (most people never open it): a third of the step's widgets.
-        with Collapsible(title="Advanced settings (F4)", id="advanced", collapsed=collapsed,
+        with Collapsible(title=_("Advanced settings (F4)"), id="advanced", collapsed=collapsed,
                          classes="-collapsed" if collapsed else None, collapsed_symbol=closed,
                          expanded_symbol=opened):
             if not collapsed:
                 yield from self._advanced_fields()
 
+    def _label_width(self) -> int:
+        # One column for the step's fields and those of Advanced settings.
+        pin = _("Last used PIN") if self.state.operation == "recover" else _("PIN code")
+        return label_width(_("Kit number"), pin, _("Server"), _("Port"))
+
     def _advanced_fields(self) -> ComposeResult:
         s = self.state
-        yield TickBox("Install the license on the server", s.install_on_server, id="on_server")
-        yield from field_row("Server", "server", s.server, "host name",
-                             disabled=not s.install_on_server, max_length=253)
-        yield from field_row("Port", "port", s.port, "8475 unless told otherwise",
-                             disabled=not s.install_on_server, max_length=5)
-        yield TickBox("Automatic acquisition", s.automatic, id="automatic")
+        width = self._label_width()
+        yield TickBox(_("Install the license on the server"), s.install_on_server, id="on_server")
+        yield from field_row(_("Server"), "server", s.server, _("host name"),
+                             disabled=not s.install_on_server, max_length=253, width=width)
+        yield from field_row(_("Port"), "port", s.port, _("8475 unless told otherwise"),
+                             disabled=not s.install_on_server, max_length=5, width=width)
+        yield TickBox(_("Automatic acquisition"), s.automatic, id="automatic")
 
     async def _open_advanced(self) -> None:
         if not self.query("#on_server"):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import N_, _
 from licwiz.core.owner import LABELS, REQUIRED, OwnerData
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,9 +20,9 @@ from .base import StepScreen
 from .dialogs import PathDialog
 from .widgets import ChoiceList, TickBox
 
-ACCURACY_LABEL = ("I am aware that license recovery procedure will require re-entering "
-                  "this data with absolute accuracy")
-_PLACEHOLDERS = {"email": "required: name@example.com", "phone": "optional: +31 15 123 4567"}
+ACCURACY_LABEL = N_("I am aware that license recovery procedure will require re-entering "
+                    "this data with absolute accuracy")
+_PLACEHOLDERS = {"email": N_("required: name@example.com"), "phone": N_("optional: +31 15 123 4567")}
 
 
 class OwnerStepBase(StepScreen):
@@ -29,7 +30,7 @@ class OwnerStepBase(StepScreen):
     ATTR: ClassVar[str]
     INTRO: ClassVar[str]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f6", "load_data", "Load data", priority=True),
+        Binding("f6", "load_data", N_("Load data"), priority=True),
     ]
 
     @property
@@ -38,26 +39,26 @@ class OwnerStepBase(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         o = self.owner
-        yield Static(self.INTRO, classes="intro")
+        yield Static(_(self.INTRO), classes="intro")
         # One grid of label | field pairs, not a Horizontal row per field: ten
         # containers fewer to build, style and lay out (~10% of this step's Next).
         # An error line is mounted after its field and spans both columns.
         with Grid(classes="field-grid"):
-            yield Label(LABELS["kind"], classes="field-label")
-            yield ChoiceList([("organisation", "Organisation", ""), ("person", "Person", "")],
+            yield Label(_(LABELS["kind"]), classes="field-label")
+            yield ChoiceList([("organisation", _("Organisation"), ""), ("person", _("Person"), "")],
                              o.kind, id=f"{self.PREFIX}-kind")
             for name in OwnerData.field_names():
                 if name != "kind":
                     required = name in REQUIRED or (name == "organisation" and o.kind == "organisation")
-                    hint = _PLACEHOLDERS.get(name, "") or ("required" if required else "optional")
-                    yield Label(LABELS[name], classes="field-label")
+                    hint = _(_PLACEHOLDERS.get(name, "") or (N_("required") if required else N_("optional")))
+                    yield Label(_(LABELS[name]), classes="field-label")
                     yield Input(getattr(o, name), id=f"{self.PREFIX}-{name}", placeholder=hint,
                                 max_length=200)
         yield from self.compose_extra()
 
     def compose_extra(self) -> ComposeResult:
         with Horizontal(classes="row-buttons"):
-            yield Button("Load data (F6)", id="load")
+            yield Button(_("Load data (F6)"), id="load")
 
     def read_owner(self) -> OwnerData:
         kind = self.query_one(f"#{self.PREFIX}-kind", ChoiceList).value or "organisation"
@@ -72,7 +73,7 @@ class OwnerStepBase(StepScreen):
         """Organisation is required of an organisation only: its hint follows the owner type."""
         kind = self.query_one(f"#{self.PREFIX}-kind", ChoiceList).value or "organisation"
         org = self.query_one(f"#{self.PREFIX}-organisation", Input)
-        hint = "required" if kind == "organisation" else "optional"
+        hint = _("required") if kind == "organisation" else _("optional")
         if org.placeholder != hint:
             org.placeholder = hint
 
@@ -92,8 +93,8 @@ class OwnerStepBase(StepScreen):
         self.action_load_data()
 
     def action_load_data(self) -> None:
-        self.app.push_screen(PathDialog("Load data: read owner data from a file",
-                                        self.state.owner_file, "Load", ascii=self.config.ascii),
+        self.app.push_screen(PathDialog(_("Load data: read owner data from a file"),
+                                        self.state.owner_file, _("Load"), ascii=self.config.ascii),
                              self._load_path)
 
     def _load_path(self, path: str | None) -> None:
@@ -106,7 +107,7 @@ class OwnerStepBase(StepScreen):
         try:
             owner = self.controller.load_owner_file(path)
         except LicwizError as exc:
-            self.app.call_from_thread(self.set_status, f"! Load data: {exc.brief}")
+            self.app.call_from_thread(self.set_status, _("! Load data: {error}").format(error=exc.brief))
             return
         self.app.call_from_thread(self._loaded, owner, str(path))
 
@@ -120,7 +121,7 @@ class OwnerStepBase(StepScreen):
         setattr(self.state, self.ATTR, replace(owner))
         self._mark_required()
         self.refresh_valid()
-        self.set_status(f"Owner data loaded from {path}")
+        self.set_status(_("Owner data loaded from {path}").format(path=path))
         # What is left to do after a load is the accuracy box (first registration).
         box = self.query("#accuracy")
         if box:
@@ -130,25 +131,23 @@ class OwnerStepBase(StepScreen):
 class OwnerFirstStep(OwnerStepBase):
     PREFIX = "owner"
     ATTR = "owner"
-    INTRO = "Enter the license owner data."
+    INTRO = N_("Enter the license owner data.")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f5", "save_data", "Save data", priority=True),
+        Binding("f5", "save_data", N_("Save data"), priority=True),
     ]
-    HELP = """\
-Enter the license owner data: an organisation (with a contact person) or a person.
-Fields marked by an error message below them must be corrected.
-
-Then tick "I am aware that license recovery procedure will require re-entering
-this data with absolute accuracy": Next becomes available. A later recovery
-compares the data exactly (only blanks at the ends and repeated spaces are
-forgiven), so save it with Save data (F5). Load data (F6) reads a saved file."""
+    HELP = N_("Enter the license owner data: an organisation (with a contact person) or a person. "
+              "Fields marked by an error message below them must be corrected.\n\n"
+              "Then tick \"I am aware that license recovery procedure will require re-entering "
+              "this data with absolute accuracy\": Next becomes available. A later recovery "
+              "compares the data exactly (only blanks at the ends and repeated spaces are "
+              "forgiven), so save it with Save data (F5). Load data (F6) reads a saved file.")
 
     def compose_extra(self) -> ComposeResult:
-        yield TickBox(ACCURACY_LABEL, self.state.accuracy_ack, id="accuracy")
+        yield TickBox(_(ACCURACY_LABEL), self.state.accuracy_ack, id="accuracy")
         yield Static("", id="err-accuracy", classes="field-error")
         with Horizontal(classes="row-buttons"):
-            yield Button("Save data (F5)", id="save")
-            yield Button("Load data (F6)", id="load")
+            yield Button(_("Save data (F5)"), id="save")
+            yield Button(_("Load data (F6)"), id="load")
 
     def save(self) -> None:
         super().save()
@@ -166,10 +165,10 @@ forgiven), so save it with Save data (F5). Load data (F6) reads a saved file."""
         self.save()
         errors = self.owner.errors()
         if errors:
-            self.set_status("! Save data: " + next(iter(errors.values())))
+            self.set_status(_("! Save data: {error}").format(error=next(iter(errors.values()))))
             return
         initial = self.state.owner_file or str(Path.cwd() / "license-owner.json")
-        self.app.push_screen(PathDialog("Save data: write owner data to a file", initial, "Save",
+        self.app.push_screen(PathDialog(_("Save data: write owner data to a file"), initial, _("Save"),
                                         ascii=self.config.ascii), self._save_path)
 
     def _save_path(self, path: str | None) -> None:
@@ -182,17 +181,16 @@ forgiven), so save it with Save data (F5). Load data (F6) reads a saved file."""
         try:
             self.controller.save_owner_file(path, owner)
         except LicwizError as exc:
-            self.app.call_from_thread(self.set_status, f"! Save data: {exc.brief}")
+            self.app.call_from_thread(self.set_status, _("! Save data: {error}").format(error=exc.brief))
             return
-        self.app.call_from_thread(self.set_status, f"Owner data saved to {path}")
+        self.app.call_from_thread(self.set_status, _("Owner data saved to {path}").format(path=path))
 
 
 class OwnerVerifyStep(OwnerStepBase):
     PREFIX = "verify"
     ATTR = "verify_owner"
-    INTRO = "Re-enter the owner data given for the previous license, exactly."
-    HELP = """\
-License recovery verifies the owner data entered when the previous license was
-acquired. Enter it with absolute accuracy: case and punctuation count; only blanks
-at the ends and repeated spaces are forgiven. If you saved the data with Save data
-at the first registration, Load data (F6) reads that file."""
+    INTRO = N_("Re-enter the owner data given for the previous license, exactly.")
+    HELP = N_("License recovery verifies the owner data entered when the previous license was "
+              "acquired. Enter it with absolute accuracy: case and punctuation count; only blanks "
+              "at the ends and repeated spaces are forgiven. If you saved the data with Save data "
+              "at the first registration, Load data (F6) reads that file.")

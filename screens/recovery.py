@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from licwiz.core.errors import InputError
+from licwiz.core.i18n import N_, _
 from licwiz.core.identifiers import format_pin, parse_pin
 from textual import on
 from textual.app import ComposeResult
 from textual.widgets import Checkbox, Input, Static
 
 from .base import StepScreen
-from .kit import field_row
+from .kit import field_row, label_width
 from .widgets import ChoiceList, TickBox
 
 
 class RecoveryStep(StepScreen):
-    HELP = """\
-Acquire the same license: re-acquire the license you had (for example the license
-file was lost). Tick "I am sure the key computer parameters have not been changed".
-
-Update the license: the computer's key parameters changed (hardware, operating
-system). The PIN code currently in use is shown; enter in "Extra PIN code" any
-PIN code of the kit that has not been used yet.
-
-At the next step the owner data entered for the previous license is verified."""
+    HELP = N_("Acquire the same license: re-acquire the license you had (for example the license "
+              "file was lost). Tick \"I am sure the key computer parameters have not been changed\".\n\n"
+              "Update the license: the computer's key parameters changed (hardware, operating "
+              "system). The PIN code currently in use is shown; enter in \"Extra PIN code\" any "
+              "PIN code of the kit that has not been used yet.\n\n"
+              "At the next step the owner data entered for the previous license is verified.")
 
     def compose_body(self) -> ComposeResult:
         s = self.state
@@ -30,25 +28,27 @@ At the next step the owner data entered for the previous license is verified."""
             in_use = format_pin(parse_pin(s.pin))
         except InputError:
             in_use = s.pin
-        yield Static("License recovery: acquire the same license again, or update it.", classes="intro")
+        yield Static(_("License recovery: acquire the same license again, or update it."), classes="intro")
         yield ChoiceList([
-            ("same", "Acquire the same license", "the key computer parameters did not change"),
-            ("update", "Update the license", "parameters changed; spends an extra PIN code"),
+            ("same", _("Acquire the same license"), _("key computer parameters unchanged")),
+            ("update", _("Update the license"), _("parameters changed: extra PIN code")),
         ], s.recover_choice, id="recover_choice")
         yield Static("", id="err-recover_choice", classes="field-error")
         # Only what the chosen way needs is on the step: the box for the same
         # license, the PIN in use and the extra PIN for an update.
         choice = s.recover_choice
-        same = TickBox("I am sure the key computer parameters have not been changed",
+        same = TickBox(_("I am sure the key computer parameters have not been changed"),
                        s.same_params_ack, id="same_params")
         same.display = choice == "same"
         yield same
         yield Static("", id="err-same_params", classes="field-error")
-        in_use_line = Static(f"PIN code currently in use: {in_use}", id="pin-in-use", markup=False)
+        in_use_line = Static(_("PIN code currently in use: {pin}").format(pin=in_use), id="pin-in-use",
+                             markup=False)
         in_use_line.display = choice == "update"
         yield in_use_line
-        for row in field_row("Extra PIN code", "extra_pin", s.extra_pin, "an unused PIN of the kit",
-                             max_length=64):
+        extra = _("Extra PIN code")
+        for row in field_row(extra, "extra_pin", s.extra_pin, _("an unused PIN of the kit"),
+                             max_length=64, width=label_width(extra)):
             row.id = "extra-pin-row"
             row.display = choice == "update"
             yield row
