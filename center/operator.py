@@ -34,6 +34,7 @@ from licwiz.core import phonecodes, phonemsg
 from licwiz.core.errors import PhoneCodeError
 from licwiz.core.i18n import N_
 from licwiz.core.license import parse as parse_license
+from licwiz.core.message import Joined
 from licwiz.core.owner import KINDS, LABELS, OwnerData
 from licwiz.service.access import client_addr, request_id
 from licwiz.service.errors import ApiError
@@ -183,7 +184,7 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
         if errs:
             # The problems are core's words (owner.errors), shown as they are.
             err = OperatorError(N_("Some owner data is missing or malformed"), "{problems}",
-                                problems="; ".join(errs.values()))
+                                problems=Joined("; ", errs.values()))
             return page(request, name, session_id, 400, error=error_view(err, rid), owner_errors=errs,
                         **shown)
         if not preq.owner_matches(owner):

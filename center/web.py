@@ -42,6 +42,7 @@ from licwiz.core.i18n import N_
 from licwiz.core.keys import Keyring
 from licwiz.core.license import parse as parse_license
 from licwiz.core.license import verify
+from licwiz.core.message import Msg, localized
 from licwiz.core.request import MAX_FILE_BYTES as MAX_REQUEST_BYTES
 from licwiz.service import body, outage
 from licwiz.service.access import client_addr, request_id
@@ -103,8 +104,9 @@ class PageError(LicwizError):
 class ErrorView:
     """What the page shows for a failure, still in English: worded per page by ``words``.
 
-    Without ``fields`` the texts are whole messages (a refusal's brief, a core
-    error): a text the catalog knows is shown translated, any other as it is.
+    A core error's texts are ``Msg`` (they know their message and fields); other
+    texts without ``fields`` are whole messages (a refusal's brief): a text the
+    catalog knows is shown translated, any other as it is.
     """
 
     code: str
@@ -117,8 +119,12 @@ class ErrorView:
         def say(text: str) -> str:
             if not text:  # gettext("") is the catalog's header
                 return text
+            if isinstance(text, Msg):
+                return text.localized(t)
             said = t.gettext(text)
-            return said.format(**self.fields) if self.fields else said
+            if not self.fields:
+                return said
+            return said.format(**{k: localized(v, t) for k, v in self.fields.items()})
 
         return {"code": self.code, "brief": say(self.brief), "detail": say(self.detail),
                 "request_id": self.request_id}
@@ -163,6 +169,8 @@ def template_words(t: gettext.NullTranslations) -> dict[str, Callable[..., str]]
         return said % variables
 
     def tr(message: str) -> str:
+        if isinstance(message, Msg):
+            return message.localized(t)
         return t.gettext(message) if message else message
 
     return {"gettext": gettext_, "ngettext": ngettext_, "tr": tr}

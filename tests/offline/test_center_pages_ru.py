@@ -78,7 +78,8 @@ def test_the_switch_overrides_the_browser_and_sticks(trust_center: CenterProcess
     with httpx.Client(base_url=trust_center.url, headers=RU, timeout=10) as c:
         assert c.get("/").headers["content-language"] == "ru"
         chosen = c.get("/?lang=en")
-        assert chosen.headers["content-language"] == "en" and "Browse for the license request file" in chosen.text
+        assert chosen.headers["content-language"] == "en"
+        assert "Browse for the license request file" in chosen.text
         cookie = chosen.headers["set-cookie"].lower()
         assert cookie.startswith("licwiz_lang=en") and "path=/" in cookie and "samesite=lax" in cookie
         # The next pages, the console included, stay English although the browser asks for Russian.
@@ -131,8 +132,9 @@ def test_refusals_on_the_page_in_russian_the_api_json_unchanged(trust_center: Ce
     def answers(headers: dict[str, str]) -> list[Any]:
         out = []
         with httpx.Client(base_url=center.url, headers=headers, timeout=30) as c:
-            for path, body in (("/api/v1/requests", {"request": text2}), ("/api/v1/requests", {"request": "x"}),
-                               ("/api/v1/activate", unknown), ("/api/v1/check", unknown)):
+            calls = (("/api/v1/requests", {"request": text2}), ("/api/v1/requests", {"request": "x"}),
+                     ("/api/v1/activate", unknown), ("/api/v1/check", unknown))
+            for path, body in calls:
                 r = c.post(path, json=body)
                 assert "content-language" not in r.headers
                 data = r.json()
@@ -168,7 +170,7 @@ def test_operator_console_in_russian(trust_center: CenterProcess) -> None:
         assert 'data-wrong="ошибка: переспросите строку 2"' in page.text and 'data-ok="верно"' in page.text
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
         assert csrf
-        pending, rows = exchange.start_phone(_req(kit.regnum, kit.multi_pins[0]))
+        _pending, rows = exchange.start_phone(_req(kit.regnum, kit.multi_pins[0]))
         owner = {n: getattr(OFF_OWNER, n) for n in OFF_OWNER.field_names()}
         form = {"csrf": csrf.group(1), **owner,
                 **{f"row{i}": phonecodes.format_row(r) for i, r in enumerate(rows, 1)}}
@@ -177,7 +179,8 @@ def test_operator_console_in_russian(trust_center: CenterProcess) -> None:
         assert r.status_code == 400 and "ошибка: переспросите строку 2" in _text(r.text)
         r = c.post("/operator", data={**form, "city": "Stokholm"})
         assert r.status_code == 400
-        assert "Данные о владельце лицензии не совпадают с теми, что прислал компьютер клиента" in _text(r.text)
+        mismatch = "Данные о владельце лицензии не совпадают с теми, что прислал компьютер клиента"
+        assert mismatch in _text(r.text)
         r = c.post("/operator", data=form)
         assert r.status_code == 200, r.text
         words = _text(r.text)
@@ -202,3 +205,24 @@ def test_every_template_text_is_marked_for_translation() -> None:
         left = re.sub(r"<!doctype[^>]*>|<[^>]+>", " ", left, flags=re.S | re.I)
         words = [w for w in re.findall(r"[^\W\d_]+", left) if w not in {"English", "Русский"}]
         assert not words, f"{template.name}: unmarked text {words}"
+
+
+def test_an_error_is_worded_in_the_page_language_from_its_message() -> None:
+    """Core's errors carry their message (Msg) and a page's own errors their fields: the
+    page words them in its language; unknown text stays as it came."""
+    from licwiz.center.web import ErrorView, PageError, error_view
+    from licwiz.core import i18n
+    from licwiz.core.errors import LicwizError
+    from licwiz.core.message import Msg
+
+    ru, en = i18n.translation("ru"), i18n.translation("en")
+    core_error = LicwizError(Msg("{name}: over {kib} KiB", name="big.req", kib=64))
+    assert error_view(core_error, "r1").words(ru)["brief"] == "big.req: больше 64 КиБ"
+    assert error_view(core_error, "r1").words(en)["brief"] == "big.req: over 64 KiB"
+    page_error = PageError("{name} is not a text file; choose the .req file the wizard saved.",
+                           name="x{y}.bin")
+    assert str(page_error) == "x{y}.bin is not a text file; choose the .req file the wizard saved."
+    assert error_view(page_error, "r2").words(ru)["brief"].startswith("x{y}.bin — не текстовый файл")
+    plain = ErrorView("pin_used", "This PIN code has already been used", "something {odd}", "r3")
+    assert plain.words(ru) == {"code": "pin_used", "brief": "Этот пин-код уже использован",
+                               "detail": "something {odd}", "request_id": "r3"}

@@ -1,6 +1,7 @@
 """The whole offline round trips: the wizard (Pilot) on one side, a REAL
 ``licwiz center serve`` on the other, its web page and operator console
-driven in headless Chromium (Playwright with Debian's /usr/bin/chromium)."""
+driven in headless Chromium (Playwright with Debian's /usr/bin/chromium).
+The page in Russian: a browser whose locale is ru-RU (its Accept-Language)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from licwiz.core import phonecodes
+from licwiz.core import exchange, phonecodes
+from licwiz.core.fingerprint import collect
+from licwiz.core.request import ActivationRequest
 from licwiz.core.storage import license_dir, state_dir
-from support.fixtures_offline import OFF_OWNER
+from support.fixtures_offline import OFF_OWNER, OFF_PRODUCT
 from support.fixtures_wizard import WizardDriver
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,13 +31,14 @@ pytestmark = [
 
 
 @contextlib.asynccontextmanager
-async def browser_page() -> AsyncIterator[Any]:
+async def browser_page(locale: str | None = None) -> AsyncIterator[Any]:
+    """A page of a fresh headless Chromium; ``locale`` sets its language (and Accept-Language)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = await browser.new_context(accept_downloads=True)
+            context = await browser.new_context(accept_downloads=True, locale=locale)
             yield await context.new_page()
         finally:
             await browser.close()
@@ -126,6 +130,62 @@ async def test_offline_file_round_trip_wizard_and_browser(
         assert f"{kit.regnum}-001" in summary and "Users: 5" in summary
     assert [p.name for p in _installed()] == [f"{kit.regnum}-001.lic"]
     assert not list((state_dir() / "pending").glob("*.json"))
+
+
+async def test_offline_file_upload_in_russian_browser_and_the_switch(
+    wizard_center: Any, tmp_path: Path
+) -> None:
+    """A Russian browser gets the page in Russian; the license it downloads installs;
+    the switch flips the language and the choice sticks across pages."""
+    center = wizard_center
+    kit = center.create_kit(users=5)
+    req = ActivationRequest(product=OFF_PRODUCT, regnum=kit.regnum, pin=kit.multi_pins[0], operation="first",
+                            owner=OFF_OWNER, params=collect(OFF_PRODUCT))
+    pending = exchange.write_request_file(req, tmp_path)
+    junk = tmp_path / "junk.req"
+    junk.write_text("hello world\n")
+    async with browser_page(locale="ru-RU") as page:
+        await page.goto(f"{center.url}/")
+        assert await page.get_attribute("html", "lang") == "ru"
+        assert await page.is_visible("text=Выберите файл запроса лицензии")
+        assert await page.inner_text("#send") == "Получить лицензию"
+        # A refusal, worded in Russian.
+        await page.set_input_files("#request_file", str(junk))
+        await page.click("#send")
+        await page.wait_for_selector("#error")
+        assert "Не удаётся прочитать файл запроса лицензии" in await page.inner_text("#error")
+        # The request file: the license, in Russian words, downloaded.
+        await page.set_input_files("#request_file", pending.request_file)
+        await page.click("#send")
+        await page.wait_for_selector("#issued")
+        issued = await page.inner_text("#issued")
+        assert f"Лицензия {kit.regnum}-001 готова" in issued and "на 5 пользователей" in issued
+        assert await page.inner_text("#save") == "Сохранить файл данных лицензии"
+        async with page.expect_download() as info:
+            await page.click("#save")
+        download = await info.value
+        assert download.suggested_filename == f"{kit.regnum}-001.lic"
+        saved = tmp_path / download.suggested_filename
+        await download.save_as(str(saved))
+        # The switch: English, kept on reload and on the operator console; then back to Russian.
+        await page.click("#lang-en")
+        await page.wait_for_function("document.documentElement.lang === 'en'")
+        assert await page.is_visible("text=Browse for the license request file")
+        await page.reload()
+        assert await page.get_attribute("html", "lang") == "en"
+        await page.goto(f"{center.url}/operator")
+        assert await page.is_visible("text=Operator token")
+        await page.click("#lang-ru")
+        await page.wait_for_function("document.documentElement.lang === 'ru'")
+        assert await page.is_visible("text=Токен оператора")
+        await page.goto(f"{center.url}/")
+        assert await page.get_attribute("html", "lang") == "ru"
+        assert await page.is_visible("text=Выберите файл запроса лицензии")
+    outcome, used = await exchange.install_answer_text(saved.read_text(), product=OFF_PRODUCT,
+                                                       target="all-users")
+    assert used is not None and used.id == pending.id
+    assert outcome.license.method == "file" and outcome.license.users == 5
+    assert [p.name for p in _installed()] == [f"{kit.regnum}-001.lic"]
 
 
 async def test_offline_bad_files_refused_in_wizard_and_page(
