@@ -29,6 +29,7 @@ from licwiz.cli import mail as mail_cli
 from licwiz.cli.errors import ServiceExit
 from licwiz.cli.listen import listen_problem
 from licwiz.core.errors import InputError, LicwizError
+from licwiz.core.i18n import _
 from licwiz.core.identifiers import format_pin
 from sqlalchemy.exc import DBAPIError
 
@@ -37,10 +38,10 @@ Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", default=None,
-                   help="database URL (sqlite+aiosqlite:///file.db or postgresql+asyncpg://...); "
-                        "default LICWIZ_CENTER_DB or center.db in the home folder")
+                   help=_("database URL (sqlite+aiosqlite:///file.db or postgresql+asyncpg://...); "
+                        "default LICWIZ_CENTER_DB or center.db in the home folder"))
     p.add_argument("--home", metavar="DIR", default=None,
-                   help="folder of the center's keys (default LICWIZ_CENTER_HOME or the state dir)")
+                   help=_("folder of the center's keys (default LICWIZ_CENTER_HOME or the state dir)"))
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -392,7 +393,7 @@ async def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="licwiz center", description="The Licensing Center (vendor side).")
+    p = argparse.ArgumentParser(prog="licwiz center", description=_("The Licensing Center (vendor side)."))
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def add(parent: Any, name: str, func: Any, help_: str) -> argparse.ArgumentParser:
@@ -402,53 +403,53 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     sp = add(sub, "init", cmd_init, "create the database schema, the key pairs and an admin token")
-    sp.add_argument("--phone", default=None, help="phone number of the activation desk shown to users")
-    sp.add_argument("--new-admin-token", action="store_true", help="replace the admin token")
+    sp.add_argument("--phone", default=None, help=_("phone number of the activation desk shown to users"))
+    sp.add_argument("--new-admin-token", action="store_true", help=_("replace the admin token"))
     sp.add_argument("--json", action="store_true")
 
     sp = add(sub, "serve", cmd_serve, "run the HTTP service")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8470)
-    sp.add_argument("--workers", type=int, default=1, help="server processes (they share the database)")
-    sp.add_argument("--log-file", default=None, help="append the JSON request log here (default stderr)")
+    sp.add_argument("--workers", type=int, default=1, help=_("server processes (they share the database)"))
+    sp.add_argument("--log-file", default=None, help=_("append the JSON request log here (default stderr)"))
     sp.add_argument("--tls-cert", default=None, metavar="PEM",
-                    help="serve HTTPS with this certificate (chain) file; clients trust it through "
-                    "their system store or SSL_CERT_FILE")
-    sp.add_argument("--tls-key", default=None, metavar="PEM", help="the certificate's private key file")
+                    help=_("serve HTTPS with this certificate (chain) file; clients trust it through "
+                    "their system store or SSL_CERT_FILE"))
+    sp.add_argument("--tls-key", default=None, metavar="PEM", help=_("the certificate's private key file"))
     sp.add_argument("--forwarded-allow-ips", default=None, metavar="ADDRS",
-                    help="believe X-Forwarded-For/-Proto only from these proxies (comma-separated addresses "
-                    "or networks, e.g. the load balancer's); default: no one, the client is the peer address")
+                    help=_("believe X-Forwarded-For/-Proto only from these proxies (comma-separated addresses "
+                    "or networks, e.g. the load balancer's); default: no one, the client is the peer address"))
     sp.add_argument("--metrics-token-file", default=None, metavar="FILE",
-                    help="open /metrics to a Bearer token read from FILE (default: /metrics is closed)")
+                    help=_("open /metrics to a Bearer token read from FILE (default: /metrics is closed)"))
     sp.add_argument("--metrics-address", default=None, metavar="HOST:PORT",
-                    help="serve /metrics on this separate address instead (no token there)")
+                    help=_("serve /metrics on this separate address instead (no token there)"))
 
-    dbs = sub.add_parser("db", help="the database's schema: current revision, upgrade").add_subparsers(
+    dbs = sub.add_parser("db", help=_("the database's schema: current revision, upgrade")).add_subparsers(
         dest="dbcmd", required=True)
     sp = add(dbs, "current", cmd_db, "the schema's revision and the one this licwiz needs")
     sp.add_argument("--json", action="store_true")
     sp = add(dbs, "upgrade", cmd_db, "bring the schema to this licwiz's revision (stop serve first; back up)")
     sp.add_argument("--sql", action="store_true",
-                    help="print the SQL the upgrade would run (for a DBA), change nothing")
+                    help=_("print the SQL the upgrade would run (for a DBA), change nothing"))
     sp.add_argument("--json", action="store_true")
 
     sp = add(sub, "backup", cmd_backup,
              "write the database (SQLite, online) and the keys to one archive (0600)")
-    sp.add_argument("file", help="the archive to write (tar.gz), replaced atomically")
+    sp.add_argument("file", help=_("the archive to write (tar.gz), replaced atomically"))
     sp.add_argument("--keys-only", action="store_true",
-                    help="the keys, public keys and admin-token file only "
-                    "(PostgreSQL: the database is pg_dump's)")
+                    help=_("the keys, public keys and admin-token file only "
+                    "(PostgreSQL: the database is pg_dump's)"))
     sp.add_argument("--json", action="store_true")
     sp = add(sub, "restore", cmd_restore, "restore a backup into a new home (and its database file)")
-    sp.add_argument("file", help="an archive made by 'licwiz center backup'")
-    sp.add_argument("--force", action="store_true", help="replace an existing home's keys and database")
+    sp.add_argument("file", help=_("an archive made by 'licwiz center backup'"))
+    sp.add_argument("--force", action="store_true", help=_("replace an existing home's keys and database"))
     sp.add_argument("--json", action="store_true")
 
-    kit = sub.add_parser("kit", help="kits: create, show, list").add_subparsers(dest="kcmd", required=True)
+    kit = sub.add_parser("kit", help=_("kits: create, show, list")).add_subparsers(dest="kcmd", required=True)
     sp = add(kit, "create", cmd_kit_create, "create kits with their PIN codes")
     sp.add_argument("--product", required=True)
     sp.add_argument("--users", type=int, default=1)
-    sp.add_argument("--pins", type=int, default=3, help="PIN codes per set")
+    sp.add_argument("--pins", type=int, default=3, help=_("PIN codes per set"))
     sp.add_argument("--count", type=int, default=1)
     sp.add_argument("--json", action="store_true")
     sp = add(kit, "show", cmd_kit_show, "show a kit, the state of its PIN codes and its licenses")
@@ -457,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(kit, "list", cmd_kit_list, "list kits")
     sp.add_argument("--json", action="store_true")
 
-    lic = sub.add_parser("license", help="licenses: list, show, revoke").add_subparsers(
+    lic = sub.add_parser("license", help=_("licenses: list, show, revoke")).add_subparsers(
         dest="lcmd", required=True)
     sp = add(lic, "list", cmd_license_list, "list licenses")
     sp.add_argument("--regnum", default=None)
@@ -469,12 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("license_id")
     sp.add_argument("--json", action="store_true")
 
-    keys = sub.add_parser("keys", help="signing and sealing keys: staged rotation").add_subparsers(
+    keys = sub.add_parser("keys", help=_("signing and sealing keys: staged rotation")).add_subparsers(
         dest="kycmd", required=True)
     sp = add(keys, "rotate", cmd_keys_rotate,
              "publish the next key (served and distributed, not used until 'keys activate')")
     sp.add_argument("--kind", choices=keystore.KINDS, default="signing",
-                    help="signing (licenses) or sealing (request files); default signing")
+                    help=_("signing (licenses) or sealing (request files); default signing"))
     sp.add_argument("--json", action="store_true")
     sp = add(keys, "activate", cmd_keys_activate,
              "make a next (or previous) key current; the current one becomes previous, still trusted")
@@ -488,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
              "list the keys: id, kind, status (next, current, previous, retired), created")
     sp.add_argument("--json", action="store_true")
 
-    op = sub.add_parser("operator", help="phone operators").add_subparsers(dest="ocmd", required=True)
+    op = sub.add_parser("operator", help=_("phone operators")).add_subparsers(dest="ocmd", required=True)
     sp = add(op, "add", cmd_operator_add, "add an operator and print its token once")
     sp.add_argument("name")
     sp.add_argument("--json", action="store_true")
@@ -497,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(op, "disable", cmd_operator_disable, "disable an operator's token")
     sp.add_argument("name")
 
-    cfg = sub.add_parser("config", help="settings").add_subparsers(dest="ccmd", required=True)
+    cfg = sub.add_parser("config", help=_("settings")).add_subparsers(dest="ccmd", required=True)
     sp = add(cfg, "set", cmd_config_set, f"set a setting ({', '.join(DEFAULT_SETTINGS)})")
     sp.add_argument("key")
     sp.add_argument("value")

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 
 import shtab
+from licwiz.core.i18n import _
 
 from .errors import AcquireExit, Parser, UsageError, report_error
 
@@ -103,17 +104,17 @@ PARSERS: dict[str, Builder] = {
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="licwiz completion", description="Print a shell completion script for licwiz.",
-               epilog="Install: licwiz completion bash | sudo tee "
-               "/usr/share/bash-completion/completions/licwiz (zsh: to a folder in $fpath as _licwiz).")
-    p.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+    p = Parser(prog="licwiz completion", description=_("Print a shell completion script for licwiz."),
+               epilog=_("Install: licwiz completion bash | sudo tee "
+               "/usr/share/bash-completion/completions/licwiz (zsh: to a folder in $fpath as _licwiz)."))
+    p.add_argument("shell", choices=SHELLS, help=_("the shell to complete in"))
     return p
 
 
 def licwiz_parser(commands: dict[str, str]) -> argparse.ArgumentParser:
     """One parser for the whole command line: ``commands`` (name -> help) as
     subcommands, each with the options of its own parser where it can be built."""
-    top = argparse.ArgumentParser(prog="licwiz", description="licwiz: license acquisition")
+    top = argparse.ArgumentParser(prog="licwiz", description=_("licwiz: license acquisition"))
     top.add_argument("-V", "--version", action="version", version="licwiz")
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_ in commands.items():
@@ -133,7 +134,7 @@ def licwiz_parser(commands: dict[str, str]) -> argparse.ArgumentParser:
 def script(shell: str) -> str:
     from .main import COMMANDS
 
-    return shtab.complete(licwiz_parser({name: help_ for name, (_, help_) in COMMANDS.items()}), shell=shell)
+    return shtab.complete(licwiz_parser({name: help_ for name, (_load, help_) in COMMANDS.items()}), shell=shell)
 
 
 def main(argv: list[str]) -> int:

@@ -40,6 +40,7 @@ from typing import Any
 
 from licwiz.center.embedded import EmbeddedCenter
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import _
 from licwiz.core.identifiers import format_pin
 from licwiz.core.product import current_product
 from licwiz.core.storage import Installed, installed_files
@@ -358,14 +359,14 @@ def demo_shell(folder: Path, center_url: str) -> int:
 def build_parser() -> Parser:
     p = Parser(
         prog="licwiz demo",
-        description="Run the wizard against an embedded demo Licensing Center (no network needed).",
+        description=_("Run the wizard against an embedded demo Licensing Center (no network needed)."),
     )
-    p.add_argument("--keep", action="store_true", help="keep the demo folder (center, licenses) at exit")
-    p.add_argument("--folder", type=Path, help="use this folder instead of a new temporary one (kept)")
+    p.add_argument("--keep", action="store_true", help=_("keep the demo folder (center, licenses) at exit"))
+    p.add_argument("--folder", type=Path, help=_("use this folder instead of a new temporary one (kept)"))
     p.add_argument("--shell", action="store_true",
-                   help="after the wizard, open a shell ($SHELL) set up to use the demo's licenses, keys and "
+                   help=_("after the wizard, open a shell ($SHELL) set up to use the demo's licenses, keys and "
                         "running center (licwiz status, verify, fingerprint --what-if, licwiz); "
-                        "exiting the shell ends the demo")
+                        "exiting the shell ends the demo"))
     return p
 
 

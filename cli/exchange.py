@@ -30,6 +30,7 @@ from pathlib import Path
 
 from licwiz.core import exchange, phonecodes
 from licwiz.core.acquire import Outcome, Target, server_parameters
+from licwiz.core.i18n import _
 from licwiz.core.keys import load_keyring
 from licwiz.core.product import current_product
 from licwiz.core.request import ActivationRequest, seal
@@ -45,20 +46,20 @@ _MAX_STDIN = 64 * 1024
 def build_request_parser() -> Parser:
     p = Parser(
         prog="licwiz request",
-        description="Write a sealed license request file for the Licensing Center's web page "
-        "(or, with --phone, print the request code to read to the operator).",
-        epilog="Then: licwiz install LICENSE-FILE (or licwiz install --phone). "
+        description=_("Write a sealed license request file for the Licensing Center's web page "
+        "(or, with --phone, print the request code to read to the operator)."),
+        epilog=_("Then: licwiz install LICENSE-FILE (or licwiz install --phone). "
         "Exit codes: 0 written, 2 usage/bad input, 5 storage, 6 no trusted center sealing key, "
-        "3 license server refused, 4 license server unreachable (--server), 1 internal error.",
+        "3 license server refused, 4 license server unreachable (--server), 1 internal error."),
     )
     p.add_argument("--out", type=Path, metavar="FILE",
-                   help="where to write the request file (default ./licwiz-request-<kit>.req; "
-                   "'-': standard output)")
-    p.add_argument("--phone", action="store_true", help="print the phone request code instead of a file")
+                   help=_("where to write the request file (default ./licwiz-request-<kit>.req; "
+                   "'-': standard output)"))
+    p.add_argument("--phone", action="store_true", help=_("print the phone request code instead of a file"))
     add_request_options(p)
     p.add_argument("--server", metavar="HOST:PORT",
-                   help="request the license for this license server's computer (its parameters; "
-                   "token: $LICWIZ_SERVER_TOKEN)")
+                   help=_("request the license for this license server's computer (its parameters; "
+                   "token: $LICWIZ_SERVER_TOKEN)"))
     add_output_options(p)
     return p
 
@@ -66,22 +67,22 @@ def build_request_parser() -> Parser:
 def build_install_parser() -> Parser:
     p = Parser(
         prog="licwiz install",
-        description="Install a license data file from the Licensing Center (or, with --phone, the "
-        "operator's response rows, one per line on stdin).",
-        epilog="Exit codes: 0 installed, 2 usage/bad input/wrong phone rows, 5 storage, "
+        description=_("Install a license data file from the Licensing Center (or, with --phone, the "
+        "operator's response rows, one per line on stdin)."),
+        epilog=_("Exit codes: 0 installed, 2 usage/bad input/wrong phone rows, 5 storage, "
         "6 license invalid or not the one requested, 3 license server refused, "
-        "4 license server unreachable (--server), 1 internal error.",
+        "4 license server unreachable (--server), 1 internal error."),
     )
     p.add_argument("file", nargs="?", type=Path, metavar="FILE",
-                   help="the license data file (.lic); '-' reads it from standard input")
-    p.add_argument("--phone", action="store_true", help="read the phone response rows from stdin")
+                   help=_("the license data file (.lic); '-' reads it from standard input"))
+    p.add_argument("--phone", action="store_true", help=_("read the phone response rows from stdin"))
     p.add_argument("--scope", choices=("all-users", "user"),
-                   help="where to install (default: all users when writable, else the current user)")
+                   help=_("where to install (default: all users when writable, else the current user)"))
     p.add_argument("--without-request", action="store_true",
-                   help="install even if no request was made here (still checked against this computer)")
+                   help=_("install even if no request was made here (still checked against this computer)"))
     p.add_argument("--server", metavar="HOST:PORT",
-                   help="install on this license server instead (admin token: $LICWIZ_SERVER_TOKEN); "
-                   "the request must have been made with the same --server")
+                   help=_("install on this license server instead (admin token: $LICWIZ_SERVER_TOKEN); "
+                   "the request must have been made with the same --server"))
     add_output_options(p)
     return p
 
@@ -123,7 +124,7 @@ def _print_request(req: ActivationRequest, *, as_json: bool) -> None:
     """``--out -``: the armoured request on stdout, the rest on stderr. The
     pending request is recorded first: the answer must find it, while a pending
     request whose text never got anywhere only waits, like one whose file was lost."""
-    _, key = load_keyring().sealing_key()
+    _kid, key = load_keyring().sealing_key()
     pending = exchange.new_pending(req, "file", request_file=STDIO)
     text = seal(pending.request, key)
     exchange.save_pending(pending)
@@ -192,12 +193,12 @@ async def _install(args: argparse.Namespace) -> Outcome:
         if not phone:
             raise exchange.NoPendingRequest(
                 "no phone request is pending on this computer (licwiz request --phone)")
-        outcome, _ = await exchange.install_phone_answer(_phone_rows(), phone, target=target, product=product)
+        outcome, _pending = await exchange.install_phone_answer(_phone_rows(), phone, target=target, product=product)
         return outcome
     if args.file is None:
         raise UsageError("FILE", "FILE: the license data file to install is required ('-': standard input)")
     text, source = await asyncio.to_thread(read_license, args.file)
-    outcome, _ = await exchange.install_answer_text(
+    outcome, _pending = await exchange.install_answer_text(
         text, source=source, target=target, product=product, require_pending=not args.without_request,
     )
     return outcome

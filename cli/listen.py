@@ -16,6 +16,7 @@ import errno
 import socket
 
 
+
 def listen_problem(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on now, or None if it can."""
     try:
@@ -23,7 +24,7 @@ def listen_problem(host: str, port: int) -> str | None:
     except (socket.gaierror, UnicodeError) as exc:
         return f"{host!r} is not a host name or address of this computer ({exc})"
     with contextlib.ExitStack() as stack:
-        for family, kind, proto, _, address in infos:
+        for family, kind, proto, _name, address in infos:
             try:
                 sock = stack.enter_context(socket.socket(family, kind, proto))
             except OSError:

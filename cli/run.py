@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 from licwiz.core import fingerprint, seats
 from licwiz.core.errors import InputError, LicenseInvalid, LicwizError, SeatError
+from licwiz.core.i18n import _
 from licwiz.core.product import current_product
 from licwiz.core.text import printable_lines
 
@@ -273,13 +274,13 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 def build_parser() -> Parser:
     """The options before ``--`` (COMMAND and its arguments are not parsed)."""
     p = Parser(
-        prog="licwiz run", description="run a command holding a license seat",
+        prog="licwiz run", description=_("run a command holding a license seat"),
         usage="licwiz run [--server HOST:PORT | --local] [--wait SECONDS] -- COMMAND...")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--server", help="take the seat from this license server (HOST:PORT)")
+    where.add_argument("--server", help=_("take the seat from this license server (HOST:PORT)"))
     where.add_argument("--local", action="store_true",
-                       help="use this computer's seats even if a server is set")
-    p.add_argument("--wait", type=float, default=0.0, help="wait up to SECONDS for a free seat")
+                       help=_("use this computer's seats even if a server is set"))
+    p.add_argument("--wait", type=float, default=0.0, help=_("wait up to SECONDS for a free seat"))
     return p
 
 

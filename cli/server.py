@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from licwiz.core.i18n import _
 from licwiz.server.config import default_db_url
 
 from .errors import ServiceExit
@@ -321,7 +322,7 @@ async def _remote(args: argparse.Namespace) -> int:
                 print(printable(f"{name:<12} {digest}"))
         return ServiceExit.OK
     if args.cmd == "install":
-        text, _ = read_license(Path(args.file))
+        text, _source = read_license(Path(args.file))
     async with client_from_config(args.server, admin=True) as c:
         if args.cmd == "install":
             got = await c.install(text)
@@ -366,59 +367,59 @@ def cmd_remote(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="licwiz server", description="the site's license server")
+    p = argparse.ArgumentParser(prog="licwiz server", description=_("the site's license server"))
     sub = p.add_subparsers(dest="cmd", required=True)
     db_help = ("database: a file path (SQLite) or a sqlite:// or postgresql:// URL "
                "(default: %(default)s)")
-    pi = sub.add_parser("init", help="create the database and the admin and client tokens")
+    pi = sub.add_parser("init", help=_("create the database and the admin and client tokens"))
     pi.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
-    pi.add_argument("--admin-token", default="", help="use this admin token instead of a random one")
-    pi.add_argument("--client-token", default="", help="use this client token instead of a random one")
-    pi.add_argument("--force", action="store_true", help="replace existing tokens")
-    pi.add_argument("--json", action="store_true", help="print the tokens as JSON on stdout")
-    ps = sub.add_parser("serve", help="serve the API")
+    pi.add_argument("--admin-token", default="", help=_("use this admin token instead of a random one"))
+    pi.add_argument("--client-token", default="", help=_("use this client token instead of a random one"))
+    pi.add_argument("--force", action="store_true", help=_("replace existing tokens"))
+    pi.add_argument("--json", action="store_true", help=_("print the tokens as JSON on stdout"))
+    ps = sub.add_parser("serve", help=_("serve the API"))
     ps.add_argument("--host", default="127.0.0.1")
     ps.add_argument("--port", type=int, default=DEFAULT_PORT)
     ps.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
     ps.add_argument("--lease", type=float, default=DEFAULT_LEASE,
-                    help="seconds a seat lives without a heartbeat")
+                    help=_("seconds a seat lives without a heartbeat"))
     ps.add_argument("--tls-cert", default="")
     ps.add_argument("--tls-key", default="")
-    pr = sub.add_parser("report", help="seat usage from the seat log: peak and average seats, denials, "
-                        "per user and per day")
+    pr = sub.add_parser("report", help=_("seat usage from the seat log: peak and average seats, denials, "
+                        "per user and per day"))
     pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
     pr.add_argument("--since", default="", metavar="DATE",
-                    help="from this day (YYYY-MM-DD, UTC) or ISO time on (default: the whole log)")
-    pr.add_argument("--product", default="", help="this product only")
+                    help=_("from this day (YYYY-MM-DD, UTC) or ISO time on (default: the whole log)"))
+    pr.add_argument("--product", default="", help=_("this product only"))
     fmt = pr.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print JSON on stdout")
-    fmt.add_argument("--csv", action="store_true", help="print CSV on stdout (a row per product, user, day)")
-    seats = sub.add_parser("seats", help="seats held on the server's database").add_subparsers(
+    fmt.add_argument("--json", action="store_true", help=_("print JSON on stdout"))
+    fmt.add_argument("--csv", action="store_true", help=_("print CSV on stdout (a row per product, user, day)"))
+    seats = sub.add_parser("seats", help=_("seats held on the server's database")).add_subparsers(
         dest="scmd", required=True)
-    pr = seats.add_parser("release", help="free a seat by hand (like lmremove); logged with who did it")
-    pr.add_argument("seat_id", help="the seat's id (licwiz server status)")
+    pr = seats.add_parser("release", help=_("free a seat by hand (like lmremove); logged with who did it"))
+    pr.add_argument("seat_id", help=_("the seat's id (licwiz server status)"))
     pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
-    pr.add_argument("--json", action="store_true", help="print JSON on stdout")
-    dbp = sub.add_parser("db", help="the database's schema: current revision, upgrade").add_subparsers(
+    pr.add_argument("--json", action="store_true", help=_("print JSON on stdout"))
+    dbp = sub.add_parser("db", help=_("the database's schema: current revision, upgrade")).add_subparsers(
         dest="dcmd", required=True)
-    pr = dbp.add_parser("current", help="the schema's revision and the one this licwiz needs")
+    pr = dbp.add_parser("current", help=_("the schema's revision and the one this licwiz needs"))
     pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
-    pr.add_argument("--json", action="store_true", help="print JSON on stdout")
-    pr = dbp.add_parser("upgrade", help="bring the schema to this licwiz's revision (stop old servers first)")
+    pr.add_argument("--json", action="store_true", help=_("print JSON on stdout"))
+    pr = dbp.add_parser("upgrade", help=_("bring the schema to this licwiz's revision (stop old servers first)"))
     pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
     pr.add_argument("--sql", action="store_true",
-                    help="print the SQL the upgrade would run (for a DBA), change nothing")
-    pr.add_argument("--json", action="store_true", help="print JSON on stdout")
+                    help=_("print the SQL the upgrade would run (for a DBA), change nothing"))
+    pr.add_argument("--json", action="store_true", help=_("print JSON on stdout"))
     for name, help_ in (("params", "show the server computer's parameters (to bind a license to)"),
                         ("install", "upload a license file to the server (admin token)"),
                         ("status", "list the server's licenses and seats in use (admin token)")):
         pr = sub.add_parser(name, help=help_)
-        pr.add_argument("--server", default=None, help="HOST:PORT (default: LICWIZ_SERVER or server.json)")
-        pr.add_argument("--json", action="store_true", help="print JSON on stdout")
+        pr.add_argument("--server", default=None, help=_("HOST:PORT (default: LICWIZ_SERVER or server.json)"))
+        pr.add_argument("--json", action="store_true", help=_("print JSON on stdout"))
         if name == "params":
             pr.add_argument("--product", default="")
         if name == "install":
-            pr.add_argument("file", help="the license file ('-': read it from standard input)")
+            pr.add_argument("file", help=_("the license file ('-': read it from standard input)"))
     return p
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from licwiz.app.config import WizardConfig
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import _
 
 from .errors import AcquireExit, Parser, UsageError, report_error
 from .stdio import without_terminal
@@ -21,15 +22,15 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="licwiz wizard", description="Run the keyboard-only license acquisition wizard.")
-    p.add_argument("--center", metavar="URL", help="Licensing Center URL (default: $LICWIZ_CENTER_URL)")
-    p.add_argument("--product", help="product id (default: $LICWIZ_PRODUCT or licwiz-demo)")
+    p = Parser(prog="licwiz wizard", description=_("Run the keyboard-only license acquisition wizard."))
+    p.add_argument("--center", metavar="URL", help=_("Licensing Center URL (default: $LICWIZ_CENTER_URL)"))
+    p.add_argument("--product", help=_("product id (default: $LICWIZ_PRODUCT or licwiz-demo)"))
     p.add_argument("--phone", metavar="NUMBER",
-                   help="the Licensing Center's phone number for the phone method "
-                   "(default: $LICWIZ_CENTER_PHONE or center.json)")
+                   help=_("the Licensing Center's phone number for the phone method "
+                   "(default: $LICWIZ_CENTER_PHONE or center.json)"))
     p.add_argument("--web-page", metavar="URL",
-                   help="the center's web page for the file method (default: $LICWIZ_CENTER_WEB, "
-                   "center.json, or the center URL)")
+                   help=_("the center's web page for the file method (default: $LICWIZ_CENTER_WEB, "
+                   "center.json, or the center URL)"))
     return p
 
 
