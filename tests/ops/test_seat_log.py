@@ -140,7 +140,10 @@ async def test_a_scripted_day_is_logged_and_reported_exactly(server: LicenseServ
     ], key=lambda h: h["slot"])
     assert by[("deny", "carol")].capacity == 2
     expiry = by[("expire", "bob")]
-    assert expiry.seat_id == bob and expiry.at == expiry.granted_at + LEASE  # when the lease ran out
+    # logged at the moment the lease ran out: a lease after bob's last heartbeat (one may
+    # have come after his grant), before dave's claim found it
+    assert expiry.seat_id == bob
+    assert expiry.granted_at + LEASE <= expiry.at < by[("grant", "dave")].at
     assert by[("admin_release", "carol")].actor.startswith("admin:")
     assert by[("release", "alice")].actor is None
 
