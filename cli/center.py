@@ -29,7 +29,7 @@ from licwiz.cli import mail as mail_cli
 from licwiz.cli.errors import ServiceExit
 from licwiz.cli.listen import listen_problem
 from licwiz.core.errors import InputError, LicwizError
-from licwiz.core.i18n import _
+from licwiz.core.i18n import N_, _, ngettext
 from licwiz.core.identifiers import format_pin
 from sqlalchemy.exc import DBAPIError
 

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 
 import shtab
-from licwiz.core.i18n import _
+from licwiz.core.i18n import N_, _, ngettext
 
 from .errors import AcquireExit, Parser, UsageError, report_error
 

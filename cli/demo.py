@@ -40,7 +40,7 @@ from typing import Any
 
 from licwiz.center.embedded import EmbeddedCenter
 from licwiz.core.errors import LicwizError
-from licwiz.core.i18n import _
+from licwiz.core.i18n import N_, _, ngettext
 from licwiz.core.identifiers import format_pin
 from licwiz.core.product import current_product
 from licwiz.core.storage import Installed, installed_files

@@ -30,8 +30,9 @@ from pathlib import Path
 
 from licwiz.core import exchange, phonecodes
 from licwiz.core.acquire import Outcome, Target, server_parameters
-from licwiz.core.i18n import _
+from licwiz.core.i18n import N_, _, ngettext
 from licwiz.core.keys import load_keyring
+from licwiz.core.message import Msg
 from licwiz.core.product import current_product
 from licwiz.core.request import ActivationRequest, seal
 from licwiz.core.storage import Scope, is_writable
@@ -94,7 +95,7 @@ def cmd_request(argv: list[str]) -> int:
     def body() -> int:
         args = build_request_parser().parse_args(argv)
         if args.phone and args.out:
-            raise UsageError("--out", "--out: not with --phone (the phone code is printed)")
+            raise UsageError("--out", Msg(N_("--out: not with --phone (the phone code is printed)")))
         product = current_product()
         req = build_request(args, product)
         if args.server:
@@ -113,7 +114,7 @@ def cmd_request(argv: list[str]) -> int:
             print(json.dumps({"ok": True, "pending": pending.id, "request_file": pending.request_file},
                              indent=2))
         else:
-            print(f"Request file written: {pending.request_file}")
+            print(_("Request file written: {path}").format(path=pending.request_file))
             print(_where_to_send())
         return AcquireExit.OK
 
@@ -134,7 +135,8 @@ def _print_request(req: ActivationRequest, *, as_json: bool) -> None:
         return
     sys.stdout.write(text)
     sys.stdout.flush()
-    print(f"licwiz: request written to standard output. {_where_to_send()}", file=sys.stderr)
+    print("licwiz: " + _("request written to standard output. {where}").format(where=_where_to_send()),
+          file=sys.stderr)
 
 
 def _where_to_send() -> str:
@@ -144,20 +146,32 @@ def _where_to_send() -> str:
 
     s = center_settings()
     email, page = s.get("email"), s.get("web_page") or s.get("url")
-    upload = "upload it on the Licensing Center's web page" + (f" ({page})" if page else "")
-    first = f"Send it as an attachment to {email}, or {upload}" if email else upload.capitalize()
-    return f"{first}; then install the license data file you get back with: licwiz install FILE"
+    if email and page:
+        send = _("Send it as an attachment to {email}, or upload it on the Licensing Center's web page "
+                 "({page})").format(email=email, page=page)
+    elif email:
+        send = _("Send it as an attachment to {email}, or upload it on the Licensing Center's web "
+                 "page").format(email=email)
+    elif page:
+        send = _("Upload it on the Licensing Center's web page ({page})").format(page=page)
+    else:
+        send = _("Upload it on the Licensing Center's web page")
+    return _("{send}; then install the license data file you get back with: licwiz install FILE").format(
+        send=send)
 
 
 def _print_phone_request(pending: exchange.PendingRequest, rows: list[str], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"ok": True, "pending": pending.id, "rows": rows}, indent=2))
         return
-    print(f"Request code for kit {pending.request.regnum} ({len(rows)} rows). Read each row with its "
-          "number to the Licensing Center operator:")
+    print(ngettext("Request code for kit {regnum} ({n} row). Read each row with its number to the "
+                   "Licensing Center operator:",
+                   "Request code for kit {regnum} ({n} rows). Read each row with its number to the "
+                   "Licensing Center operator:", len(rows)).format(regnum=pending.request.regnum,
+                                                                   n=len(rows)))
     for i, r in enumerate(rows, 1):
         print(f"{i:>2}: {phonecodes.format_row(r)}")
-    print("Then type the operator's answer, one row per line, into: licwiz install --phone")
+    print(_("Then type the operator's answer, one row per line, into: licwiz install --phone"))
 
 
 # --- licwiz install -----------------------------------------------------------------
@@ -177,7 +191,8 @@ def _phone_rows() -> list[str]:
 def _target(args: argparse.Namespace) -> Target:
     if args.server:
         if args.scope:
-            raise UsageError("--scope", "--scope: not with --server (the license goes to the server)")
+            raise UsageError("--scope",
+                             Msg(N_("--scope: not with --server (the license goes to the server)")))
         return parse_server(args.server)
     scope: Scope = args.scope or _default_scope()
     return scope
@@ -188,15 +203,17 @@ async def _install(args: argparse.Namespace) -> Outcome:
     product = current_product()
     if args.phone:
         if args.file is not None:
-            raise UsageError("FILE", "give either a license data FILE or --phone, not both")
+            raise UsageError("FILE", Msg(N_("give either a license data FILE or --phone, not both")))
         phone = [p for p in exchange.load_pending(product) if p.method == "phone"]
         if not phone:
             raise exchange.NoPendingRequest(
-                "no phone request is pending on this computer (licwiz request --phone)")
-        outcome, _pending = await exchange.install_phone_answer(_phone_rows(), phone, target=target, product=product)
+                Msg(N_("no phone request is pending on this computer (licwiz request --phone)")))
+        outcome, _answered = await exchange.install_phone_answer(_phone_rows(), phone, target=target,
+                                                                 product=product)
         return outcome
     if args.file is None:
-        raise UsageError("FILE", "FILE: the license data file to install is required ('-': standard input)")
+        raise UsageError("FILE", Msg(N_("FILE: the license data file to install is required "
+                                     "('-': standard input)")))
     text, source = await asyncio.to_thread(read_license, args.file)
     outcome, _pending = await exchange.install_answer_text(
         text, source=source, target=target, product=product, require_pending=not args.without_request,

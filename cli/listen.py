@@ -15,6 +15,8 @@ import contextlib
 import errno
 import socket
 
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 
 
 def listen_problem(host: str, port: int) -> str | None:
@@ -22,7 +24,8 @@ def listen_problem(host: str, port: int) -> str | None:
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as exc:
-        return f"{host!r} is not a host name or address of this computer ({exc})"
+        return Msg(N_("{host!r} is not a host name or address of this computer ({reason})"), host=host,
+                   reason=str(exc))
     with contextlib.ExitStack() as stack:
         for family, kind, proto, _name, address in infos:
             try:
@@ -41,11 +44,12 @@ def listen_problem(host: str, port: int) -> str | None:
 
 def _why(exc: OSError, host: str, port: int) -> str:
     if exc.errno == errno.EADDRINUSE:
-        return (f"port {port} on {host} is already in use (another licwiz service or another "
-                f"program; see: ss -ltnp 'sport = :{port}')")
+        return Msg(N_("port {port} on {host} is already in use (another licwiz service or another "
+                      "program; see: ss -ltnp 'sport = :{port}')"), port=port, host=host)
     if exc.errno == errno.EACCES:
-        return (f"no permission to listen on port {port} (ports below 1024 need root or "
-                "CAP_NET_BIND_SERVICE)")
+        return Msg(N_("no permission to listen on port {port} (ports below 1024 need root or "
+                      "CAP_NET_BIND_SERVICE)"), port=port)
     if exc.errno == errno.EADDRNOTAVAIL:
-        return f"{host} is not an address of this computer"
-    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        return Msg(N_("{host} is not an address of this computer"), host=host)
+    return Msg(N_("cannot listen on {host}:{port}: {reason}"), host=host, port=port,
+               reason=exc.strerror or str(exc))

@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 from licwiz.core import fingerprint, seats
 from licwiz.core.errors import InputError, LicenseInvalid, LicwizError, SeatError
 from licwiz.core.i18n import _
+from licwiz.core.message import localized
 from licwiz.core.product import current_product
 from licwiz.core.text import printable_lines
 
@@ -64,8 +65,9 @@ def _err(msg: str) -> None:
 
 
 def refusal_text(exc: SeatError) -> str:
-    return (f"no seat free: {exc.brief}\nSeats are held by:\n{seats.format_holders(exc.holders)}\n"
-            "Try again when one of them ends, or wait for one with --wait SECONDS.")
+    return _("no seat free: {brief}\nSeats are held by:\n{holders}\n"
+             "Try again when one of them ends, or wait for one with --wait SECONDS.").format(
+        brief=exc.localized_brief(), holders=localized(seats.format_holders(exc.holders)))
 
 
 def _in_foreground() -> bool:
@@ -117,13 +119,14 @@ def run_child(cmd: list[str], pass_fds: Sequence[int] = ()) -> int:
     try:
         child = subprocess.Popen(cmd, pass_fds=tuple(pass_fds), preexec_fn=dies_with_parent())
     except FileNotFoundError:
-        _err(f"command not found: {cmd[0]}")
+        _err(_("command not found: {command}").format(command=cmd[0]))
         return RunExit.NOT_FOUND
     except PermissionError:
-        _err(f"command not executable: {cmd[0]}")
+        _err(_("command not executable: {command}").format(command=cmd[0]))
         return RunExit.NOT_EXECUTABLE
     except OSError as exc:  # e.g. ENOEXEC: a script without #! line, a binary for another machine
-        _err(f"command cannot be run: {cmd[0]}: {exc.strerror or exc}")
+        _err(_("command cannot be run: {command}: {reason}").format(command=cmd[0],
+                                                                    reason=exc.strerror or exc))
         return RunExit.NOT_EXECUTABLE
     fg = _in_foreground()
 
@@ -218,12 +221,13 @@ class ServerSeatKeeper:
                 await self.client.heartbeat(self.seat)
             except ServerError as exc:
                 if exc.code != "seat_lost":
-                    _err(f"cannot renew the seat ({exc.brief}); retrying")
+                    _err(_("cannot renew the seat ({reason}); retrying").format(reason=exc.localized_brief()))
                     continue
                 try:
                     await self._acquire()  # the lease ran out (server unreachable too long): ask again
                 except (LicwizError, SeatError) as again:
-                    _err(f"the seat was lost and cannot be taken again: {again.brief}")
+                    _err(_("the seat was lost and cannot be taken again: {reason}").format(
+                        reason=again.localized_brief()))
 
     def start_heartbeats(self) -> None:
         self._beat = asyncio.run_coroutine_threadsafe(self._heartbeats(), self._loop)
@@ -288,10 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ns, cmd = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
-        _err(exc.brief)
+        _err(exc.localized_brief())
         return RunExit.USAGE
     if not cmd:
-        _err("no command given (usage: licwiz run [--server HOST:PORT] -- COMMAND...)")
+        _err(_("no command given (usage: licwiz run [--server HOST:PORT] -- COMMAND...)"))
         return RunExit.USAGE
     product = current_product()
     try:
@@ -310,11 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, SeatError):
             _err(refusal_text(exc))
         elif isinstance(exc, LicenseInvalid | InputError) and exc.detail != exc.brief:
-            _err(f"{exc.brief}\n  {exc.detail}" if isinstance(exc, LicenseInvalid) else
-                 f"{exc.brief} ({exc.detail})")
+            brief, detail = exc.localized_brief(), exc.localized_detail()
+            _err(f"{brief}\n  {detail}" if isinstance(exc, LicenseInvalid) else f"{brief} ({detail})")
         else:
-            _err(exc.brief)
+            _err(exc.localized_brief())
         if exc.code in ("unauthenticated", "forbidden"):
-            _err("the license server needs the site's client token: set LICWIZ_SERVER_CLIENT_TOKEN or "
-                 "\"client_token\" in ~/.config/licwiz/server.json or /etc/licwiz/server.json")
+            _err(_("the license server needs the site's client token: set LICWIZ_SERVER_CLIENT_TOKEN or "
+                   "\"client_token\" in ~/.config/licwiz/server.json or /etc/licwiz/server.json"))
         return code

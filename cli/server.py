@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from licwiz.core.i18n import _
+from licwiz.core.i18n import N_, _, ngettext
 from licwiz.server.config import default_db_url
 
 from .errors import ServiceExit

@@ -16,12 +16,14 @@ import sys
 from pathlib import Path
 
 from licwiz.core.errors import FileFormatError
+from licwiz.core.i18n import N_, _
 from licwiz.core.license import MAX_FILE_BYTES, read_file
+from licwiz.core.message import Msg
 
 from .errors import AcquireExit
 
 STDIO = "-"
-STDIN_NAME = "standard input"
+STDIN_NAME = Msg(N_("standard input"))
 
 
 def is_stdio(path: Path | str | None) -> bool:
@@ -35,11 +37,12 @@ def read_license(path: Path) -> tuple[str, str]:
         return read_file(path), str(path)
     raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
-        raise FileFormatError(STDIN_NAME, f"too large for a license (over {MAX_FILE_BYTES // 1024} KiB)")
+        raise FileFormatError(STDIN_NAME, Msg(N_("too large for a license (over {size} KiB)"),
+                                         size=MAX_FILE_BYTES // 1024))
     try:
         return raw.decode("ascii"), STDIN_NAME
     except UnicodeDecodeError:
-        raise FileFormatError(STDIN_NAME, "not a licwiz license file (not ASCII text)") from None
+        raise FileFormatError(STDIN_NAME, Msg(N_("not a licwiz license file (not ASCII text)"))) from None
 
 
 def without_terminal(command: str) -> int | None:
@@ -47,7 +50,8 @@ def without_terminal(command: str) -> int | None:
     terminal (a full-screen command cannot run), else None."""
     if sys.stdin.isatty() and sys.stdout.isatty():
         return None
-    which = "standard input" if not sys.stdin.isatty() else "standard output"
-    print(f"licwiz: {command} needs a terminal ({which} is not one); without a screen use "
-          "'licwiz acquire' (see 'licwiz acquire --help') [no_terminal]", file=sys.stderr)
+    which = _("standard input") if not sys.stdin.isatty() else _("standard output")
+    line = _("{command} needs a terminal ({stream} is not one); without a screen use "
+             "'licwiz acquire' (see 'licwiz acquire --help')").format(command=_(command), stream=which)
+    print(f"licwiz: {line} [no_terminal]", file=sys.stderr)
     return AcquireExit.USAGE

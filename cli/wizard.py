@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from licwiz.app.config import WizardConfig
 from licwiz.core.errors import LicwizError
-from licwiz.core.i18n import _
+from licwiz.core.i18n import N_, _
 
 from .errors import AcquireExit, Parser, UsageError, report_error
 from .stdio import without_terminal
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     except (UsageError, LicwizError) as exc:
         report_error(exc, code=AcquireExit.USAGE)
         return AcquireExit.USAGE
-    no_screen = without_terminal("the wizard")
+    no_screen = without_terminal(N_("the wizard"))
     if no_screen is not None:
         return no_screen
     from licwiz.app.wizard import LicwizApp
