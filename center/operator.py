@@ -129,7 +129,7 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
             await asyncio.sleep(0.2)
             request.scope.setdefault("state", {})["error_code"] = "unauthorized"
             err = OperatorError(N_("Unknown or disabled operator token"),
-                                N_("Check the token printed by «licwiz center operator add»."))
+                                N_("Check the token printed by 'licwiz center operator add'."))
             return login_page(request, 401, error_view(err, rid))
         session_id, seconds = await svc.operators.start_session(
             name, request_id=rid, client_addr=client_addr(request), replaces=request.cookies.get(COOKIE, ""))
@@ -206,7 +206,7 @@ def operator_routes(svc: CenterService) -> list[BaseRoute]:
             if not preq.product_matches(product):
                 raise OperatorError(
                     N_("The request code is for another product than this registration number"),
-                    N_("Kit {regnum} licenses «{product}»; the customer's wizard is for another "
+                    N_("Kit {regnum} licenses '{product}'; the customer's wizard is for another "
                        "product. The customer must run the wizard of the product the kit was bought for."),
                     code="wrong_product", regnum=preq.regnum, product=product,
                 )
