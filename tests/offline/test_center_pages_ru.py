@@ -226,3 +226,21 @@ def test_an_error_is_worded_in_the_page_language_from_its_message() -> None:
     plain = ErrorView("pin_used", "This PIN code has already been used", "something {odd}", "r3")
     assert plain.words(ru) == {"code": "pin_used", "brief": "Этот пин-код уже использован",
                                "detail": "something {odd}", "request_id": "r3"}
+
+
+async def test_pages_in_both_languages_at_once_never_mix(trust_center: CenterProcess) -> None:
+    """One center serves people in several languages at the same moment: each page is
+    wholly in its own request's language (no process-wide language switched per request)."""
+    import asyncio
+
+    async with httpx.AsyncClient(base_url=trust_center.url, timeout=60) as c:
+        asks = [RU if i % 2 else EN for i in range(40)]
+        pages = await asyncio.gather(*(c.get("/", headers=h) for h in asks))
+    for asked, page in zip(asks, pages, strict=True):
+        words = _text(page.text)
+        if asked is RU:
+            assert page.headers["content-language"] == "ru" and "Получить лицензию" in words
+            assert "Get the license" not in words and "Licensing Center" not in words
+        else:
+            assert page.headers["content-language"] == "en" and "Get the license" in words
+            assert "Получить" not in words and "Центр" not in words
