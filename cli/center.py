@@ -26,11 +26,12 @@ from licwiz.center.keystore import default_home
 from licwiz.center.service import CenterService
 from licwiz.center.settings import DEFAULTS as DEFAULT_SETTINGS
 from licwiz.cli import mail as mail_cli
-from licwiz.cli.errors import ServiceExit
+from licwiz.cli.errors import Parser, ServiceExit, UsageError, wants
 from licwiz.cli.listen import listen_problem
 from licwiz.core.errors import InputError, LicwizError
-from licwiz.core.i18n import N_, _, ngettext
+from licwiz.core.i18n import N_, _
 from licwiz.core.identifiers import format_pin
+from licwiz.core.message import Msg, localized
 from sqlalchemy.exc import DBAPIError
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -70,11 +71,12 @@ async def cmd_init(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(info)
     else:
-        print(f"Licensing Center ready: database {info['db']}")
-        print(f"keys in {home} (signing {keys.signing_id}, sealing {keys.sealing_id}); "
-              f"clients trust {home / 'public'}")
+        print(_("Licensing Center ready: database {db}").format(db=info['db']))
+        print(_("keys in {home} (signing {signing_id}, sealing {sealing_id}); clients trust {value}").format(
+            home=home, signing_id=keys.signing_id, sealing_id=keys.sealing_id, value=home / 'public'))
         if token:
-            print(f"admin token (shown once, also in {home / 'admin-token'}): {token}")
+            print(_("admin token (shown once, also in {value}): {token}").format(value=home / 'admin-token',
+                                                                                 token=token))
     return 0
 
 
@@ -103,16 +105,19 @@ async def cmd_db(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(doc)
     elif args.dbcmd == "current":
-        words = {"head": "up to date", "none": "no schema: run 'licwiz center init'",
-                 "behind": f"behind: run `{db.UPGRADE_COMMAND}`", "newer": "written by a newer licwiz"}
-        print(f"schema revision {before or 'none'} (this licwiz: {doc['head']}): {words[doc['state']]}")
+        words = {"head": _("up to date"), "none": _("no schema: run 'licwiz center init'"),
+                 "behind": _("behind: run `{command}`").format(command=db.UPGRADE_COMMAND),
+                 "newer": _("written by a newer licwiz")}
+        print(_("schema revision {value} (this licwiz: {head}): {value2}").format(
+            value=before or _('none'), head=doc['head'], value2=words[doc['state']]))
     elif "sql" in doc:
         print(doc["sql"] or f"-- the schema is at {doc['head']} already: nothing to run",
               end="" if doc["sql"] else "\n")
     elif before == doc["revision"]:
-        print(f"the schema is at revision {before} already")
+        print(_("the schema is at revision {before} already").format(before=before))
     else:
-        print(f"schema upgraded from revision {before} to {doc['revision']}")
+        print(_("schema upgraded from revision {before} to {revision}").format(before=before,
+                                                                               revision=doc['revision']))
     return 0
 
 
@@ -123,8 +128,12 @@ async def cmd_backup(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"file": str(done.path), "members": done.members, **done.manifest})
     else:
-        what = "keys" if args.keys_only else f"database (schema {done.manifest['schema_revision']}) and keys"
-        print(f"backed up the center's {what} to {done.path} (mode 0600: it holds the private keys)")
+        if args.keys_only:
+            said = _("backed up the center's keys to {path} (mode 0600: it holds the private keys)")
+        else:
+            said = _("backed up the center's database (schema {revision}) and keys to {path} (mode 0600: it "
+                     "holds the private keys)")
+        print(said.format(path=done.path, revision=done.manifest.get("schema_revision")))
     return 0
 
 
@@ -135,10 +144,12 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"home": str(done.path), "restored": done.members, **done.manifest})
     else:
-        print(f"restored {', '.join(done.members)} into {done.path} (backup of {done.manifest['created']})")
+        print(_("restored {members} into {path} (backup of {created})").format(
+            members=', '.join(done.members), path=done.path, created=done.manifest['created']))
         revision = done.manifest.get("schema_revision")
         if revision and revision != db.head_revision():
-            print(f"the database is at schema revision {revision}: run `{db.UPGRADE_COMMAND}` before serve")
+            print(_("the database is at schema revision {revision}: run `{command}` before serve").format(
+                revision=revision, command=db.UPGRADE_COMMAND))
     return 0
 
 
@@ -148,7 +159,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup.check_tls(args.tls_cert, args.tls_key)
     problem = listen_problem(args.host, args.port)
     if problem is not None:  # before the database is touched: one line, a documented code
-        print(f"licwiz center: cannot listen: {problem} [address_in_use]", file=sys.stderr)
+        line = _("cannot listen: {problem}").format(problem=localized(problem))
+        print(f"licwiz center: {line} [address_in_use]", file=sys.stderr)
         return ServiceExit.ADDRESS
     setup.check_keys(home)
     asyncio.run(setup.require_schema(url))
@@ -174,15 +186,16 @@ async def cmd_kit_create(args: argparse.Namespace) -> int:
         _print_json([k.to_dict() for k in kits])
         return 0
     for k in kits:
-        print(f"Registration number {k.regnum}  product {k.product}  users {k.users}")
+        print(_("Registration number {regnum}  product {product}  users {users}").format(
+            regnum=k.regnum, product=k.product, users=k.users))
         print("  single-user PIN codes:" if k.multi_pins else "  PIN codes:")
         for i, p in enumerate(k.single_pins or [], 1):
             print(f"    {i:>3}. {format_pin(p)}")
         if k.multi_pins:
-            print(f"  multi-user PIN codes (one {k.users}-user license each):")
+            print(_("  multi-user PIN codes (one {users}-user license each):").format(users=k.users))
             for i, p in enumerate(k.multi_pins, 1):
                 print(f"    {i:>3}. {format_pin(p)}")
-    print("The PIN codes are shown only now: the center keeps no readable copy of them.", file=sys.stderr)
+    print(_("The PIN codes are shown only now: the center keeps no readable copy of them."), file=sys.stderr)
     return 0
 
 
@@ -196,14 +209,18 @@ async def cmd_kit_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**kit.to_dict(), "licenses": lics})
         return 0
-    print(f"Registration number {kit.regnum}  product {kit.product}  users {kit.users}  "
-          f"set in use: {kit.pin_set or 'none yet'}  licenses issued: {kit.issued}")
+    print(_("Registration number {regnum}  product {product}  users {users}  set in use: {value}  licenses "
+            "issued: {issued}").format(
+        regnum=kit.regnum, product=kit.product, users=kit.users, value=kit.pin_set or _('none yet'),
+        issued=kit.issued))
     if kit.locked_until:
-        print(f"  locked until {kit.locked_until} (wrong PIN codes)")
+        print(_("  locked until {locked_until} (wrong PIN codes)").format(locked_until=kit.locked_until))
     for pin in kit.pins:
-        print(f"  {pin.pin_set:<6} PIN {pin.position:>3}  {'used' if pin.used else 'unused'}")
+        print(_("  {pin_set:<6} PIN {position:>3}  {value}").format(
+            pin_set=pin.pin_set, position=pin.position, value=_('used') if pin.used else _('unused')))
     for lic in lics:
-        print(f"  license {lic['license_id']}  {lic['status']}  users {lic['users']}  {lic['method']}")
+        print(_("  license {license_id}  {status}  users {users}  {method}").format(
+            license_id=lic['license_id'], status=lic['status'], users=lic['users'], method=lic['method']))
     return 0
 
 
@@ -217,7 +234,8 @@ async def cmd_kit_list(args: argparse.Namespace) -> int:
         _print_json([k.to_dict() for k in kits])
         return 0
     for k in kits:
-        print(f"{k.regnum}  {k.product:<20} users {k.users:<5} set {k.pin_set or '-':<6} issued {k.issued}")
+        print(_("{regnum}  {product:<20} users {users:<5} set {value:<6} issued {issued}").format(
+            regnum=k.regnum, product=k.product, users=k.users, value=k.pin_set or '-', issued=k.issued))
     return 0
 
 
@@ -261,7 +279,7 @@ async def cmd_license_revoke(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(lic)
         return 0
-    print(f"license {lic['license_id']} revoked")
+    print(_("license {license_id} revoked").format(license_id=lic['license_id']))
     return 0
 
 
@@ -271,14 +289,17 @@ async def cmd_keys_rotate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(e.to_dict())
     elif e.status == "current":  # a home without a key of that kind
-        print(f"{e.kind} key {e.key_id} created and current")
+        print(_("{kind} key {key_id} created and current").format(kind=e.kind, key_id=e.key_id))
     else:
-        print(f"next {e.kind} key {e.key_id} published (GET /api/v1/keys, {home / 'public'}); "
-              f"it is not used yet.")
-        print(f"  1. distribute it: clients add {home / 'public' / f'{e.kind}-{e.key_id}.pem'} to their "
-              "trusted keys (/etc/licwiz/trusted-keys or LICWIZ_TRUSTED_KEYS);")
-        print(f"  2. then 'licwiz center keys activate {e.key_id}' (running servers follow within seconds);")
-        print("  3. once no client needs the old key: 'licwiz center keys retire OLD_KEY_ID'.")
+        print(_("next {kind} key {key_id} published (GET /api/v1/keys, {value}); it is not used yet.").format(
+            kind=e.kind, key_id=e.key_id, value=home / 'public'))
+        print(_("  1. distribute it: clients add {value} to their trusted keys (/etc/licwiz/trusted-keys or "
+                "LICWIZ_TRUSTED_KEYS);").format(
+            value=home / 'public' / f'{e.kind}-{e.key_id}.pem'))
+        print(_("  2. then 'licwiz center keys activate {key_id}' (running servers follow within "
+                "seconds);").format(
+            key_id=e.key_id))
+        print(_("  3. once no client needs the old key: 'licwiz center keys retire OLD_KEY_ID'."))
     return 0
 
 
@@ -287,12 +308,18 @@ async def cmd_keys_activate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"current": new.to_dict(), "previous": old.to_dict() if old else None})
     elif old is None:
-        print(f"{new.kind} key {new.key_id} is already current")
+        print(_("{kind} key {key_id} is already current").format(kind=new.kind, key_id=new.key_id))
     else:
-        verb = "signs new licenses" if new.kind == "signing" else "is the key clients seal requests to"
-        print(f"{new.kind} key {new.key_id} is current: it {verb} (running servers follow within seconds); "
-              f"{old.key_id} is previous: still published and trusted until "
-              f"'licwiz center keys retire {old.key_id}'")
+        if new.kind == "signing":
+            said = _("{kind} key {key_id} is current: it signs new licenses (running servers follow within "
+                     "seconds); {old} is previous: still published and trusted until "
+                     "'licwiz center keys retire {old}'")
+        else:
+            said = _("{kind} key {key_id} is current: it is the key clients seal requests to (running "
+                     "servers "
+                     "follow within seconds); {old} is previous: still published and trusted until "
+                     "'licwiz center keys retire {old}'")
+        print(said.format(kind=new.kind, key_id=new.key_id, old=old.key_id))
     return 0
 
 
@@ -301,8 +328,9 @@ async def cmd_keys_retire(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(e.to_dict())
     else:
-        print(f"{e.kind} key {e.key_id} retired: no longer published nor trusted by the center "
-              "(running servers follow within seconds)")
+        print(_("{kind} key {key_id} retired: no longer published nor trusted by the center (running "
+                "servers follow within seconds)").format(
+            kind=e.kind, key_id=e.key_id))
     return 0
 
 
@@ -313,7 +341,8 @@ async def cmd_keys_list(args: argparse.Namespace) -> int:
         _print_json(rows)
         return 0
     for r in rows:
-        print(f"{r['key_id']}  {r['kind']:<8} {r['status']:<9} created {r['created'] or 'unknown'}")
+        print(_("{key_id}  {kind:<8} {status:<9} created {value}").format(
+            key_id=r['key_id'], kind=r['kind'], status=r['status'], value=r['created'] or _('unknown')))
     return 0
 
 
@@ -326,7 +355,7 @@ async def cmd_operator_add(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"name": args.name.strip(), "token": token})
         return 0
-    print(f"operator {args.name.strip()} added; token (shown once): {token}")
+    print(_("operator {name} added; token (shown once): {token}").format(name=args.name.strip(), token=token))
     return 0
 
 
@@ -339,7 +368,8 @@ async def cmd_operator_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(ops)
     for o in [] if args.json else ops:
-        print(f"{o['name']}  created {o['created'][:19]}  {'disabled' if o['disabled'] else 'enabled'}")
+        print(_("{name}  created {value}  {value2}").format(
+            name=o['name'], value=o['created'][:19], value2=_('disabled') if o['disabled'] else _('enabled')))
     return 0
 
 
@@ -351,7 +381,7 @@ async def cmd_operator_disable(args: argparse.Namespace) -> int:
         await svc.close()
     if not ok:
         raise InputError("name", f"No operator {args.name!r}")
-    print(f"operator {args.name} disabled")
+    print(_("operator {name} disabled").format(name=args.name))
     return 0
 
 
@@ -393,7 +423,8 @@ async def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="licwiz center", description=_("The Licensing Center (vendor side)."))
+    # Parser raises UsageError: a usage error is one line (and a JSON object with --json)
+    p = Parser(prog="licwiz center", description=_("The Licensing Center (vendor side)."))
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def add(parent: Any, name: str, func: Any, help_: str) -> argparse.ArgumentParser:
@@ -402,12 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
-    sp = add(sub, "init", cmd_init, "create the database schema, the key pairs and an admin token")
+    sp = add(sub, "init", cmd_init, _("create the database schema, the key pairs and an admin token"))
     sp.add_argument("--phone", default=None, help=_("phone number of the activation desk shown to users"))
     sp.add_argument("--new-admin-token", action="store_true", help=_("replace the admin token"))
     sp.add_argument("--json", action="store_true")
 
-    sp = add(sub, "serve", cmd_serve, "run the HTTP service")
+    sp = add(sub, "serve", cmd_serve, _("run the HTTP service"))
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8470)
     sp.add_argument("--workers", type=int, default=1, help=_("server processes (they share the database)"))
@@ -417,8 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "their system store or SSL_CERT_FILE"))
     sp.add_argument("--tls-key", default=None, metavar="PEM", help=_("the certificate's private key file"))
     sp.add_argument("--forwarded-allow-ips", default=None, metavar="ADDRS",
-                    help=_("believe X-Forwarded-For/-Proto only from these proxies (comma-separated addresses "
-                    "or networks, e.g. the load balancer's); default: no one, the client is the peer address"))
+                    help=_("believe X-Forwarded-For/-Proto only from these proxies (comma-separated "
+                           "addresses or networks, e.g. the load balancer's); default: no one, the client is "
+                           "the peer address"))
     sp.add_argument("--metrics-token-file", default=None, metavar="FILE",
                     help=_("open /metrics to a Bearer token read from FILE (default: /metrics is closed)"))
     sp.add_argument("--metrics-address", default=None, metavar="HOST:PORT",
@@ -426,88 +458,90 @@ def build_parser() -> argparse.ArgumentParser:
 
     dbs = sub.add_parser("db", help=_("the database's schema: current revision, upgrade")).add_subparsers(
         dest="dbcmd", required=True)
-    sp = add(dbs, "current", cmd_db, "the schema's revision and the one this licwiz needs")
+    sp = add(dbs, "current", cmd_db, _("the schema's revision and the one this licwiz needs"))
     sp.add_argument("--json", action="store_true")
-    sp = add(dbs, "upgrade", cmd_db, "bring the schema to this licwiz's revision (stop serve first; back up)")
+    sp = add(dbs, "upgrade", cmd_db,
+             _("bring the schema to this licwiz's revision (stop serve first; back up)"))
     sp.add_argument("--sql", action="store_true",
                     help=_("print the SQL the upgrade would run (for a DBA), change nothing"))
     sp.add_argument("--json", action="store_true")
 
     sp = add(sub, "backup", cmd_backup,
-             "write the database (SQLite, online) and the keys to one archive (0600)")
+             _("write the database (SQLite, online) and the keys to one archive (0600)"))
     sp.add_argument("file", help=_("the archive to write (tar.gz), replaced atomically"))
     sp.add_argument("--keys-only", action="store_true",
                     help=_("the keys, public keys and admin-token file only "
                     "(PostgreSQL: the database is pg_dump's)"))
     sp.add_argument("--json", action="store_true")
-    sp = add(sub, "restore", cmd_restore, "restore a backup into a new home (and its database file)")
+    sp = add(sub, "restore", cmd_restore, _("restore a backup into a new home (and its database file)"))
     sp.add_argument("file", help=_("an archive made by 'licwiz center backup'"))
     sp.add_argument("--force", action="store_true", help=_("replace an existing home's keys and database"))
     sp.add_argument("--json", action="store_true")
 
     kit = sub.add_parser("kit", help=_("kits: create, show, list")).add_subparsers(dest="kcmd", required=True)
-    sp = add(kit, "create", cmd_kit_create, "create kits with their PIN codes")
+    sp = add(kit, "create", cmd_kit_create, _("create kits with their PIN codes"))
     sp.add_argument("--product", required=True)
     sp.add_argument("--users", type=int, default=1)
     sp.add_argument("--pins", type=int, default=3, help=_("PIN codes per set"))
     sp.add_argument("--count", type=int, default=1)
     sp.add_argument("--json", action="store_true")
-    sp = add(kit, "show", cmd_kit_show, "show a kit, the state of its PIN codes and its licenses")
+    sp = add(kit, "show", cmd_kit_show, _("show a kit, the state of its PIN codes and its licenses"))
     sp.add_argument("regnum")
     sp.add_argument("--json", action="store_true")
-    sp = add(kit, "list", cmd_kit_list, "list kits")
+    sp = add(kit, "list", cmd_kit_list, _("list kits"))
     sp.add_argument("--json", action="store_true")
 
     lic = sub.add_parser("license", help=_("licenses: list, show, revoke")).add_subparsers(
         dest="lcmd", required=True)
-    sp = add(lic, "list", cmd_license_list, "list licenses")
+    sp = add(lic, "list", cmd_license_list, _("list licenses"))
     sp.add_argument("--regnum", default=None)
     sp.add_argument("--json", action="store_true")
-    sp = add(lic, "show", cmd_license_show, "show a license (with owner data, for support)")
+    sp = add(lic, "show", cmd_license_show, _("show a license (with owner data, for support)"))
     sp.add_argument("license_id")
     sp.add_argument("--json", action="store_true")
-    sp = add(lic, "revoke", cmd_license_revoke, "revoke a license")
+    sp = add(lic, "revoke", cmd_license_revoke, _("revoke a license"))
     sp.add_argument("license_id")
     sp.add_argument("--json", action="store_true")
 
     keys = sub.add_parser("keys", help=_("signing and sealing keys: staged rotation")).add_subparsers(
         dest="kycmd", required=True)
     sp = add(keys, "rotate", cmd_keys_rotate,
-             "publish the next key (served and distributed, not used until 'keys activate')")
+             _("publish the next key (served and distributed, not used until 'keys activate')"))
     sp.add_argument("--kind", choices=keystore.KINDS, default="signing",
                     help=_("signing (licenses) or sealing (request files); default signing"))
     sp.add_argument("--json", action="store_true")
     sp = add(keys, "activate", cmd_keys_activate,
-             "make a next (or previous) key current; the current one becomes previous, still trusted")
+             _("make a next (or previous) key current; the current one becomes previous, still trusted"))
     sp.add_argument("key_id")
     sp.add_argument("--json", action="store_true")
     sp = add(keys, "retire", cmd_keys_retire,
-             "stop publishing and trusting a key that is not current")
+             _("stop publishing and trusting a key that is not current"))
     sp.add_argument("key_id")
     sp.add_argument("--json", action="store_true")
     sp = add(keys, "list", cmd_keys_list,
-             "list the keys: id, kind, status (next, current, previous, retired), created")
+             _("list the keys: id, kind, status (next, current, previous, retired), created"))
     sp.add_argument("--json", action="store_true")
 
     op = sub.add_parser("operator", help=_("phone operators")).add_subparsers(dest="ocmd", required=True)
-    sp = add(op, "add", cmd_operator_add, "add an operator and print its token once")
+    sp = add(op, "add", cmd_operator_add, _("add an operator and print its token once"))
     sp.add_argument("name")
     sp.add_argument("--json", action="store_true")
-    sp = add(op, "list", cmd_operator_list, "list operators")
+    sp = add(op, "list", cmd_operator_list, _("list operators"))
     sp.add_argument("--json", action="store_true")
-    sp = add(op, "disable", cmd_operator_disable, "disable an operator's token")
+    sp = add(op, "disable", cmd_operator_disable, _("disable an operator's token"))
     sp.add_argument("name")
 
     cfg = sub.add_parser("config", help=_("settings")).add_subparsers(dest="ccmd", required=True)
-    sp = add(cfg, "set", cmd_config_set, f"set a setting ({', '.join(DEFAULT_SETTINGS)})")
+    sp = add(cfg, "set", cmd_config_set,
+             _("set a setting ({names})").format(names=", ".join(DEFAULT_SETTINGS)))
     sp.add_argument("key")
     sp.add_argument("value")
-    sp = add(cfg, "show", cmd_config_show, "show the settings")
+    sp = add(cfg, "show", cmd_config_show, _("show the settings"))
     sp.add_argument("--json", action="store_true")
 
     mail_cli.add_parser(sub)  # licwiz center mail: the e-mail desk (cli/mail.py)
 
-    sp = add(sub, "audit", cmd_audit, "show the audit trail, newest first")
+    sp = add(sub, "audit", cmd_audit, _("show the audit trail, newest first"))
     sp.add_argument("--limit", type=int, default=50)
     sp.add_argument("--json", action="store_true")
     return p
@@ -519,21 +553,37 @@ def _scrub(text: str, args: argparse.Namespace) -> str:
     return text.replace(password, "***") if password else text
 
 
+def _fail(exc: LicwizError, code: int, as_json: bool, args: argparse.Namespace | None) -> int:
+    """One line on stderr (the user's language); with --json the error object on stdout
+    (English and the stable code, as every --json command: cli/errors.py)."""
+    def scrub(text: str) -> str:
+        return _scrub(text, args) if args is not None else text
+
+    print(scrub(f"licwiz center: {exc.localized_brief()} [{exc.code}]"), file=sys.stderr)
+    if exc.detail and exc.detail != exc.brief:
+        print(scrub(f"  {exc.localized_detail()}"), file=sys.stderr)
+    if as_json:
+        print(scrub(json.dumps({"ok": False, "exit_code": int(code), "error": exc.as_dict()}, indent=2)))
+    return code
+
+
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    as_json = wants(argv, "--json")
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return _fail(exc, ServiceExit.USAGE, as_json, None)
     try:
         return _run(args)
     except LicwizError as exc:
-        print(_scrub(f"licwiz center: {exc.brief}", args), file=sys.stderr)
-        if exc.detail and exc.detail != exc.brief:
-            print(_scrub(f"  {exc.detail}", args), file=sys.stderr)
-        return 1
+        return _fail(exc, ServiceExit.ERROR, as_json, args)
     except BrokenPipeError:
         raise  # licwiz's main stops quietly (licwiz center kit list | head)
     except (DBAPIError, OSError) as exc:
-        print(_scrub(f"licwiz center: the database cannot be used: {type(exc).__name__}: "
-                     f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", args), file=sys.stderr)
-        return 1
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        err = LicwizError(Msg(N_("the database cannot be used: {reason}"),
+                              reason=f"{type(exc).__name__}: {first}"), code="database")
+        return _fail(err, ServiceExit.ERROR, as_json, args)
 
 
 def _run(args: argparse.Namespace) -> int:
