@@ -42,10 +42,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from licwiz.core.i18n import N_, _, ngettext
+from licwiz.core.i18n import N_, _
+from licwiz.core.message import Msg, localized
 from licwiz.server.config import default_db_url
 
-from .errors import ServiceExit
+from .errors import Parser, ServiceExit, UsageError, wants
 from .listen import listen_problem
 
 DEFAULT_PORT = 8475
@@ -74,9 +75,10 @@ def _shown(url: str) -> str:
 
 
 def _say_error(brief: str, code: int, err_code: str, *, as_json: bool, detail: str = "") -> int:
+    """One line on stderr in the user's language; with --json the error object (English) on stdout."""
     from licwiz.core.text import printable
 
-    print(printable(f"licwiz server: {' '.join(brief.split())} [{err_code}]"), file=sys.stderr)
+    print(printable(f"licwiz server: {' '.join(localized(brief).split())} [{err_code}]"), file=sys.stderr)
     if as_json:
         print(json.dumps({"ok": False, "exit_code": code,
                           "error": {"code": err_code, "brief": brief, "detail": detail or brief}}, indent=2))
@@ -87,53 +89,55 @@ def cmd_init(args: argparse.Namespace) -> int:
     admin = args.admin_token or secrets.token_urlsafe(24)
     client = args.client_token or secrets.token_urlsafe(24)
     if admin == client:
-        return _say_error("the admin and client tokens must differ", ServiceExit.USAGE, "usage",
+        return _say_error(Msg(N_("the admin and client tokens must differ")), ServiceExit.USAGE, "usage",
                           as_json=args.json)
     from licwiz.server import setup
 
     setup.prepare_sqlite_dir(args.db)
     if not asyncio.run(setup.initialise(args.db, admin, client, args.force)):
-        return _say_error("already initialised (tokens exist); use --force to replace them",
+        return _say_error(Msg(N_("already initialised (tokens exist); use --force to replace them")),
                           ServiceExit.ERROR, "initialised", as_json=args.json)
     if args.json:
         print(json.dumps({"ok": True, "db": _shown(args.db), "admin_token": admin, "client_token": client},
                          indent=2))
         return ServiceExit.OK
-    print("License server initialised. Keep these tokens: they are shown only once.")
-    print(f"admin token: {admin}")
-    print(f"client token: {client}")
-    print("Admins: export LICWIZ_SERVER_TOKEN=<admin token> (or ~/.config/licwiz/server-token).")
-    print("Clients: LICWIZ_SERVER_CLIENT_TOKEN=<client token>")
-    print("  (or 'client_token' in /etc/licwiz/server.json or ~/.config/licwiz/server.json).")
+    print(_("License server initialised. Keep these tokens: they are shown only once."))
+    print(_("admin token: {admin}").format(admin=admin))
+    print(_("client token: {client}").format(client=client))
+    print(_("Admins: export LICWIZ_SERVER_TOKEN=<admin token> (or ~/.config/licwiz/server-token)."))
+    print(_("Clients: LICWIZ_SERVER_CLIENT_TOKEN=<client token>"))
+    print(_("  (or 'client_token' in /etc/licwiz/server.json or ~/.config/licwiz/server.json)."))
     return ServiceExit.OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
-        print("licwiz server: --tls-cert and --tls-key go together", file=sys.stderr)
+        print("licwiz server: " + _("--tls-cert and --tls-key go together"), file=sys.stderr)
         return ServiceExit.USAGE
     if args.lease <= 0:
-        print("licwiz server: --lease must be positive", file=sys.stderr)
+        print("licwiz server: " + _("--lease must be positive"), file=sys.stderr)
         return ServiceExit.USAGE
     if not 0 < args.port < 65536:
-        print(f"licwiz server: --port must be from 1 to 65535, not {args.port}", file=sys.stderr)
+        print("licwiz server: " + _("--port must be from 1 to 65535, not {port}").format(port=args.port),
+              file=sys.stderr)
         return ServiceExit.USAGE
     for f in (args.tls_cert, args.tls_key):
         if f and not os.access(f, os.R_OK):
-            print(f"licwiz server: cannot read {f}", file=sys.stderr)
+            print("licwiz server: " + _("cannot read {path}").format(path=f), file=sys.stderr)
             return ServiceExit.USAGE
     # Before the database is touched: a second server started on a taken port
     # says so in one line, not in uvicorn's log after a schema upgrade.
     problem = listen_problem(args.host, args.port)
     if problem is not None:
-        print(f"licwiz server: cannot listen: {problem} [address_in_use]", file=sys.stderr)
+        line = _("cannot listen: {problem}").format(problem=localized(problem))
+        print(f"licwiz server: {line} [address_in_use]", file=sys.stderr)
         return ServiceExit.ADDRESS
     from licwiz.server import setup
 
     setup.prepare_sqlite_dir(args.db)
     problem = asyncio.run(setup.prepare(args.db))
     if problem is not None:
-        print(f"licwiz server: {problem}", file=sys.stderr)
+        print(f"licwiz server: {localized(problem)}", file=sys.stderr)
         return ServiceExit.ERROR
     scheme = "https" if args.tls_cert else "http"
     started = setup.serve(url=args.db, host=args.host, port=args.port, lease=args.lease,
@@ -182,27 +186,32 @@ def cmd_report(args: argparse.Namespace) -> int:
         w.writeheader()
         w.writerows(report.csv_rows(doc))
         return ServiceExit.OK
-    print(f"Seat usage from {doc['since']} to {doc['until']} (UTC)")
+    print(_("Seat usage from {since} to {until} (UTC)").format(since=doc['since'], until=doc['until']))
     if not doc["products"]:
-        print("No seats were claimed in this period.")
+        print(_("No seats were claimed in this period."))
     for product, p in doc["products"].items():
-        at = f" at {p['peak_at']}" if p["peak_at"] else ""
-        print(printable(f"{product}: peak {p['peak']} seat(s){at}, average {p['average']:.2f}, "
-                        f"{p['seat_hours']:.2f} seat-hours; {p['grants']} granted, {p['denials']} denied, "
-                        f"{p['releases']} released, {p['expiries']} expired, "
-                        f"{p['admin_releases']} released by hand"))
+        at = _(" at {time}").format(time=p["peak_at"]) if p["peak_at"] else ""
+        print(printable(_("{product}: peak {peak} seat(s){at}, average {average:.2f}, {seat_hours:.2f} "
+                          "seat-hours; {grants} granted, {denials} denied, {releases} released, {expiries} "
+                          "expired, {admin_releases} released by hand").format(
+            product=product, peak=p['peak'], at=at, average=p['average'], seat_hours=p['seat_hours'],
+            grants=p['grants'], denials=p['denials'], releases=p['releases'], expiries=p['expiries'],
+            admin_releases=p['admin_releases'])))
     if doc["users"]:
-        print("Per user:")
+        print(_("Per user:"))
     for u in doc["users"]:
         # user names are what some client told the server: never raw to the terminal
-        print(printable(f"  {u['product']}  {u['user']:<20} {u['grants']:>5} granted "
-                        f"{u['denials']:>5} denied "
-                        f"{u['seat_hours']:>9.2f} seat-hours"))
+        print(printable(_("  {product}  {user:<20} {grants:>5} granted {denials:>5} denied "
+                          "{seat_hours:>9.2f} seat-hours").format(
+            product=u['product'], user=u['user'], grants=u['grants'], denials=u['denials'],
+            seat_hours=u['seat_hours'])))
     if doc["days"]:
-        print("Per day:")
+        print(_("Per day:"))
     for d in doc["days"]:
-        print(printable(f"  {d['day']}  {d['product']}  peak {d['peak']:>4}  {d['grants']:>5} granted "
-                        f"{d['denials']:>5} denied  {d['users']} user(s)"))
+        print(printable(_("  {day}  {product}  peak {peak:>4}  {grants:>5} granted {denials:>5} denied  "
+                          "{users} user(s)").format(
+            day=d['day'], product=d['product'], peak=d['peak'], grants=d['grants'], denials=d['denials'],
+            users=d['users'])))
     return ServiceExit.OK
 
 
@@ -236,14 +245,15 @@ async def _release(url: str, seat_id: str, actor: str) -> bool:
 def cmd_seats_release(args: argparse.Namespace) -> int:
     actor = admin_actor()
     if not asyncio.run(_release(args.db, args.seat_id, actor)):
-        return _say_error(f"no seat {args.seat_id} is held (released already, or never granted)",
+        return _say_error(Msg(N_("no seat {seat_id} is held (released already, or never granted)"),
+                              seat_id=args.seat_id),
                           ServiceExit.ERROR, "no_such_seat", as_json=args.json)
     if args.json:
         print(json.dumps({"ok": True, "seat_id": args.seat_id, "released": True, "actor": actor}))
     else:
         from licwiz.core.text import printable
 
-        print(printable(f"seat {args.seat_id} released ({actor})"))
+        print(printable(_("seat {seat_id} released ({actor})").format(seat_id=args.seat_id, actor=actor)))
     return ServiceExit.OK
 
 
@@ -284,17 +294,19 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     elif args.dcmd == "current":
-        words = {"head": "up to date", "none": "no schema: run 'licwiz server init'",
-                 "behind": "behind: run `licwiz server db upgrade`",
-                 "newer": "written by a newer licwiz"}[doc["state"]]
-        print(f"schema revision {doc['revision'] or 'none'} (this licwiz: {doc['head']}): {words}")
+        words = {"head": _("up to date"), "none": _("no schema: run 'licwiz server init'"),
+                 "behind": _("behind: run `{command}`").format(command="licwiz server db upgrade"),
+                 "newer": _("written by a newer licwiz")}[doc["state"]]
+        print(_("schema revision {value} (this licwiz: {head}): {words}").format(
+            value=doc['revision'] or _('none'), head=doc['head'], words=words))
     elif "sql" in doc:
         print(doc["sql"] or f"-- the schema is at {doc['head']} already: nothing to run", end="" if doc["sql"]
               else "\n")
     elif doc["upgraded_from"] == doc["revision"]:
-        print(f"the schema is at revision {doc['revision']} already")
+        print(_("the schema is at revision {revision} already").format(revision=doc['revision']))
     else:
-        print(f"schema upgraded from revision {doc['upgraded_from'] or 'none'} to {doc['revision']}")
+        print(_("schema upgraded from revision {value} to {revision}").format(
+            value=doc['upgraded_from'] or _('none'), revision=doc['revision']))
     return ServiceExit.OK
 
 
@@ -329,9 +341,10 @@ async def _remote(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"ok": True, **got}, indent=2))
                 return ServiceExit.OK
-            again = "" if got.get("new") else " (it was already there)"
-            print(printable(f"installed {got['license_id']} on the server: {got['product']}, "
-                            f"{got['users']} user(s){again}"))
+            again = "" if got.get("new") else _(" (it was already there)")
+            print(printable(_("installed {license_id} on the server: {product}, {users} user(s)"
+                              "{again}").format(
+                license_id=got['license_id'], product=got['product'], users=got['users'], again=again)))
             return ServiceExit.OK
         listing = await c.licenses()
         rows = await c.seats()
@@ -342,13 +355,16 @@ async def _remote(args: argparse.Namespace) -> int:
     print("Licenses:" if listing["licenses"] else "No licenses on the server.")
     for lic in listing["licenses"]:
         until = lic["not_after"] or "-"
-        print(printable(f"  {lic['license_id']}  {lic['product']}  {lic['users']} user(s)  until {until}"))
+        print(printable(_("  {license_id}  {product}  {users} user(s)  until {until}").format(
+            license_id=lic['license_id'], product=lic['product'], users=lic['users'], until=until)))
     for product, cap in doc["capacity"].items():
-        print(printable(f"Seats of {product}: {doc['in_use'][product]} of {cap} in use"))
+        print(printable(_("Seats of {product}: {value} of {cap} in use").format(product=product,
+                                                                                value=doc['in_use'][product],
+                                                                                cap=cap)))
     for r in rows:
         # user, host and session are what some client told the server: never raw to the terminal
-        print(printable(f"  slot {r['slot']}: {r['user']} on {r['host']}, session {r['session']}, "
-                        f"since {r['since']}"))
+        print(printable(_("  slot {slot}: {user} on {host}, session {session}, since {since}").format(
+            slot=r['slot'], user=r['user'], host=r['host'], session=r['session'], since=r['since'])))
     return ServiceExit.OK
 
 
@@ -362,12 +378,13 @@ def cmd_remote(args: argparse.Namespace) -> int:
         code = ServiceExit.UNREACHABLE if exc.code in ("unreachable", "bad_response") else ServiceExit.ERROR
         _say_error(exc.brief, code, exc.code, as_json=args.json, detail=exc.detail)
         if exc.detail != exc.brief:
-            print(printable_lines(f"  {exc.detail}"), file=sys.stderr)
+            print(printable_lines(f"  {exc.localized_detail()}"), file=sys.stderr)
         return code
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="licwiz server", description=_("the site's license server"))
+    # Parser raises UsageError: a usage error is one line (and a JSON object with --json)
+    p = Parser(prog="licwiz server", description=_("the site's license server"))
     sub = p.add_subparsers(dest="cmd", required=True)
     db_help = ("database: a file path (SQLite) or a sqlite:// or postgresql:// URL "
                "(default: %(default)s)")
@@ -393,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--product", default="", help=_("this product only"))
     fmt = pr.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help=_("print JSON on stdout"))
-    fmt.add_argument("--csv", action="store_true", help=_("print CSV on stdout (a row per product, user, day)"))
+    fmt.add_argument("--csv", action="store_true",
+                     help=_("print CSV on stdout (a row per product, user, day)"))
     seats = sub.add_parser("seats", help=_("seats held on the server's database")).add_subparsers(
         dest="scmd", required=True)
     pr = seats.add_parser("release", help=_("free a seat by hand (like lmremove); logged with who did it"))
@@ -405,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = dbp.add_parser("current", help=_("the schema's revision and the one this licwiz needs"))
     pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
     pr.add_argument("--json", action="store_true", help=_("print JSON on stdout"))
-    pr = dbp.add_parser("upgrade", help=_("bring the schema to this licwiz's revision (stop old servers first)"))
+    pr = dbp.add_parser("upgrade",
+                        help=_("bring the schema to this licwiz's revision (stop old servers first)"))
     pr.add_argument("--db", type=db_url, default=default_db_url(), metavar="URL|PATH", help=db_help)
     pr.add_argument("--sql", action="store_true",
                     help=_("print the SQL the upgrade would run (for a DBA), change nothing"))
@@ -424,7 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(argv or []))
+    try:
+        args = build_parser().parse_args(list(argv or []))
+    except UsageError as exc:
+        return _say_error(exc.brief, ServiceExit.USAGE, exc.code, as_json=wants(list(argv or []), "--json"))
     as_json = bool(getattr(args, "json", False))
     try:
         if args.cmd in ("params", "install", "status"):
@@ -450,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if isinstance(exc, SQLAlchemyError):
             first = str(exc).splitlines()[0] if str(exc) else ""
-            return _say_error(f"database error: {exc.__class__.__name__}: {first}", ServiceExit.ERROR,
+            return _say_error(Msg(N_("database error: {reason}"),
+                                  reason=f"{exc.__class__.__name__}: {first}"),
+                              ServiceExit.ERROR,
                               "database", as_json=as_json)
         raise
