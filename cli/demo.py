@@ -42,6 +42,7 @@ from licwiz.center.embedded import EmbeddedCenter
 from licwiz.core.errors import LicwizError
 from licwiz.core.i18n import N_, _, ngettext
 from licwiz.core.identifiers import format_pin
+from licwiz.core.message import Msg
 from licwiz.core.product import current_product
 from licwiz.core.storage import Installed, installed_files
 
@@ -100,8 +101,9 @@ def _read_pin_file(folder: Path) -> dict[str, dict[str, Any]]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise LicwizError(f"The demo's PIN file {path} cannot be read",
-                          f"{type(exc).__name__}: {exc}. Move it away to start the demo with new kits.",
+        raise LicwizError(Msg(N_("The demo's PIN file {path} cannot be read"), path=path),
+                          Msg(N_("{reason}. Move it away to start the demo with new kits."),
+                              reason=f"{type(exc).__name__}: {exc}"),
                           code="input") from exc
 
 
@@ -163,25 +165,28 @@ def demo_kits(center: EmbeddedCenter, folder: Path, product: str) -> list[DemoKi
 
 def _pin_lines(kit: DemoKit, pin_set: str) -> list[str]:
     pins = kit.single_pins if pin_set == "single" else kit.multi_pins
-    return [f" {format_pin(p)}" + (" spent" if (pin_set, i) in kit.spent else "")
+    return [f" {format_pin(p)}" + (" " + _("spent") if (pin_set, i) in kit.spent else "")
             for i, p in enumerate(pins, 1)]
 
 
 def _kit_lines(kit: DemoKit) -> list[str]:
-    plural = "user" if kit.users == 1 else "users"
-    lines = [f"Kit {kit.regnum} ({kit.users} {plural})"]
+    # the panel is 30 columns wide: the Russian is kept as short
+    lines = [ngettext("Kit {regnum} ({n} user)", "Kit {regnum} ({n} users)", kit.users).format(
+        regnum=kit.regnum, n=kit.users)]
     if not kit.known:
-        return [*lines, " PINs not kept (older run)"]
+        return [*lines, _(" PINs not kept (older run)")]
     if kit.users == 1:
         return lines + _pin_lines(kit, "single")
     if kit.pin_set is None:
-        lines.append("Use ONE PIN set of the two:")
+        lines.append(_("Use ONE PIN set of the two:"))
+    elif kit.pin_set == "single":
+        lines.append(_("Uses its single-user set."))
     else:
-        lines.append(f"Uses its {kit.pin_set}-user set.")
-    for pin_set, heading in (("single", "single-user (1 user each):"),
-                             ("multi", f"multi-user (one {kit.users}-user):")):
+        lines.append(_("Uses its multi-user set."))
+    for pin_set, heading in (("single", _("single-user (1 user each):")),
+                             ("multi", _("multi-user (one {n}-user):").format(n=kit.users))):
         if kit.pin_set is not None and kit.pin_set != pin_set:
-            lines.append(f"{pin_set}-user: closed")
+            lines.append(_("single-user: closed") if pin_set == "single" else _("multi-user: closed"))
         else:
             lines += [heading, *_pin_lines(kit, pin_set)]
     return lines
@@ -195,10 +200,11 @@ def demo_notes(center_url: str, kits: list[DemoKit], folder: Path, *, current: i
     lines: list[str] = []
     for kit in kits[:current]:
         lines += [*_kit_lines(kit), ""]
-    lines += ["Owner data: any valid values", "(Save data keeps them).", "",
-              f"Center: {center_url.removeprefix('http://')}", f"Licenses: {folder}"]
+    lines += [_("Owner data: any valid values"), _("(Save data keeps them)."), "",
+              _("Center: {address}").format(address=center_url.removeprefix("http://")),
+              _("Licenses: {folder}").format(folder=folder)]
     if kits[current:]:
-        lines += ["", "Earlier kits of this folder:"]
+        lines += ["", _("Earlier kits of this folder:")]
         for kit in kits[current:]:
             lines += ["", *_kit_lines(kit)]
     return "\n".join(lines)
@@ -265,7 +271,7 @@ def _snapshot(folder: Path) -> dict[Path, bytes]:
 
 
 def _scope_label(scope: str) -> str:
-    return "all users" if scope == "all-users" else "the current user"
+    return _("all users") if scope == "all-users" else _("the current user")
 
 
 def exit_summary(folder: Path, before: dict[Path, bytes], kept: bool, center_home: Path) -> list[str]:
@@ -281,27 +287,31 @@ def exit_summary(folder: Path, before: dict[Path, bytes], kept: bool, center_hom
             continue
         (new if changed else earlier).append(entry)
     for entry in new:
-        lines.append(f"License installed for {_scope_label(entry.scope)}: {entry.path}")
+        lines.append(_("License installed for {scope}: {path}").format(scope=_scope_label(entry.scope),
+                                                                       path=entry.path))
     if not new:
-        lines.append("No license was installed.")
+        lines.append(_("No license was installed."))
     if earlier and kept:
-        lines.append("Already in the demo folder from earlier runs (not installed now):")
+        lines.append(_("Already in the demo folder from earlier runs (not installed now):"))
         lines += [f"  {entry.path}" for entry in earlier]
     if not kept:
         if new:
-            lines.append(f"(the demo folder {folder} was removed; run 'licwiz demo --keep' to keep it)")
-        lines.append("Recovery, update and file requests need the same demo center next time: "
-                     "start with 'licwiz demo --folder DIR' (or --keep) and rerun it with that folder.")
+            lines.append(_("(the demo folder {folder} was removed; run 'licwiz demo --keep' to keep "
+                           "it)").format(
+                folder=folder))
+        lines.append(_("Recovery, update and file requests need the same demo center next time: "
+                       "start with 'licwiz demo --folder DIR' (or --keep) and rerun it with that folder."))
         return lines
     lines += [
-        f"Demo folder kept: {folder} (center log: {folder / 'center.log'})",
-        "To continue (recovery, update, a license file request) with this center and its kits:",
+        _("Demo folder kept: {folder} (center log: {log})").format(folder=folder, log=folder / "center.log"),
+        _("To continue (recovery, update, a license file request) with this center and its kits:"),
         f"  licwiz demo --folder {shlex.quote(str(folder))}",
-        "To see the demo's licenses with licwiz status, verify or fingerprint --what-if:",
+        _("To see the demo's licenses with licwiz status, verify or fingerprint --what-if:"),
         f"  export LICWIZ_ALL_USERS_DIR={shlex.quote(str(folder / 'all-users'))}",
         f"  export LICWIZ_USER_DIR={shlex.quote(str(folder / 'user'))}",
         f"  export LICWIZ_TRUSTED_KEYS={shlex.quote(str(center_home / 'public'))}",
-        "An operator token for the demo center's /operator console (its URL is in the panel while it runs):",
+        _("An operator token for the demo center's /operator console (its URL is in the panel while it "
+          "runs):"),
         f"  licwiz center operator add NAME --home {shlex.quote(str(center_home))}",
     ]
     return lines
@@ -340,17 +350,17 @@ def demo_shell(folder: Path, center_url: str) -> int:
     here = Path(sys.executable).parent
     if (here / "licwiz").exists():
         env["PATH"] = os.pathsep.join([str(here), env.get("PATH", "")])
-    print("\n".join([
-        f"A shell in the demo folder {folder}, with the demo's license folders, trusted keys and",
-        f"center (LICWIZ_CENTER_URL={center_url}): licwiz status, licwiz verify FILE,",
-        "licwiz fingerprint --what-if and licwiz (the wizard again) use the demo.",
-        "Type 'exit' to end the demo (its center stops then).",
-    ]), flush=True)
+    print(_("A shell in the demo folder {folder}, with the demo's license folders, trusted keys and\n"
+            "center (LICWIZ_CENTER_URL={url}): licwiz status, licwiz verify FILE,\n"
+            "licwiz fingerprint --what-if and licwiz (the wizard again) use the demo.\n"
+            "Type 'exit' to end the demo (its center stops then).").format(folder=folder, url=center_url),
+          flush=True)
     previous = signal.signal(signal.SIGINT, _ignore_interrupt)
     try:
         return subprocess.run([shell], cwd=folder, env=env, check=False).returncode
     except OSError as exc:
-        raise LicwizError(f"Could not start the shell {shell}", f"{type(exc).__name__}: {exc}",
+        raise LicwizError(Msg(N_("Could not start the shell {shell}"), shell=shell),
+                          f"{type(exc).__name__}: {exc}",
                           code="internal") from exc
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -364,7 +374,8 @@ def build_parser() -> Parser:
     p.add_argument("--keep", action="store_true", help=_("keep the demo folder (center, licenses) at exit"))
     p.add_argument("--folder", type=Path, help=_("use this folder instead of a new temporary one (kept)"))
     p.add_argument("--shell", action="store_true",
-                   help=_("after the wizard, open a shell ($SHELL) set up to use the demo's licenses, keys and "
+                   help=_("after the wizard, open a shell ($SHELL) set up to use the demo's licenses, keys "
+                          "and "
                         "running center (licwiz status, verify, fingerprint --what-if, licwiz); "
                         "exiting the shell ends the demo"))
     return p
@@ -400,7 +411,7 @@ def main(argv: list[str]) -> int:
                     demo_shell(folder, center.url)  # the wizard's exit code stays the demo's
     except LicwizError as exc:
         report_error(exc, code=AcquireExit.INTERNAL, verbose=True)
-        print(f"(center log: {folder / 'center.log'})", file=sys.stderr)
+        print(_("(center log: {value})").format(value=folder / 'center.log'), file=sys.stderr)
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
         return AcquireExit.INTERNAL
