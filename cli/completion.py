@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 
 import shtab
-from licwiz.core.i18n import N_, _, ngettext
+from licwiz.core.i18n import _
 
 from .errors import AcquireExit, Parser, UsageError, report_error
 
@@ -134,7 +134,8 @@ def licwiz_parser(commands: dict[str, str]) -> argparse.ArgumentParser:
 def script(shell: str) -> str:
     from .main import COMMANDS
 
-    return shtab.complete(licwiz_parser({name: help_ for name, (_load, help_) in COMMANDS.items()}), shell=shell)
+    helps = {name: _(help_) for name, (_load, help_) in COMMANDS.items()}
+    return shtab.complete(licwiz_parser(helps), shell=shell)
 
 
 def main(argv: list[str]) -> int:
