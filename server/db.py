@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 from sqlalchemy import (
     Column,
     Float,
@@ -153,7 +155,13 @@ def _alembic_config() -> Any:
 
 
 class SchemaError(ValueError):
-    """The database's schema is not the one this licwiz runs on (one line, for an operator)."""
+    """The database's schema is not the one this licwiz runs on (one line, for an operator).
+    ``text``: the line, English as ``str(exc)``, in the user's language with
+    ``localized`` (a ``Msg``, as far as it was written translatable)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
 
 
 UPGRADE_COMMAND = "licwiz server db upgrade"
@@ -166,7 +174,8 @@ def known_revisions() -> set[str]:
 
 
 def newer(revision: str) -> SchemaError:
-    return SchemaError(f"this database was written by a newer licwiz (revision {revision})")
+    return SchemaError(Msg(N_("this database was written by a newer licwiz (revision {revision})"),
+                           revision=revision))
 
 
 def schema_problem(revision: str | None, legacy: bool = False) -> SchemaError | None:
@@ -174,14 +183,15 @@ def schema_problem(revision: str | None, legacy: bool = False) -> SchemaError | 
     ``legacy``: the tables exist without a version (made before Alembic)."""
     head = head_revision()
     if revision is None and legacy:
-        return SchemaError(f"the database schema is at revision none (made before schema versions), "
-                           f"this licwiz needs {head}: run `{UPGRADE_COMMAND}`")
+        return SchemaError(Msg(N_("the database schema is at revision none (made before schema versions), "
+                                  "this licwiz needs {head}: run `{command}`"),
+                               head=head, command=UPGRADE_COMMAND))
     if revision is None or revision == head:
         return None
     if revision not in known_revisions():
         return newer(revision)
-    return SchemaError(f"the database schema is at revision {revision}, this licwiz needs {head}: "
-                       f"run `{UPGRADE_COMMAND}`")
+    return SchemaError(Msg(N_("the database schema is at revision {revision}, this licwiz needs {head}: "
+                              "run `{command}`"), revision=revision, head=head, command=UPGRADE_COMMAND))
 
 
 async def has_tables(engine: AsyncEngine) -> bool:
@@ -220,7 +230,8 @@ async def upgrade_sql(engine: AsyncEngine) -> str:
 
     revision = await schema_revision(engine)
     if revision is None:
-        raise SchemaError("this database has no license server schema yet: 'licwiz server init' makes it")
+        raise SchemaError(Msg(N_("this database has no license server schema yet: "
+                                 "'licwiz server init' makes it")))
     if revision not in known_revisions():
         raise newer(revision)
     if revision == head_revision():

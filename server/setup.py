@@ -17,6 +17,8 @@ import signal
 from pathlib import Path
 
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 from licwiz.service import metrics
 from prometheus_client.metrics_core import Metric
 from sqlalchemy.engine import make_url
@@ -50,7 +52,8 @@ async def initialise(url: str, admin: str, client: str, force: bool) -> bool:
 
 
 async def prepare(url: str) -> str | None:
-    """Why ``serve`` must not start on this database (one line); None: it may.
+    """Why ``serve`` must not start on this database (one line, English; in the
+    user's language with ``localized``); None: it may.
     The schema is never upgraded here: that is ``init``'s or ``db upgrade``'s,
     run on purpose (other server processes may share the database)."""
     engine = db.make_engine(url)
@@ -58,12 +61,12 @@ async def prepare(url: str) -> str | None:
         revision = await db.schema_revision(engine)
         problem = db.schema_problem(revision, legacy=revision is None and await db.has_tables(engine))
         if problem is not None:
-            return str(problem)
+            return problem.text
         cfg = await db.get_config(engine) if revision is not None else {}
     finally:
         await engine.dispose()
     if not (cfg.get("admin_token_hash") and cfg.get("client_token_hash")):
-        return "this database has no tokens yet: run 'licwiz server init' first"
+        return Msg(N_("this database has no tokens yet: run 'licwiz server init' first"))
     return None
 
 

@@ -5,6 +5,7 @@ its data, and a schema this licwiz does not know is refused in words."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from pathlib import Path
 
@@ -95,3 +96,18 @@ def test_serve_refuses_a_schema_it_does_not_know(tmp_path: Path) -> None:
                        text=True, timeout=60)
     assert r.returncode == 1, r.stderr
     assert "revision 9999" in r.stderr and "newer licwiz" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("C.UTF-8", "the database schema is at revision 0002, this licwiz needs"),
+    ("ru_RU.UTF-8", "схема базы данных на ревизии 0002, этой версии licwiz нужна ревизия"),
+])
+def test_a_schema_behind_is_named_in_the_users_language(tmp_path: Path, lang: str, words: str) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    LicenseServer(tmp_path, url).init()
+    asyncio.run(_set_revision(url, "0002"))
+    r = subprocess.run(licwiz_cmd("server", "serve", "--port", "1", "--db", url), capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "LANG": lang, "LC_ALL": "", "LANGUAGE": ""})
+    assert r.returncode == 1, r.stderr
+    assert words in r.stderr and "licwiz server db upgrade" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
