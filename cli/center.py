@@ -380,7 +380,7 @@ async def cmd_operator_disable(args: argparse.Namespace) -> int:
     finally:
         await svc.close()
     if not ok:
-        raise InputError("name", f"No operator {args.name!r}")
+        raise InputError("name", Msg(N_("No operator {name!r}"), name=args.name))
     print(_("operator {name} disabled").format(name=args.name))
     return 0
 
