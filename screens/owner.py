@@ -145,7 +145,7 @@ class OwnerFirstStep(OwnerStepBase):
     def compose_extra(self) -> ComposeResult:
         yield TickBox(_(ACCURACY_LABEL), self.state.accuracy_ack, id="accuracy")
         yield Static("", id="err-accuracy", classes="field-error")
-        with Horizontal(classes="row-buttons"):
+        with Horizontal(classes="row-buttons pair"):
             yield Button(_("Save data (F5)"), id="save")
             yield Button(_("Load data (F6)"), id="load")
 

@@ -9,10 +9,14 @@ longer than a whole line is ever folded.
 
 from __future__ import annotations
 
+import re
+
 from textual.content import Content
 from textual.geometry import Size
 from textual.visual import VisualType
 from textual.widgets import Static
+
+_MARKER = re.compile(r" *(?:(?:\d+\.|-) )?")
 
 
 def _cells(text: str) -> int:
@@ -23,7 +27,9 @@ def wrap_line(line: str, width: int) -> list[str]:
     """``line`` as lines of at most ``width`` cells, broken after a ``/`` or at a space."""
     if width <= 0 or _cells(line) <= width:
         return [line]
-    indent = line[: len(line) - len(line.lstrip(" "))]
+    # Continued under the line's own text: past its indent and a list marker ("2. ", "- ").
+    marker = _MARKER.match(line)
+    indent = " " * _cells(marker.group(0)) if marker else ""
     if _cells(indent) > width // 2:
         indent = ""
     out: list[str] = []
