@@ -19,8 +19,10 @@ from .file_request import OfflineFailure, OfflineStep
 def code_table(rows: list[str]) -> str:
     """``Row  Digits`` lines, digits in groups of three (the last group ends
     in the check digit)."""
-    lines = [_("Row  Digits (the last digit of a row is its check digit)")]
-    lines += [f"{i:>3}  {phonecodes.format_row(r)}" for i, r in enumerate(rows, 1)]
+    row = _("Row")
+    width = max(len(row), len(str(len(rows))))  # the numbers under the word, in any language
+    lines = [f"{row:<{width}}  " + _("Digits (the last digit of a row is its check digit)")]
+    lines += [f"{i:>{width}}  {phonecodes.format_row(r)}" for i, r in enumerate(rows, 1)]
     return "\n".join(lines)
 
 
