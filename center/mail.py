@@ -17,10 +17,12 @@ One message, in this order (center/mail_state.py is the journal):
    ``mail`` and the web page's idempotency key (the file's SHA-256): the same
    file answered again, by mail or on the page, gives the same license and
    never spends a second PIN. A crash before step 4 just repeats this step;
-4. send the reply: the journal says ``sending`` before SMTP's final "." and
-   ``sent`` after the server's 250; a message found ``sending`` after a crash
-   is not sent again (at most once: the server most likely has it) and is
-   audited ``mail_unconfirmed`` for the operator;
+4. send the reply, worded in the language the message asks for (Accept-Language,
+   Content-Language), else the center's ``language`` setting (center/mail_reply.py).
+   The journal says ``sending`` before SMTP's final "." and ``sent`` after the
+   server's 250; a message found ``sending`` after a crash is not sent again (at
+   most once: the server most likely has it) and is audited ``mail_unconfirmed``
+   for the operator;
 5. audit (``event=mail``, the outcome as code, the sender as a keyed hash in
    ``client_addr``), journal ``done``, mailbox flags ``S`` (and ``R`` when
    answered). The licenses themselves are audited by the activation, actor ``mail``.
@@ -145,8 +147,9 @@ class MailDesk:
         limit = self.svc.settings.number("mail_max_per_hour")
         if self.state.count_since(sender, 3600, entry.received) >= limit:
             return await self._finish(claimed, msg.key, rid, sender, "mail_rate_limited")
+        lang = mail_reply.reply_language(msg.language, self.svc.settings.values.get("language", ""))
         common = {"ours": self.ours, "to": msg.reply_to, "subject": msg.subject,
-                  "in_reply_to": msg.message_id, "key": msg.key}
+                  "in_reply_to": msg.message_id, "key": msg.key, "lang": lang}
         if not msg.requests and not msg.problems:
             if self.state.count_since(sender, HELP_EVERY_SECONDS, entry.received, ("mail_help",)):
                 return await self._finish(claimed, msg.key, rid, sender, "mail_help_repeat")

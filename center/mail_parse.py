@@ -7,6 +7,7 @@ to answer at all, and the license request files it carries.
     msg.no_answer      # why it must not be answered (auto-reply, bounce, list, ourselves) or ""
     msg.requests       # [Found(source, text)]: canonical armoured request texts, deduplicated
     msg.problems       # [Found(source, words)]: parts that looked like a request and are not
+    msg.language       # the language the sender asks for (Accept-Language, Content-Language) or ""
 
 Pure functions on bytes: no I/O, nothing logged. The texts are rebuilt in the
 form the wizard writes (``core.request.seal``), so a request pasted into a
@@ -26,6 +27,9 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import getaddresses
 
+from licwiz.core import i18n
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 from licwiz.core.request import BEGIN, END, MAX_FILE_BYTES
 
 MAX_ATTACHMENT_BYTES = MAX_FILE_BYTES  # 64 KiB: a request file is far smaller
@@ -42,7 +46,7 @@ _ROBOT_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-rep
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    source: str  # "attachment my.req", "the message text", ...
+    source: str  # "attachment my.req", "the message text", ... (a Msg: the reply words it in its language)
     text: str
 
 
@@ -56,6 +60,7 @@ class Parsed:
     requests: list[Found] = field(default_factory=list)
     problems: list[Found] = field(default_factory=list)
     skipped_requests: int = 0  # beyond MAX_REQUESTS
+    language: str = ""  # what the sender asks the reply to be in ("" when it does not say)
 
 
 def address_key(addr: str) -> str:
@@ -214,7 +219,8 @@ def _scan(msg: Message, parsed: Parsed) -> None:
         ctype = part.get_content_type()
         is_req = name.lower().endswith(".req")
         attached = bool(name) or part.get_content_disposition() == "attachment"
-        source = f"attachment {name}" if name else ("the message text" if not attached else "an attachment")
+        source = (Msg(N_("attachment {name}"), name=name) if name else
+                  Msg(N_("the message text")) if not attached else Msg(N_("an attachment")))
         if not (is_req or ctype.startswith("text/")):
             continue  # pictures, signatures, office files: not ours to read
         # Measured before decoding, so a 10 MB attachment is refused without being decoded.
@@ -239,6 +245,19 @@ def _scan(msg: Message, parsed: Parsed) -> None:
             add(source, b)
 
 
+def asked_language(msg: Message) -> str:
+    """The reply language the message asks for: Accept-Language, then Content-Language
+    (of the message, else of its first text part), the first that names one of ours; "" if none."""
+    values = [_header(msg, "Accept-Language"), _header(msg, "Content-Language")]
+    if msg.is_multipart():
+        values += [_header(part, "Content-Language") for part in msg.walk()
+                   if part.get_content_maintype() == "text"][:1]
+    for value in values:
+        if value and (found := i18n.negotiate(value[:200], default="")):
+            return found
+    return ""
+
+
 def parse(raw: bytes, our_address: str = "", *, whole: bool = True) -> Parsed:
     """``whole=False``: ``raw`` is only the start of a message too large to read;
     its headers are read and the message is answered as too large."""
@@ -252,6 +271,7 @@ def parse(raw: bytes, our_address: str = "", *, whole: bool = True) -> Parsed:
     sender = reply[0] if reply else ""
     subject = "".join(c for c in _header(msg, "Subject") if c.isprintable())[:200]
     parsed = Parsed(message_key(message_id, sender, raw), message_id, subject, sender)
+    parsed.language = asked_language(msg)
     parsed.no_answer = loop_reason(msg, our_address)
     if not parsed.no_answer and not sender:
         parsed.no_answer = "no_sender"
@@ -260,5 +280,5 @@ def parse(raw: bytes, our_address: str = "", *, whole: bool = True) -> Parsed:
     if whole:
         _scan(msg, parsed)
     else:
-        parsed.problems.append(Found("the message", "too_large"))
+        parsed.problems.append(Found(Msg(N_("the message")), "too_large"))
     return parsed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from licwiz.core.errors import InputError
+from licwiz.core.i18n import LANGUAGES
 
 from . import db
 from .uow import UnitOfWork
@@ -21,6 +22,7 @@ DEFAULTS: dict[str, str] = {
     "addr_window_seconds": "600",
     "email": "",  # the license desk's address: shown on the web page, From of 'licwiz center mail'
     "mail_max_per_hour": "20",  # messages answered per sender and hour by 'licwiz center mail'
+    "language": "en",  # replies of 'licwiz center mail' to a message that asks for none (en, ru)
     "operator_session_seconds": "28800",  # operator console session lifetime, absolute (operators.py)
 }
 INTERNAL = ("admin_token_hash",)
@@ -56,6 +58,9 @@ class Settings:
         if key == "email" and value and not is_address(value):
             raise InputError("setting", f"email: expected an e-mail address such as licenses@vendor.example, "
                              f"got {value[:100]!r}")
+        if key == "language" and value not in LANGUAGES:
+            raise InputError("setting", f"language: expected one of {', '.join(LANGUAGES)}, "
+                             f"got {value[:20]!r}")
         async with self.uow.writer.begin() as conn:
             done = await conn.execute(
                 db.settings.update().where(db.settings.c.key == key).values(value=value))

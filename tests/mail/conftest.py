@@ -150,8 +150,6 @@ class Desk:
         msg["To"] = DESK
         msg["Subject"] = subject
         msg["Message-ID"] = msgid or email.utils.make_msgid(domain="example.se")
-        for k, v in (headers or {}).items():
-            msg[k] = v
         if text is not None:
             msg.set_content(text)
         if html is not None:
@@ -161,6 +159,8 @@ class Desk:
                 msg.add_alternative(html, subtype="html")
         for name, data in attachments:
             msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+        for k, v in (headers or {}).items():  # after the content: set_content drops Content-* headers
+            msg[k] = v
         return msg
 
 
@@ -176,9 +176,10 @@ class Desk:
 
     @staticmethod
     def body_of(msg: EmailMessage) -> str:
+        """The plain text, whitespace runs (line ends of wrapped paragraphs) as one space."""
         part = msg.get_body(("plain",))
         assert part is not None
-        return str(part.get_content())
+        return " ".join(str(part.get_content()).split())
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LICWIZ_CENTER_")}
