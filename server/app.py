@@ -45,7 +45,7 @@ from licwiz.core.errors import LicwizError
 from licwiz.core.product import current_product
 from licwiz.core.text import text_problem
 from licwiz.service import metrics
-from licwiz.service.access import RequestLog, incoming_id, new_request_id
+from licwiz.service.access import RequestLog, incoming_id
 from licwiz.service.body import JsonRules, read_json, too_large
 from licwiz.service.errors import ApiError, ErrorHandler, HasScope
 from licwiz.service.logs import ACCESS
@@ -59,6 +59,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import db
+from .ids import new_id
+from .logthread import LineThread
 from .seatstore import SeatStore
 
 MAX_BODY = 64 * 1024
@@ -358,6 +360,18 @@ class _Call:
         self.scope = scope
 
 
+_access_thread: LineThread[logging.LogRecord] | None = None
+
+
+def _access_lines(log: logging.Logger) -> LineThread[logging.LogRecord]:
+    """The seat calls' access lines, written by a thread of their own (server/logthread.py):
+    one per process, whatever the number of apps made in it."""
+    global _access_thread
+    if _access_thread is None:
+        _access_thread = LineThread.started("licwiz-access", log.handle)
+    return _access_thread
+
+
 class SeatCalls:
     """The seat calls (claim, heartbeat, release), answered straight from ASGI in
     front of every middleware layer: they are the server's hot path, and on this
@@ -366,7 +380,8 @@ class SeatCalls:
     the route templates again) cost about a third of a claim's CPU
     (bench/seats.py). What those layers do for a request is done here inline,
     the same way: the request id (an incoming X-Request-Id kept) and its
-    header, the access log line, the latency histogram and counters; the same
+    header, the access log line (written by a thread: server/logthread.py),
+    the latency histogram and counters; the same
     tokens, limits and JSON errors (``ERRORS``); bodies parsed and written with
     orjson. Every other request goes to ``rest``."""
 
@@ -374,6 +389,7 @@ class SeatCalls:
         self.rest = rest
         self.state = state
         self.access = logging.getLogger(ACCESS)
+        self.lines = _access_lines(self.access)
         self.latency = {(t, m): metrics.SERVER_REQUESTS.labels(t, m)
                         for t, m in ((_CLAIM, "POST"), (_BEAT, "POST"), (_FREE, "DELETE"))}
 
@@ -384,7 +400,7 @@ class SeatCalls:
             return
         start = time.perf_counter()
         template, seat_id = route
-        rid = incoming_id(scope) or new_request_id()
+        rid = incoming_id(scope) or new_id()
         state = scope.setdefault("state", {})
         state["request_id"] = rid
         status = 500
@@ -403,7 +419,10 @@ class SeatCalls:
                 fields = {"id": rid, "client": client[0] if client else None, "method": method,
                           "route": scope["path"], "status": status, "ms": round(elapsed * 1000, 2),
                           "code": code}
-                self.access.info("%s %s %s", method, scope["path"], status, extra={"fields": fields})
+                # the record made now (its time), formatted and written by the thread
+                self.lines.put(self.access.makeRecord(ACCESS, logging.INFO, __file__, 0, "%s %s %s",
+                                                      (method, scope["path"], status), None,
+                                                      extra={"fields": fields}))
 
     async def _answer(self, scope: Scope, receive: Receive, template: str, seat_id: str,
                       rid: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:

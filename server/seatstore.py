@@ -30,25 +30,23 @@ logged (they change no seat).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import datetime as dt
 import fcntl
 import json
 import logging
 import os
-import queue
 import sqlite3
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import make_url
 
 from .db import Claim, SeatRow
+from .ids import new_id
+from .logthread import LineThread
 
 T = TypeVar("T")
 
@@ -59,38 +57,7 @@ _LOG_COLS = ("at, event, product, seat_id, slot, session, host, user_name, grant
 LOG = logging.getLogger("licwiz.server.seatlog")
 
 
-class _Writer(threading.Thread):
-    """Writes the seat log's lines off the event loop: ``emit`` only queues the
-    event (about a microsecond); this thread turns events into JSON records
-    for ``LOG``, a batch at a time. Done in the loop, a line cost ~75 us of
-    its time (the record, the JSON, the write), as much as the claim itself
-    (bench/seats.py)."""
-
-    BATCH_DELAY = 0.05  # seconds the first event of a batch waits for the next ones
-
-    def __init__(self) -> None:
-        super().__init__(name="licwiz-seatlog", daemon=True)
-        self.events: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-
-    def run(self) -> None:
-        while True:
-            first = self.events.get()
-            time.sleep(self.BATCH_DELAY)  # gather a batch: one wake-up per batch, not per line
-            batch = [first]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    batch.append(self.events.get_nowait())
-            for item in batch:
-                if item is None:
-                    return
-                _write(*item)
-
-    def stop(self) -> None:
-        self.events.put(None)
-        self.join(timeout=5)
-
-
-_writer: _Writer | None = None
+_writer: LineThread[tuple[Any, ...]] | None = None
 
 
 def log_to_stderr() -> None:
@@ -106,9 +73,9 @@ def log_to_stderr() -> None:
         plain.setFormatter(logging.Formatter("%(message)s"))
         LOG.addHandler(plain)
         LOG.propagate = False
-    _writer = _Writer()
-    _writer.start()
-    atexit.register(_writer.stop)  # the lines queued at exit are written before it
+    # Off the event loop (server/logthread.py): a line made and written there cost
+    # ~75 us of its time, as much as the claim itself (bench/seats.py).
+    _writer = LineThread.started("licwiz-seatlog", lambda event: _write(*event))
 
 
 def _iso(ts: float) -> str:
@@ -120,7 +87,7 @@ def emit(event: str, seat: SeatRow | None, at: float, *, product: str = "", sess
          holders: list[dict[str, Any]] | None = None, actor: str | None = None) -> None:
     """Queue one JSON line for one seat log row (the row itself is already written)."""
     if _writer is not None:
-        _writer.events.put((event, seat, at, product, session, host, user, capacity, holders, actor))
+        _writer.put((event, seat, at, product, session, host, user, capacity, holders, actor))
 
 
 def _write(event: str, seat: SeatRow | None, at: float, product: str, session: str, host: str, user: str,
@@ -272,7 +239,7 @@ class SqliteSeats:
                 emit("deny", None, now, product=product, session=session, host=host, user=user,
                      capacity=cap, holders=logged)
                 return Claim(None, cap, [r.holder() for r in holders])
-            row = SeatRow(uuid.uuid4().hex, product, free, session, host, user, now, now + lease)
+            row = SeatRow(new_id(), product, free, session, host, user, now, now + lease)
             c.execute(f"INSERT INTO licwiz_seats ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                       (row.seat_id, product, free, session, host, user, now, now + lease))
             c.execute(f"INSERT INTO licwiz_seat_log ({_LOG_COLS}) "
@@ -388,7 +355,7 @@ class PgSeats:
 
     async def claim(self, product: str, session: str, host: str, user: str, lease: float) -> Claim:
         now = time.time()
-        seat_id = uuid.uuid4().hex
+        seat_id = new_id()
         rows = await self._call(lambda c: c.fetch(
             "SELECT * FROM licwiz_claim_seat($1, $2, $3, $4, $5, $6, $7, $8)",
             product, session, host, user, now, lease, seat_id, _today()))
