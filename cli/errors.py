@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import NoReturn
 
+from licwiz.core import i18n
 from licwiz.core.errors import (
     AfterActivationError,
     CenterError,
@@ -52,7 +54,7 @@ from licwiz.core.errors import (
     StorageError,
 )
 from licwiz.core.i18n import N_, _
-from licwiz.core.message import Msg
+from licwiz.core.message import Msg, Said
 from licwiz.core.text import printable, printable_lines
 
 
@@ -110,6 +112,38 @@ class Parser(argparse.ArgumentParser):
         # argparse's own message comes translated by argparse (gettext's global domain)
         raise UsageError("arguments", Msg(N_("{message} (see '{command} --help')"), message=message,
                                           command=self.prog))
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        try:
+            return super().parse_known_args(args, namespace)
+        except UsageError as exc:
+            if isinstance(exc.brief, Said) or i18n.current_language() == i18n.SOURCE_LANGUAGE:
+                raise
+            # --json carries English: argparse says it again in English (the parse has no side
+            # effects), the terminal gets the user's language
+            english = _in_english(lambda: super(Parser, self).parse_known_args(args, namespace))
+            raise UsageError("arguments", Said(english or exc.brief, exc.localized_brief())) from None
+
+
+def _in_english(parse: Callable[[], object]) -> str | None:
+    """The UsageError text *parse* raises with argparse speaking English."""
+    saved = os.environ.get("LANGUAGE")
+    saved_language = i18n.current_language()
+    os.environ["LANGUAGE"] = i18n.SOURCE_LANGUAGE
+    i18n.set_language(i18n.SOURCE_LANGUAGE)
+    try:
+        parse()
+    except UsageError as again:
+        return str(again.brief)
+    finally:
+        i18n.set_language(saved_language)
+        if saved is None:
+            os.environ.pop("LANGUAGE", None)
+        else:
+            os.environ["LANGUAGE"] = saved
+    return None
 
 
 # Codes that say "not now", not "no": the same call may succeed later.

@@ -98,6 +98,21 @@ class Trimmed(Msg):
         return localized(self.inner, using).removeprefix(self.prefix)
 
 
+class Said(Msg):
+    """A text someone else already put in the user's language (argparse's errors), with its
+    English for machine output."""
+
+    shown: str
+
+    def __new__(cls, english: str, shown: str) -> Said:
+        obj = str.__new__(cls, english)
+        obj.msgid, obj.fields, obj.shown = english, {}, shown
+        return obj
+
+    def localized(self, using: NullTranslations | None = None) -> str:
+        return self.shown
+
+
 def _restore(cls: type[Msg], text: str, state: dict[str, Any]) -> Msg:
     obj = str.__new__(cls, text)
     obj.__dict__.update(state)
