@@ -15,7 +15,8 @@
                                             -> 201 {"seat_id", "slot", "product", "lease", "since"} (client)
                                                409 no_seat with "holders" [{user, host, session, since, slot}]
 - ``POST   /api/v1/seats/{id}/heartbeat``   -> {"seat_id", "lease"} or 404 seat_lost (client)
-- ``DELETE /api/v1/seats/{id}``             -> {"released": true|false} (client)
+- ``DELETE /api/v1/seats/{id}``             -> {"released": true|false} (client; false: no seat was held,
+  none by that id or its lease had run out, which the seat log records as an expiry)
 
 Errors: ``{"error": {"code", "brief", "detail", "request_id"}}`` with an HTTP status;
 503 ``unavailable`` (with Retry-After) while the database cannot be reached,
@@ -374,16 +375,15 @@ def _access_lines(log: logging.Logger) -> LineThread[logging.LogRecord]:
 
 class SeatCalls:
     """The seat calls (claim, heartbeat, release), answered straight from ASGI in
-    front of every middleware layer: they are the server's hot path, and on this
-    2-core machine Starlette's routing, Request/Response objects and the two
-    middleware layers (request log, metrics: each wraps ``send`` and matched
-    the route templates again) cost about a third of a claim's CPU
-    (bench/seats.py). What those layers do for a request is done here inline,
-    the same way: the request id (an incoming X-Request-Id kept) and its
-    header, the access log line (written by a thread: server/logthread.py),
-    the latency histogram and counters; the same
-    tokens, limits and JSON errors (``ERRORS``); bodies parsed and written with
-    orjson. Every other request goes to ``rest``."""
+    front of every middleware layer: they are the server's hot path, and
+    Starlette's routing, its Request/Response objects and the two middleware
+    layers (request log, metrics: each wraps ``send``, and the metrics layer
+    matches the route templates again) cost CPU on every call (bench/seats.py).
+    What those layers do for a request is done here inline, the same way: the
+    request id (an incoming X-Request-Id kept) and its header, the access log
+    line (written by a thread: server/logthread.py), the latency histogram and
+    the counters; the same tokens, limits and JSON errors (``ERRORS``); bodies
+    parsed and written with orjson. Every other request goes to ``rest``."""
 
     def __init__(self, rest: ASGIApp, state: ServerState) -> None:
         self.rest = rest
