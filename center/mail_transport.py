@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 from licwiz.core.text import printable
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # read whole up to here; a larger one only its start
@@ -204,8 +206,8 @@ class Imap:
         except imaplib.IMAP4.error as exc:
             self.close()
             # One line, nothing to retry: the password (or user) is wrong until someone fixes it.
-            raise LoginRefused(f"the IMAP server {where} refused the login of {self.user!r}: "
-                               f"{server_text(exc)}") from None
+            raise LoginRefused(Msg(N_("the IMAP server {server} refused the login of {user!r}: {said}"),
+                                   server=where, user=self.user, said=server_text(exc))) from None
         except (OSError, ssl.SSLError) as exc:
             self.close()
             raise MailError(f"the IMAP server {where} closed the connection during login",

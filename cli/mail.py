@@ -30,57 +30,62 @@ from licwiz.center.mail_state import MailState
 from licwiz.center.mail_transport import SECURITY, Imap, Mailbox, Maildir, Smtp, parse_hostport
 from licwiz.center.settings import is_address
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import N_, _
+from licwiz.core.message import Msg
+from licwiz.core.text import printable
 from sqlalchemy.exc import DBAPIError
 
-HELP = "answer license request files sent to the center's mailbox (Maildir or IMAP), replying over SMTP"
+HELP = N_("answer license request files sent to the center's mailbox (Maildir or IMAP), replying over SMTP")
 
 
 def _positive(value: str) -> float:
     try:
         v = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+        raise argparse.ArgumentTypeError(_("expected seconds, got {value!r}").format(value=value)) from None
     if not 0.1 <= v <= 86400:
-        raise argparse.ArgumentTypeError("between 0.1 and 86400 seconds")
+        raise argparse.ArgumentTypeError(_("between 0.1 and 86400 seconds"))
     return v
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", default=None,
-                   help="database URL (default LICWIZ_CENTER_DB or center.db in the home folder)")
+                   help=_("database URL (default LICWIZ_CENTER_DB or center.db in the home folder)"))
     p.add_argument("--home", metavar="DIR", default=None,
-                   help="the center's home (default LICWIZ_CENTER_HOME or the state dir); the mail "
-                   "journal is kept in its mail/ folder")
+                   help=_("the center's home (default LICWIZ_CENTER_HOME or the state dir); the mail "
+                          "journal is kept in its mail/ folder"))
     box = p.add_mutually_exclusive_group(required=True)
     box.add_argument("--maildir", metavar="DIR", type=Path,
-                     help="the Maildir the MTA delivers the desk's mail to (new/, cur/, tmp/)")
-    box.add_argument("--imap", metavar="HOST:PORT", help="read an IMAP mailbox instead of a Maildir")
-    p.add_argument("--user", metavar="USER", help="IMAP user name")
+                     help=_("the Maildir the MTA delivers the desk's mail to (new/, cur/, tmp/)"))
+    box.add_argument("--imap", metavar="HOST:PORT", help=_("read an IMAP mailbox instead of a Maildir"))
+    p.add_argument("--user", metavar="USER", help=_("IMAP user name"))
     p.add_argument("--password-file", metavar="FILE", type=Path,
-                   help="file holding the IMAP password (default: $LICWIZ_IMAP_PASSWORD)")
+                   help=_("file holding the IMAP password (default: $LICWIZ_IMAP_PASSWORD)"))
     p.add_argument("--imap-security", choices=SECURITY, default="auto",
-                   help="auto (default): TLS on port 993, else STARTTLS; none only to this computer")
-    p.add_argument("--imap-folder", default="INBOX", metavar="NAME")
-    p.add_argument("--smtp", metavar="HOST:PORT", required=True, help="where replies are sent")
+                   help=_("auto (default): TLS on port 993, else STARTTLS; none only to this computer"))
+    p.add_argument("--imap-folder", default="INBOX", metavar="NAME",
+                   help=_("the IMAP folder to read (default INBOX)"))
+    p.add_argument("--smtp", metavar="HOST:PORT", required=True, help=_("where replies are sent"))
     p.add_argument("--smtp-security", choices=SECURITY, default="auto",
-                   help="auto (default): TLS on 465, STARTTLS on 587 or with --smtp-user, else none")
-    p.add_argument("--smtp-user", metavar="USER", default="")
+                   help=_("auto (default): TLS on 465, STARTTLS on 587 or with --smtp-user, else none"))
+    p.add_argument("--smtp-user", metavar="USER", default="",
+                   help=_("log in to the SMTP server as USER (needs STARTTLS or TLS)"))
     p.add_argument("--smtp-password-file", metavar="FILE", type=Path,
-                   help="file holding the SMTP password (default: $LICWIZ_SMTP_PASSWORD)")
-    p.add_argument("--cafile", metavar="PEM", help="CA certificates for the IMAP/SMTP servers' TLS "
-                   "(default: the system's)")
+                   help=_("file holding the SMTP password (default: $LICWIZ_SMTP_PASSWORD)"))
+    p.add_argument("--cafile", metavar="PEM", help=_("CA certificates for the IMAP/SMTP servers' TLS "
+                                                     "(default: the system's)"))
     p.add_argument("--from", dest="from_addr", metavar="ADDRESS",
-                   help="the desk's address (default: the center setting 'email')")
+                   help=_("the desk's address (default: the center setting 'email')"))
     when = p.add_mutually_exclusive_group()
-    when.add_argument("--once", action="store_true", help="handle the waiting messages and stop (default)")
+    when.add_argument("--once", action="store_true", help=_("handle the waiting messages and stop (default)"))
     when.add_argument("--interval", type=_positive, metavar="S",
-                      help="keep running: look for new messages every S seconds (SIGTERM stops it)")
+                      help=_("keep running: look for new messages every S seconds (SIGTERM stops it)"))
     p.set_defaults(func=cmd_mail)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``mail`` to ``licwiz center``'s subcommands."""
-    p: argparse.ArgumentParser = subparsers.add_parser("mail", help=HELP, description=HELP)
+    p: argparse.ArgumentParser = subparsers.add_parser("mail", help=_(HELP), description=_(HELP))
     configure(p)
     return p
 
@@ -90,12 +95,14 @@ def _password(path: Path | None, env: str, what: str) -> str:
         try:
             return path.read_text(encoding="utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
-            raise LicwizError(f"cannot read the {what} password file {path}", str(exc),
-                              code="usage") from None
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise LicwizError(Msg(N_("cannot read the {what} password file {path}: {reason}"), what=what,
+                                  path=str(path), reason=reason), code="usage") from None
     value = os.environ.get(env, "")
     if not value:
         option = "--password-file" if what == "IMAP" else "--smtp-password-file"
-        raise LicwizError(f"no {what} password", f"give {option} FILE or set {env}", code="usage")
+        raise LicwizError(Msg(N_("no {what} password: give {option} FILE or set {env}"), what=what,
+                              option=option, env=env), code="usage")
     return value
 
 
@@ -103,7 +110,7 @@ def _mailbox(args: argparse.Namespace) -> Mailbox:
     if args.maildir is not None:
         return Maildir(args.maildir)
     if not args.user:
-        raise LicwizError("--imap needs --user", code="usage")
+        raise LicwizError(Msg(N_("--imap needs --user")), code="usage")
     host, port = parse_hostport(args.imap, "--imap")
     return Imap(host, port, args.user, _password(args.password_file, "LICWIZ_IMAP_PASSWORD", "IMAP"),
                 security=args.imap_security, folder=args.imap_folder, cafile=args.cafile)
@@ -120,11 +127,11 @@ def _from(given: str | None, setting: str) -> tuple[str, str]:
     """(the From header, the bare address for the envelope)."""
     header = (given or setting).strip()
     if not header:
-        raise LicwizError("The desk's address is not set",
-                          "give --from ADDRESS or run: licwiz center config set email ADDRESS", code="usage")
+        raise LicwizError(Msg(N_("the desk's address is not set: give --from ADDRESS or run: "
+                                 "licwiz center config set email ADDRESS")), code="usage")
     _, addr = parseaddr(header)
     if not is_address(addr):
-        raise LicwizError(f"--from: not an e-mail address: {header[:100]!r}", code="usage")
+        raise LicwizError(Msg(N_("--from: not an e-mail address: {text!r}"), text=header[:100]), code="usage")
     return header, addr
 
 
@@ -177,9 +184,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(cmd_mail(args))
     except LicwizError as exc:
-        print(f"licwiz center mail: {exc.brief}", file=sys.stderr)
+        print(f"licwiz center mail: {printable(exc.localized_brief())}", file=sys.stderr)
         if exc.detail and exc.detail != exc.brief:
-            print(f"  {exc.detail}", file=sys.stderr)
+            print(f"  {printable(exc.localized_detail())}", file=sys.stderr)
         return 1
     except (DBAPIError, OSError) as exc:
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -190,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="licwiz center mail", description=HELP)
+    p = argparse.ArgumentParser(prog="licwiz center mail", description=_(HELP))
     configure(p)
     return run(p.parse_args(argv))
 

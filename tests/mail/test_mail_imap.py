@@ -97,6 +97,12 @@ def test_a_wrong_imap_password_is_one_clear_line(desk: Any, imap_server: Any, tm
     assert f"the IMAP server 127.0.0.1:{imap_server.imap} refused the login of 'desk'" in lines[0]
     assert "Authentication failed" in lines[0] and "b'" not in lines[0]
     assert "not the password" not in r.stderr + r.stdout
+    # In the operator's language (the server's own words stay as they are).
+    r = _imap(desk, imap_server, tmp_path, "--cafile", str(imap_server.cert), password="not the password",
+              env={"LANG": "ru_RU.UTF-8", "LC_ALL": "", "LANGUAGE": ""})
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert f"IMAP-сервер 127.0.0.1:{imap_server.imap} отклонил вход пользователя 'desk'" in lines[0]
     # Nothing was read or answered: the message waits for a pass with the right password.
     assert desk.sink.messages == [] and imap_server.flags("desk") == [""]
     r = _imap(desk, imap_server, tmp_path, "--cafile", str(imap_server.cert))

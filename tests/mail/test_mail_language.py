@@ -160,3 +160,17 @@ def test_replies_follow_the_message_then_the_center_setting(desk: Any) -> None:
     assert "нет файла запроса лицензии" in _text(replies["olga@example.ru"])
     assert replies["mary@example.com"]["Content-Language"] == "en"
     assert "holds no license request" in desk.body_of(replies["mary@example.com"])
+
+
+def test_the_command_speaks_the_operators_language(desk: Any) -> None:
+    """licwiz center mail's own messages follow --lang (and the locale); its replies do not."""
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "licwiz.cli", "--lang", "ru", "center", "mail", "--smtp", "127.0.0.1:25",
+            "--home", str(desk.center.home), "--db", desk.center.db_url]
+    r = subprocess.run([*base, "--imap", "127.0.0.1:143"], capture_output=True, text=True, env=desk.env(),
+                       timeout=60)
+    assert r.returncode != 0 and "для --imap нужен --user" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([*base, "--help"], capture_output=True, text=True, env=desk.env(), timeout=60)
+    assert r.returncode == 0 and "читать почтовый ящик IMAP вместо папки Maildir" in r.stdout
