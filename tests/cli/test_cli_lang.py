@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from licwiz.cli.main import take_language
 from licwiz.core.fingerprint import collect
 
 from tests.support.fixtures_core import CORE_PRODUCT
@@ -130,12 +131,17 @@ def test_lang_option_wins_over_the_locale() -> None:
     assert bad.returncode == 2 and "--lang: expected one of en, ru, got 'de'" in bad.stderr
 
 
-def test_a_command_run_by_licwiz_run_keeps_its_own_lang_option() -> None:
-    """``licwiz run prog --lang x``: --lang is prog's, not licwiz's."""
-    r = licwiz("run", "--local", "--", sys.executable, "-c", "import sys; print(sys.argv[1:])", "--lang", "ru",
-               lang=EN)
-    # no license here: run refuses before starting the command, but it must not eat the option
-    assert "--lang" not in r.stderr or "expected one of" not in r.stderr
+@pytest.mark.parametrize(("argv", "lang", "left"), [
+    (["run", "prog", "--lang", "ru"], None, ["run", "prog", "--lang", "ru"]),
+    (["run", "--wait", "3", "--lang", "ru", "prog"], "ru", ["run", "--wait", "3", "prog"]),
+    (["run", "--", "prog", "--lang", "ru"], None, ["run", "--", "prog", "--lang", "ru"]),
+    (["status", "--lang=en", "--json"], "en", ["status", "--json"]),
+])
+def test_a_command_run_by_licwiz_run_keeps_its_own_lang_option(argv: list[str], lang: str | None,
+                                                                left: list[str]) -> None:
+    """``licwiz run prog --lang x``: that --lang is prog's, not licwiz's."""
+    assert take_language(argv) == lang
+    assert argv == left
 
 
 def test_center_failures_with_json_print_the_error_object(tmp_path: Path) -> None:
@@ -164,6 +170,7 @@ def test_server_failures_with_json_print_the_error_object(tmp_path: Path) -> Non
     usage = same_json("server", "bogus", "--json", code=2)
     assert isinstance(usage["error"], dict) and usage["error"]["code"] == "usage"
     db = f"sqlite:///{tmp_path / 's.db'}"
-    same_json("server", "init", "--db", db, "--admin-token", "same", "--client-token", "same", "--json", code=2)
+    same_json("server", "init", "--db", db, "--admin-token", "same", "--client-token", "same", "--json",
+              code=2)
     ru = licwiz("server", "status", "--server", gone, lang=RU)
     assert ru.returncode == 69 and "нет связи с сервером лицензий" in ru.stderr
