@@ -176,7 +176,14 @@ def test_operator_console_in_russian(trust_center: CenterProcess) -> None:
                 **{f"row{i}": phonecodes.format_row(r) for i, r in enumerate(rows, 1)}}
         typo = dict(form, row2=rows[1][:3] + str((int(rows[1][3]) + 1) % 10) + rows[1][4:])
         r = c.post("/operator", data=typo)
-        assert r.status_code == 400 and "ошибка: переспросите строку 2" in _text(r.text)
+        words = _text(r.text)
+        assert r.status_code == 400 and "ошибка: переспросите строку 2" in words
+        # core's own words (a Msg), said in the page's language
+        assert "Неверная контрольная цифра в строке 2" in words and "Check digit" not in words
+        # The owner labels (core's), and a missing field named in Russian.
+        assert "Контактное лицо" in words and "Contact person" not in words
+        r = c.post("/operator", data={**form, "email": ""})
+        assert r.status_code == 400 and "Эл. почта: обязательное поле" in _text(r.text)
         r = c.post("/operator", data={**form, "city": "Stokholm"})
         assert r.status_code == 400
         mismatch = "Данные о владельце лицензии не совпадают с теми, что прислал компьютер клиента"
