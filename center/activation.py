@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from licwiz.core import fingerprint
 from licwiz.core.errors import InputError, LicwizError
 from licwiz.core.identifiers import parse_pin, parse_regnum
@@ -378,7 +379,7 @@ class Activations:
             act, lic_row = yield from self._update(pg, kit, req, prep, method, request_id)
         audit_row = audit.row(event, request_id, None, kit.regnum, act.license_id, actor, client_addr or None)
         idem_row = {"key": idempotency_key, "body_hash": body_hash, "status": 200,
-                    "response": json.dumps(act.to_dict()),
+                    "response": orjson.dumps(act.to_dict()).decode(),
                     "created": db.utcnow()} if idempotency_key else None
         if pg:
             params = {f"a_{k}": v for k, v in audit_row.items()}
@@ -495,7 +496,7 @@ def _replay(dialect: str, key: str, body_hash: str) -> Rule[Activation | None]:
         return None
     if row.body_hash != body_hash:
         raise refusals.idempotency_conflict()
-    d = json.loads(row.response)
+    d = orjson.loads(row.response)
     signed = parse_license(d["license"], "stored license")
     return Activation(d["license"], signed.license, d["license_id"], d["users"], d.get("supersedes"),
                       d.get("request_id", ""), "replay", replayed=True)
