@@ -22,6 +22,7 @@ import gc
 from pathlib import Path
 from typing import ClassVar
 
+from licwiz.core.i18n import N_, _
 from licwiz.screens.base import Cancel, Finish, GoBack, GoNext, QuitRequested, Replace, StepScreen
 from licwiz.screens.widgets import AsciiScrollBarRender
 from rich.text import Text
@@ -108,17 +109,17 @@ def _field_keys() -> list[BindingType]:
 
 
 class LicwizApp(textual_fixes.QuietPop, App[int]):
-    TITLE = "licwiz: license acquisition"
+    TITLE = N_("licwiz: license acquisition")
     CSS_PATH = _styles_path()
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "request_quit", "Quit", priority=True),
+        Binding("ctrl+q", "request_quit", N_("Quit"), priority=True),
         # Typed ahead (a slow SSH link, a busy moment), "digits<Tab>digits" reaches
         # the app in one read. A Tab left to bubble up from the field moves focus
         # only after the following digits were already handed to that field;
         # taken first, here, it moves focus in the order it was typed.
-        Binding("tab", "focus_next", "Next field", show=False, priority=True),
-        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
+        Binding("tab", "focus_next", N_("Next field"), show=False, priority=True),
+        Binding("shift+tab", "focus_previous", N_("Previous field"), show=False, priority=True),
         *_field_keys(),
     ]
 
@@ -127,6 +128,7 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
         self.config = config or WizardConfig()
         self.state = state or WizardState()
         self.controller = WizardController(self.config, self.state)
+        self.title = _(self.TITLE)
         # What is printed at exit (a Cancel's note) is not re-wrapped to the
         # terminal's width: a path in it stays one piece to copy.
         self.error_console.soft_wrap = True
@@ -213,7 +215,7 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
             keep += 1
         top = stack.index(steps[keep - 1]) if keep else 0
         popped = len(stack) - 1 - top
-        for _ in range(popped):
+        for _popped in range(popped):
             self.pop_screen()
         if popped:
             textual_fixes.release_left_behind()

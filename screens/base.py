@@ -19,6 +19,7 @@ from typing import ClassVar, cast
 from licwiz.app import flow
 from licwiz.app.controller import WizardController
 from licwiz.app.state import StepName
+from licwiz.core.i18n import N_, _
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -70,20 +71,21 @@ class QuitRequested(Message):
 
 class StepScreen(Screen[None]):
     HELP: ClassVar[str] = ""
+    # HELP and NEXT_LABEL are marked with N_ and translated where shown.
     # Steps that run something (automatic) replace Next's label.
-    NEXT_LABEL: ClassVar[str] = "Next > (Enter)"
+    NEXT_LABEL: ClassVar[str] = N_("Next > (Enter)")
     ALLOW_BACK: ClassVar[bool] = True
     # Focus is set once, by on_mount (_focus_first): Textual's auto focus would
     # first focus the rail and then move, a restyle and relayout for nothing.
     AUTO_FOCUS = ""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "next", "Next", priority=True),
-        Binding("ctrl+b", "back", "Back", priority=True),
-        Binding("escape", "back", "Back"),
-        Binding("f1", "help", "Help", priority=True),
-        Binding("f2", "notes", "Demo notes", priority=True),
-        Binding("ctrl+q", "app.request_quit", "Quit", priority=True),
+        Binding("ctrl+n", "next", N_("Next"), priority=True),
+        Binding("ctrl+b", "back", N_("Back"), priority=True),
+        Binding("escape", "back", N_("Back")),
+        Binding("f1", "help", N_("Help"), priority=True),
+        Binding("f2", "notes", N_("Demo notes"), priority=True),
+        Binding("ctrl+q", "app.request_quit", N_("Quit"), priority=True),
     ]
 
     def __init__(self, controller: WizardController, step: StepName, *, depth: int | None = None) -> None:
@@ -103,7 +105,8 @@ class StepScreen(Screen[None]):
 
     @property
     def title_text(self) -> str:
-        return f" License acquisition - step {self.depth}: {flow.TITLES[self.step]}"
+        return " " + _("License acquisition - step {number}: {title}").format(
+            number=self.depth, title=flow.TITLES[self.step])
 
     # -- layout --------------------------------------------------------------
 
@@ -117,23 +120,23 @@ class StepScreen(Screen[None]):
             # Filled as it is built: options added after mounting lay it out again.
             rail = StepRail([f"{'>' if i == n - 1 else '+'} {i + 1} {flow.TITLES[step]}"
                              for i, step in enumerate(self._rail_steps)], id="rail")
-            rail.border_title = "Steps"
+            rail.border_title = _("Steps")
             yield rail
             with VerticalScroll(id="body"):
                 yield from self.compose_body()
             notes = self.config.demo_notes
             if notes:
                 panel = Static(notes, id="notes")
-                panel.border_title = "Demo kits (F2: all)"
+                panel.border_title = _("Demo kits (F2: all)")
                 yield panel
         yield Static("", id="status")
         with Horizontal(id="buttons"):
-            back = Button("< Back (Esc)", id="back")
+            back = Button(_("< Back (Esc)"), id="back")
             back.display = n > 1 and self.ALLOW_BACK
             yield back
-            yield Button(self.NEXT_LABEL, id="next", variant="primary")
-            yield Button("Help (F1)", id="help")
-            yield Button("Quit (^Q)", id="quit")
+            yield Button(_(self.NEXT_LABEL), id="next", variant="primary")
+            yield Button(_("Help (F1)"), id="help")
+            yield Button(_("Quit (^Q)"), id="quit")
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -178,7 +181,7 @@ class StepScreen(Screen[None]):
             wide = self.size.width >= NOTES_MIN_WIDTH
             notes.first().display = wide
             title = self.title_text
-            self.query_one("#title", Static).update(title if wide else f"{title}   [F2: demo kits]")
+            self.query_one("#title", Static).update(title if wide else f"{title}   {_('[F2: demo kits]')}")
 
     def _focus_first(self) -> None:
         # Set now, not through Widget.focus (which waits for the next turn of the
@@ -252,7 +255,7 @@ class StepScreen(Screen[None]):
             nxt.label = label
 
     def next_label(self, enabled: bool) -> str:
-        return self.NEXT_LABEL if enabled else "Next (incomplete)"
+        return _(self.NEXT_LABEL) if enabled else _("Next (incomplete)")
 
     def _visible_errors(self, errors: dict[str, str]) -> dict[str, str]:
         """Errors to show now: only for fields that have something typed, so
@@ -359,11 +362,12 @@ class StepScreen(Screen[None]):
     def action_help(self) -> None:
         from .dialogs import TextDialog
 
-        self.app.push_screen(TextDialog(f"Help: {flow.TITLES[self.step]}", self.HELP or "No help here.",
+        title = _("Help: {step}").format(step=flow.TITLES[self.step])
+        self.app.push_screen(TextDialog(title, _(self.HELP) if self.HELP else _("No help here."),
                                         ascii=self.config.ascii))
 
     def action_notes(self) -> None:
         from .dialogs import TextDialog
 
         if self.config.demo_notes:
-            self.app.push_screen(TextDialog("Demo kits", self.config.demo_notes, ascii=self.config.ascii))
+            self.app.push_screen(TextDialog(_("Demo kits"), self.config.demo_notes, ascii=self.config.ascii))

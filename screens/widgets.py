@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
+from licwiz.core.i18n import N_
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.content import Content
@@ -28,8 +29,8 @@ class TickBox(Checkbox, inherit_bindings=False):
     it unticked)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_button", "Toggle", show=False),
-        Binding("enter", "screen.next", "Next", show=False),
+        Binding("space", "toggle_button", N_("Toggle"), show=False),
+        Binding("enter", "screen.next", N_("Next"), show=False),
     ]
 
     def render(self) -> Content:
@@ -68,11 +69,11 @@ class ChoiceList(Widget, Generic[T], can_focus=True):
     ~5 ms of a step's Next."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("home", "move(-1000)", "First", show=False),
-        Binding("end", "move(1000)", "Last", show=False),
-        Binding("enter", "select", "Choose", show=False),
+        Binding("up", "move(-1)", N_("Up"), show=False),
+        Binding("down", "move(1)", N_("Down"), show=False),
+        Binding("home", "move(-1000)", N_("First"), show=False),
+        Binding("end", "move(1000)", N_("Last"), show=False),
+        Binding("enter", "select", N_("Choose"), show=False),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"choice-list--highlight"}
 
@@ -169,11 +170,11 @@ class StepRail(Widget, can_focus=True):
     of every Next (each option rendered and styled on its own)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("home", "move(-1000)", "First", show=False),
-        Binding("end", "move(1000)", "Last", show=False),
-        Binding("enter", "pick", "Go back to this step", show=False),
+        Binding("up", "move(-1)", N_("Up"), show=False),
+        Binding("down", "move(1)", N_("Down"), show=False),
+        Binding("home", "move(-1000)", N_("First"), show=False),
+        Binding("end", "move(1000)", N_("Last"), show=False),
+        Binding("enter", "pick", N_("Go back to this step"), show=False),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"step-rail--highlight"}
 
