@@ -8,6 +8,10 @@
 - ``Imap(...)``: an IMAP folder instead (TLS or STARTTLS). Messages are read
   with BODY.PEEK (reading does not mark them) and marked ``\\Seen``
   (``\\Answered`` when answered) when done; unseen ones are taken, in UID order.
+  A refused login is ``LoginRefused`` (the command stops: retrying cannot fix a
+  password); a server that cannot check passwords just now (RFC 5530
+  ``[UNAVAILABLE]``) is an outage like an unreachable one. A user or password
+  outside ASCII logs in by AUTHENTICATE PLAIN (UTF-8): imaplib's LOGIN is ASCII only.
 - ``Smtp(...)``: sends a reply in steps so the one moment a crash leaves in
   doubt is as short as SMTP allows: everything is handed over except the final
   "." (without it the server drops the message), then ``before_commit`` runs
@@ -205,6 +209,9 @@ class Imap:
             self._login(conn)
         except imaplib.IMAP4.error as exc:
             self.close()
+            if "[UNAVAILABLE]" in server_text(exc):  # RFC 5530: the server's own back end is down
+                raise MailError(f"the IMAP server {where} cannot log in anyone just now",
+                                server_text(exc)) from None
             # One line, nothing to retry: the password (or user) is wrong until someone fixes it.
             raise LoginRefused(Msg(N_("the IMAP server {server} refused the login of {user!r}: {said}"),
                                    server=where, user=self.user, said=server_text(exc))) from None

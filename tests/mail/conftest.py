@@ -269,6 +269,12 @@ default_internal_user = {internal}
 default_login_user = {login}
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
+# Users named outage*: the password back end is down (checkpassword's "temporary problem").
+passdb {{
+  driver = checkpassword
+  args = {base}/backend-down
+  username_filter = outage*
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%n {base}/passwd
@@ -301,7 +307,8 @@ service auth {{
 @dataclass
 class ImapServer:
     """A private dovecot: ``.imap`` (STARTTLS) and ``.imaps`` (TLS) ports on
-    127.0.0.1, its self-signed ``.cert``, users from ``.users`` (name -> password)."""
+    127.0.0.1, its self-signed ``.cert``, users from ``.users`` (name -> password);
+    any user named ``outage...`` gets "[UNAVAILABLE] Temporary authentication failure"."""
 
     base: Path
     cert: Path
@@ -385,6 +392,9 @@ def imap_server() -> Iterator[ImapServer]:
     passwd = base / "passwd"
     passwd.write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in users.items()), encoding="utf-8")
     passwd.chmod(0o600)
+    backend_down = base / "backend-down"
+    backend_down.write_text("#!/bin/sh\nexit 111\n")
+    backend_down.chmod(0o755)
     if os.getuid() == 0:
         # dovecot never runs mail or login processes as root: its own users, the auth process
         # stays root to read the 0600 passwd file.

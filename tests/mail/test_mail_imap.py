@@ -127,3 +127,14 @@ def test_a_password_outside_ascii_from_the_environment(desk: Any, imap_server: A
     assert len(desk.sink.wait_for(1)) == 1
     assert imap_server.flags("bureau") == ["\\Answered \\Seen"]
     assert imap_server.users["bureau"] not in r.stderr + r.stdout
+
+
+def test_an_imap_server_that_cannot_check_passwords_is_an_outage(desk: Any, imap_server: Any,
+                                                                tmp_path: Path) -> None:
+    """[UNAVAILABLE] (RFC 5530: the server's password back end is down) stops the pass as an
+    unreachable server does (the timer's next run tries again), not as a wrong password."""
+    r = _imap(desk, imap_server, tmp_path, "--cafile", str(imap_server.cert), user="outage-desk",
+              password="whatever")
+    assert r.returncode == 1
+    assert "cannot log in anyone just now" in r.stderr and "nothing was read" in r.stderr, r.stderr
+    assert "refused the login" not in r.stderr and "Traceback" not in r.stderr
