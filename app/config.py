@@ -15,7 +15,8 @@ from typing import Any
 
 import platformdirs
 from licwiz.core.errors import LicwizError
-from licwiz.core.i18n import _
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 from licwiz.core.product import current_product
 
 DEFAULT_CENTER_URL = "https://center.licwiz.example"
@@ -44,16 +45,16 @@ def center_settings() -> dict[str, str]:
         except FileNotFoundError:
             continue
         except (OSError, ValueError, RecursionError) as exc:
-            raise LicwizError(_("{path}: cannot read the Licensing Center settings").format(path=path),
+            raise LicwizError(Msg(N_("{path}: cannot read the Licensing Center settings"), path=path),
                               str(exc), code="bad_config") from None
         if not isinstance(doc, dict):
             raise LicwizError(
-                _("{path}: the Licensing Center settings must be a JSON object").format(path=path),
+                Msg(N_("{path}: the Licensing Center settings must be a JSON object"), path=path),
                 code="bad_config")
         for key in _CENTER_ENV:
             v = doc.get(key)
             if v is not None and not isinstance(v, str):
-                raise LicwizError(_("{path}: {key} must be a text").format(path=path, key=repr(key)),
+                raise LicwizError(Msg(N_("{path}: {key} must be a text"), path=path, key=repr(key)),
                                   code="bad_config")
             if v:
                 merged[key] = v.strip()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, TypeGuard
 
 from licwiz.core.errors import CenterError, LicwizError, NotWritable, StorageError
 from licwiz.core.i18n import N_, _
+from licwiz.core.message import Msg
 from licwiz.core.owner import OwnerData
 
 from . import flow
@@ -72,8 +73,8 @@ def collect_startup(product: str) -> Startup:
     except LicwizError as exc:
         error = exc
     except Exception as exc:  # a broken /proc or key file must not kill the UI
-        error = LicwizError(_("Cannot read this computer's key parameters"), f"{type(exc).__name__}: {exc}",
-                            code="fingerprint")
+        error = LicwizError(Msg(N_("Cannot read this computer's key parameters")),
+                            f"{type(exc).__name__}: {exc}", code="fingerprint")
     return Startup(params, keyring, error, is_writable("all-users"))
 
 
@@ -103,8 +104,11 @@ def outage_detail(exc: CenterError) -> str:
               "database cannot be reached for a moment.").format(status=exc.status, code=exc.code)
             if exc.status else
             _("The Licensing Center could not be reached (no connection, or no answer in time)."))
-    # What the client saw stays as it came (the center's words, the network's error): for support.
-    seen = exc.brief if exc.code == "unavailable" else (exc.detail or exc.brief)
+    # What the client saw (the center's words, the network's error), for support if it lasts.
+    if exc.code == "unavailable":
+        seen = exc.localized_brief()
+    else:
+        seen = exc.localized_detail() or exc.localized_brief()
     return "\n".join([
         what,
         _("Trying again never uses a second PIN code: if the Licensing Center had already issued "
@@ -189,14 +193,14 @@ class WizardController:
         await self._started.wait()
         assert self._startup is not None
         if self._startup.params is None:
-            raise self._startup.error or LicwizError(_("Key computer parameters are not available"))
+            raise self._startup.error or LicwizError(Msg(N_("Key computer parameters are not available")))
         return self._startup.params
 
     async def keyring(self) -> Keyring:
         await self._started.wait()
         assert self._startup is not None
         if self._startup.keyring is None:
-            raise self._startup.error or LicwizError(_("The trusted keys could not be loaded"))
+            raise self._startup.error or LicwizError(Msg(N_("The trusted keys could not be loaded")))
         return self._startup.keyring
 
     # -- owner data files (Save data / Load data; blocking: call in a thread) ---------------
@@ -220,7 +224,7 @@ class WizardController:
 
         s = self.state
         op = s.request_operation
-        extra = parse_pin(s.extra_pin, _("Extra PIN code")) if op == "update" else None
+        extra = parse_pin(s.extra_pin, Msg(flow.EXTRA_PIN)) if op == "update" else None
         return ActivationRequest(
             product=self.config.product,
             regnum=parse_regnum(s.regnum),
@@ -351,14 +355,11 @@ class WizardController:
                 # key: a new request and key can only spend a PIN not yet spent.
                 self.forget_activation()
         info = ErrorInfo.from_exception(exc, step=step)
-        if isinstance(exc, CenterError):
-            # The brief a person reads of the center's refusal, in the user's language: the
-            # center's English briefs are catalog messages (center/refusals.py marks them), so
-            # the same text reads translated; a text the catalog does not know (another
-            # center's version) is shown as it came; so is the detail's advice. The code stays.
-            # TODO(issue 16, H6): word it from the code with core's code -> text table once it
-            # exists (the center's brief stays the fallback for an unknown code).
-            info.brief, info.detail = _(exc.brief), _(exc.detail)
+        if isinstance(exc, CenterError) and not isinstance(exc.detail, Msg):
+            # The center answers in English with a stable code; from_exception words the brief
+            # from the code in the user's language. Its advice (the detail) is a catalog message
+            # too where the center wrote a constant one; anything else shows as it came.
+            info.detail = _(exc.detail)
         info.center = self.config.center_url
         if is_outage(exc):
             # Not a refusal and nothing for support: the same call succeeds once

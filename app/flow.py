@@ -33,6 +33,7 @@ import ipaddress
 from licwiz.core.errors import InputError
 from licwiz.core.i18n import N_, _
 from licwiz.core.identifiers import parse_pin, parse_regnum
+from licwiz.core.message import Msg
 
 from . import steps
 from .state import Method, MethodLock, StepName, WizardState
@@ -132,8 +133,14 @@ def go_back(state: WizardState, index: int | None = None) -> StepName:
     return state.current
 
 
-def pin_label(state: WizardState) -> str:
-    return _("Last used PIN code") if state.operation == "recover" else _("PIN code")
+def pin_label(state: WizardState) -> Msg:
+    """The PIN field's name in errors: English as a str (an error's machine side), in the
+    user's language where the error is shown (core/message.py)."""
+    return Msg(N_("Last used PIN code")) if state.operation == "recover" else Msg(N_("PIN code"))
+
+
+# The extra PIN field's name in errors (as pin_label).
+EXTRA_PIN = N_("Extra PIN code")
 
 
 def step_errors(state: WizardState, step: StepName | None = None) -> dict[str, str]:
@@ -165,7 +172,7 @@ def step_errors(state: WizardState, step: StepName | None = None) -> dict[str, s
         elif state.recover_choice == "same" and not state.same_params_ack:
             out["same_params"] = _("Tick the box to confirm the key computer parameters have not changed")
         elif state.recover_choice == "update":
-            _check(out, "extra_pin", lambda: parse_pin(state.extra_pin, _("Extra PIN code")))
+            _check(out, "extra_pin", lambda: parse_pin(state.extra_pin, Msg(EXTRA_PIN)))
             if "extra_pin" not in out and state.extra_pin.replace("-", "").replace(" ", "") == \
                     state.pin.replace("-", "").replace(" ", ""):
                 out["extra_pin"] = _("Extra PIN code: must differ from the PIN code currently in use")
@@ -180,7 +187,7 @@ def _check(out: dict[str, str], name: str, fn: object) -> None:
     try:
         fn()  # type: ignore[operator]
     except InputError as exc:
-        out[name] = exc.brief
+        out[name] = exc.localized_brief()
 
 
 def server_host(text: str) -> str:

@@ -57,10 +57,13 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, exc: BaseException, step: str = "") -> ErrorInfo:
+        """What a person reads of ``exc``: its brief and detail in the user's language
+        (an error keeps them in English for --json and logs; core/message.py)."""
         if isinstance(exc, CenterError):
-            return cls(exc.code, exc.brief, exc.detail, exc.request_id, exc.status, step=step)
+            return cls(exc.code, exc.localized_brief(), exc.localized_detail(), exc.request_id, exc.status,
+                       step=step)
         if isinstance(exc, LicwizError):
-            return cls(exc.code, exc.brief, exc.detail, step=step)
+            return cls(exc.code, exc.localized_brief(), exc.localized_detail(), step=step)
         # Unexpected: still no traceback for the user, but the type for support.
         return cls("internal", _("An unexpected error stopped license acquisition"),
                    f"{type(exc).__name__}: {exc}", step=step)
