@@ -282,7 +282,7 @@ async def install_answer_file(
 async def install_answer_text(
     text: str,
     *,
-    source: str = "license data file",
+    source: str = Msg(N_("license data file")),
     target: Target = "all-users",
     keyring: Keyring | None = None,
     product: str | None = None,
@@ -343,9 +343,9 @@ def answered_request(
     """The license the operator's rows carry, rebuilt for the pending phone
     request they answer (several may be pending: the signature tells which)."""
     resp = phonemsg.decode_response(list(rows))  # wrong rows are named before anything else
-    last: LicwizError = NoPendingRequest(
+    last: LicwizError = NoPendingRequest(Msg(N_(
         "no phone request is pending on this computer (licwiz request --phone or the wizard's phone method)"
-    )
+    )))
     for p in pending:
         try:
             lic, text = phonemsg.rebuild_license(resp, p.request, keyring)

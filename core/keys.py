@@ -64,7 +64,7 @@ def load_private(pem: bytes | str, source: str = "private key") -> Ed25519Privat
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise FileFormatError(source, "not a PEM private key", str(exc)) from None
+        raise FileFormatError(source, Msg(N_("not a PEM private key")), str(exc)) from None
     if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey):
         raise FileFormatError(source, Msg(N_("not an Ed25519 or X25519 key")))
     return key
@@ -75,7 +75,7 @@ def load_public(pem: bytes | str, source: str = "public key") -> Ed25519PublicKe
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
-        raise FileFormatError(source, "not a PEM public key", str(exc)) from None
+        raise FileFormatError(source, Msg(N_("not a PEM public key")), str(exc)) from None
     if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
         raise FileFormatError(source, Msg(N_("not an Ed25519 or X25519 key")))
     return key
