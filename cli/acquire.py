@@ -45,7 +45,7 @@ from licwiz.core.product import current_product
 from licwiz.core.request import ActivationRequest
 from licwiz.core.text import printable
 
-from .errors import AcquireExit, Parser, UsageError, exit_code_for, guarded, report_error
+from .errors import AcquireExit, Parser, UsageError, exit_code_for, guarded, report_error, wants
 
 
 def add_request_options(p: Parser) -> None:
@@ -188,7 +188,7 @@ def cmd_status(argv: list[str]) -> int:
         rows = acquire.installed_licenses(load_keyring(), product, collect(product))
     except LicwizError as exc:
         code = exit_code_for(exc)
-        report_error(exc, code=code)
+        report_error(exc, code=code, as_json=wants(argv, "--json"))
         return code
     holders = seat_holders(product)
     valid = any(r.valid for r in rows)

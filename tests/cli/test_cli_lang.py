@@ -169,6 +169,8 @@ def test_server_failures_with_json_print_the_error_object(tmp_path: Path) -> Non
     assert "cannot reach the license server" in str(away["error"]["brief"])
     usage = same_json("server", "bogus", "--json", code=2)
     assert isinstance(usage["error"], dict) and usage["error"]["code"] == "usage"
+    usage = same_json("status", "--bogus", "--json", code=2)
+    assert isinstance(usage["error"], dict) and usage["error"]["code"] == "usage"
     db = f"sqlite:///{tmp_path / 's.db'}"
     same_json("server", "init", "--db", db, "--admin-token", "same", "--client-token", "same", "--json",
               code=2)
