@@ -7,8 +7,9 @@ A refusal is a ``Refusal`` (the services' one error class,
 The rules (center/activation.py, throttle.py, kits.py, ...) raise what is made
 here and nothing else, so a code's words are written once.
 
-The brief texts people read are marked with N_: the API's JSON keeps them in
-English (with the stable code), the center's pages show them translated.
+The brief texts people read are marked with N_, the details with values in them
+are ``Msg`` (English text that remembers its message): the API's JSON keeps them
+in English (with the stable code), the center's pages show them translated.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import datetime as dt
 from licwiz.core.fingerprint import Match
 from licwiz.core.i18n import N_
 from licwiz.core.license import method_family
+from licwiz.core.message import Msg
 from licwiz.service.body import JsonRules
 from licwiz.service.errors import ApiError
 
@@ -94,17 +96,18 @@ def no_license(license_id: str) -> Refusal:
 def kit_unknown(regnum: str) -> Refusal:
     return Refusal(
         "kit_unknown", N_("This registration number is not known to the Licensing Center"),
-        f"Registration number {regnum} is not in the Licensing Center's records. Check it against "
-        "your license certificate (10 digits). If it is right, contact the vendor's support "
-        "and quote the request id.", status=404,
+        Msg(N_("Registration number {regnum} is not in the Licensing Center's records. Check it against "
+               "your license certificate (10 digits). If it is right, contact the vendor's support "
+               "and quote the request id."), regnum=regnum), status=404,
     )
 
 
 def wrong_product(regnum: str, kit_product: str, requested: str) -> Refusal:
     return Refusal(
         "wrong_product", N_("This registration number is for another product"),
-        f"Kit {regnum} licenses {kit_product!r}; the request is for {requested[:100]!r}. "
-        "Run the wizard of the product the kit was bought for.", status=409,
+        Msg(N_("Kit {regnum} licenses {kit_product}; the request is for {requested}. "
+               "Run the wizard of the product the kit was bought for."),
+            regnum=regnum, kit_product=repr(kit_product), requested=repr(requested[:100])), status=409,
     )
 
 
@@ -170,24 +173,24 @@ def owner_mismatch() -> Refusal:
 def method_locked(stored: str) -> Refusal:
     if method_family(stored) == "phone":
         brief = N_("This license was acquired by phone and can be re-acquired only by phone")
-        how = "Choose the By phone method."
+        how = Msg(N_("Choose the By phone method."))
     else:
         brief = N_("This license can be re-acquired only automatically or with a file")
-        how = "Choose the Automatically or Manually (using a file) method."
+        how = Msg(N_("Choose the Automatically or Manually (using a file) method."))
     return Refusal(
         "method_locked", brief,
-        f"The license was first acquired by the {stored} method. A license first acquired "
-        "online or by file is re-acquired or updated only online or by file; one acquired by "
-        f"phone only by phone. {how}", status=409,
+        Msg(N_("The license was first acquired by the {stored} method. A license first acquired "
+               "online or by file is re-acquired or updated only online or by file; one acquired by "
+               "phone only by phone. {how}"), stored=stored, how=how), status=409,
     )
 
 
 def parameters_changed(m: Match) -> Refusal:
     return Refusal(
         "parameters_changed", N_("The key computer parameters have changed since the license was issued"),
-        f"Recovery gives the same license only on the same computer ({m.reason}). After a hardware "
-        "change choose the update instead: the PIN code in use plus an unused extra PIN code.",
-        status=409,
+        Msg(N_("Recovery gives the same license only on the same computer ({reason}). After a hardware "
+               "change choose the update instead: the PIN code in use plus an unused extra PIN code."),
+            reason=m.reason), status=409,
     )
 
 
@@ -200,8 +203,8 @@ def not_last_pin(detail: str) -> Refusal:
 def license_revoked(license_id: str) -> Refusal:
     return Refusal(
         "license_revoked", N_("This license has been revoked by the vendor"),
-        f"License {license_id} was revoked and cannot be recovered or updated. Contact the "
-        "vendor's support with the request id.", status=409,
+        Msg(N_("License {license_id} was revoked and cannot be recovered or updated. Contact the "
+               "vendor's support with the request id."), license_id=license_id), status=409,
     )
 
 
@@ -211,17 +214,18 @@ def rate_limited(window_seconds: int) -> Refusal:
     minutes = max(1, window_seconds // 60)
     return Refusal(
         "rate_limited", N_("Too many wrong attempts from this network address"),
-        f"The Licensing Center received too many wrong registration numbers or PIN codes from this "
-        f"address. Wait up to {minutes} minute(s) and try again.", status=429,
+        Msg(N_("The Licensing Center received too many wrong registration numbers or PIN codes from this "
+               "address. Wait up to {minutes} minute(s) and try again."), minutes=minutes), status=429,
     )
 
 
 def kit_locked(until: dt.datetime, seconds_left: int) -> Refusal:
     return Refusal(
         "kit_locked", N_("Too many wrong PIN codes: this registration number is locked for now"),
-        f"After repeated wrong PIN codes the registration number is locked until "
-        f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC (about {seconds_left} s from now); each further "
-        "lock lasts longer. Check the PIN codes on your license certificate before trying again.",
+        Msg(N_("After repeated wrong PIN codes the registration number is locked until {until} UTC "
+               "(about {seconds} s from now); each further lock lasts longer. Check the PIN codes on "
+               "your license certificate before trying again."),
+            until=until.strftime("%Y-%m-%d %H:%M:%S"), seconds=seconds_left),
         status=423,
     )
 

@@ -230,6 +230,20 @@ def test_an_error_is_worded_in_the_page_language_from_its_message() -> None:
                            name="x{y}.bin")
     assert str(page_error) == "x{y}.bin is not a text file; choose the .req file the wizard saved."
     assert error_view(page_error, "r2").words(ru)["brief"].startswith("x{y}.bin — не текстовый файл")
+    # A refusal's detail with values: English in the API's body, Russian on a Russian page.
+    import datetime as dt
+    import json
+
+    from licwiz.center import refusals
+
+    locked = refusals.kit_locked(dt.datetime(2026, 1, 2, 3, 4, 5), 42)
+    assert json.loads(json.dumps(locked.as_dict()))["detail"].startswith(
+        "After repeated wrong PIN codes the registration number is locked until 2026-01-02 03:04:05 UTC")
+    shown = error_view(locked, "r4").words(ru)
+    assert shown["brief"].startswith("Слишком много неверных пин-кодов: этот регистрационный номер")
+    assert "заблокирован до 2026-01-02 03:04:05 UTC (примерно 42 с)" in shown["detail"]
+    by_phone = error_view(refusals.method_locked("phone"), "r5").words(ru)["detail"]
+    assert by_phone.endswith("Выберите способ «По телефону».")
     plain = ErrorView("pin_used", "This PIN code has already been used", "something {odd}", "r3")
     assert plain.words(ru) == {"code": "pin_used", "brief": "Этот пин-код уже использован",
                                "detail": "something {odd}", "request_id": "r3"}
