@@ -38,7 +38,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from enum import IntEnum
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from licwiz.core import i18n
 from licwiz.core.errors import (
@@ -116,15 +116,28 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,
     ) -> tuple[argparse.Namespace, list[str]]:
-        try:
-            return super().parse_known_args(args, namespace)
-        except UsageError as exc:
-            if isinstance(exc.brief, Said) or i18n.current_language() == i18n.SOURCE_LANGUAGE:
-                raise
-            # --json carries English: argparse says it again in English (the parse has no side
-            # effects), the terminal gets the user's language
-            english = _in_english(lambda: super(Parser, self).parse_known_args(args, namespace))
-            raise UsageError("arguments", Said(english or exc.brief, exc.localized_brief())) from None
+        return _english_too(lambda: super(Parser, self).parse_known_args(args, namespace))
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,
+    ) -> argparse.Namespace:
+        # "unrecognized arguments" is raised here, after parse_known_args
+        return _english_too(lambda: super(Parser, self).parse_args(args, namespace))
+
+
+T = TypeVar("T")
+
+
+def _english_too(parse: Callable[[], T]) -> T:
+    """*parse*, whose UsageError keeps argparse's English for --json (argparse says it again in
+    English: parsing has no side effects) and the user's language for the terminal."""
+    try:
+        return parse()
+    except UsageError as exc:
+        if isinstance(exc.brief, Said) or i18n.current_language() == i18n.SOURCE_LANGUAGE:
+            raise
+        english = _in_english(parse)
+        raise UsageError("arguments", Said(english or exc.brief, exc.localized_brief())) from None
 
 
 def _in_english(parse: Callable[[], object]) -> str | None:
