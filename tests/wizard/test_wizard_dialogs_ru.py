@@ -128,6 +128,8 @@ async def test_attention_notes_in_russian_flow_to_the_dialog_width(russian: None
         for row, after in itertools.pairwise(rows):
             if row.strip() and after.strip() and not after.startswith("- "):
                 assert len(row) + 1 + len(after.split()[0]) > width, (row, after, width)
+        # The whole notes at once at 80x24: nothing to scroll to before a PIN is chosen.
+        assert d.screen.query_one(".dialog-text").max_scroll_y == 0
         assert_buttons_whole(d)
         await d.press("enter")
         await d.at("kit")
