@@ -117,13 +117,25 @@ PIN_UNKNOWN = {
     "Extra PIN code": N_("This Extra PIN code does not belong to this registration number"),
     "Last used PIN code": N_("This Last used PIN code does not belong to this registration number"),
 }
+PIN_UNKNOWN_DETAIL = {
+    "PIN code": N_("The PIN code entered is not one of the PIN codes of this kit. Check both numbers "
+                   "against your license certificate. After 5 wrong PIN codes the registration number is "
+                   "locked for a while."),
+    "Extra PIN code": N_("The Extra PIN code entered is not one of the PIN codes of this kit. Check both "
+                         "numbers against your license certificate. After 5 wrong PIN codes the "
+                         "registration number is locked for a while."),
+    "Last used PIN code": N_("The Last used PIN code entered is not one of the PIN codes of this kit. Check "
+                             "both numbers against your license certificate. After 5 wrong PIN codes the "
+                             "registration number is locked for a while."),
+}
 
 
 def pin_unknown(field_name: str = "PIN code") -> Refusal:
     return Refusal(
         "pin_unknown",
         PIN_UNKNOWN.get(field_name) or f"This {field_name} does not belong to this registration number",
-        f"The {field_name} entered is not one of the PIN codes of this kit. Check both numbers "
+        PIN_UNKNOWN_DETAIL.get(field_name)
+        or f"The {field_name} entered is not one of the PIN codes of this kit. Check both numbers "
         "against your license certificate. After 5 wrong PIN codes the registration number is "
         "locked for a while.", status=403,
     )
@@ -148,14 +160,19 @@ def extra_pin_used() -> Refusal:
 
 def set_conflict(kit_set: str, users: int) -> Refusal:
     """The kit already uses ``kit_set``; the PIN is from the other set."""
-    other = MULTI if kit_set == SINGLE else SINGLE
-    chosen = f"the single-user set ({users} licenses for one user each)" if kit_set == SINGLE else (
-        f"the multi-user set (one license for {users} users)")
+    if kit_set == SINGLE:
+        detail = N_("A {users}-user kit is used either as {users} single-user licenses or as one "
+                    "{users}-user license, never both. This kit already uses the single-user set ({users} "
+                    "licenses for one user each); this PIN code is from the multi-user set. Use a PIN code "
+                    "of the same set.")
+    else:
+        detail = N_("A {users}-user kit is used either as {users} single-user licenses or as one "
+                    "{users}-user license, never both. This kit already uses the multi-user set (one "
+                    "license for {users} users); this PIN code is from the single-user set. Use a PIN code "
+                    "of the same set.")
     return Refusal(
         "pin_set_conflict", N_("This PIN code is from the other PIN set of your kit"),
-        f"A {users}-user kit is used either as {users} single-user licenses or as one {users}-user "
-        f"license, never both. This kit already uses {chosen}; this PIN code is from the "
-        f"{other}-user set. Use a PIN code of the same set.", status=409,
+        Msg(detail, users=users), status=409,
     )
 
 
