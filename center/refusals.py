@@ -65,7 +65,8 @@ def request_file_empty() -> Refusal:
 def request_file_unreadable(code: str, detail: str) -> Refusal:
     """``code``: wrong_key, bad_seal or bad_request_file."""
     return Refusal(code, N_("The license request file cannot be read"),
-                   detail + " Make a new request file with the wizard and send it again.", status=400)
+                   Msg(N_("{problem} Make a new request file with the wizard and send it again."),
+                       problem=detail), status=400)
 
 
 def idempotency_conflict() -> Refusal:

@@ -265,3 +265,30 @@ async def test_pages_in_both_languages_at_once_never_mix(trust_center: CenterPro
         else:
             assert page.headers["content-language"] == "en" and "Get the license" in words
             assert "Получить" not in words and "Центр" not in words
+
+
+def test_a_center_started_under_a_russian_locale_keeps_the_api_english(
+    center_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process locale is not the pages' language: under LANG=ru_RU.UTF-8 the API's
+    JSON stays English and a browser asking for English gets English."""
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    monkeypatch.delenv("LANGUAGE", raising=False)
+    center = center_factory()
+    r = httpx.post(f"{center.url}/api/v1/requests", json={"request": "x"}, headers=RU, timeout=30)
+    error = r.json()["error"]
+    assert r.status_code == 400 and error["code"] == "bad_request_file"
+    assert error["brief"] == "The license request file cannot be read"
+    assert all(ord(ch) < 128 for ch in error["detail"]), error["detail"]
+    page = httpx.post(f"{center.url}/", files={"request_file": ("a.req", "hello\n", "text/plain")},
+                      headers=EN, timeout=30)
+    words = _text(page.text)
+    assert page.headers["content-language"] == "en" and "The license request file cannot be read" in words
+    assert not re.search(r"[а-яё]", words.replace("Русский", ""), re.I), words
+    page = httpx.post(f"{center.url}/", files={"request_file": ("a.req", "hello\n", "text/plain")},
+                      headers=RU, timeout=30)
+    words = _text(page.text)
+    assert "Не удаётся прочитать файл запроса лицензии" in words
+    assert "Создайте в мастере новый файл запроса лицензии и отправьте его снова." in words
