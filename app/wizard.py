@@ -154,6 +154,8 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
     # -- start-up --------------------------------------------------------------
 
     def on_mount(self) -> None:
+        # Before the first step is composed: no tooltips or notifications are shown.
+        textual_fixes.without_tooltips_and_toasts(self)
         if self.config.ascii:
             self.add_class("-ascii")
             # Textual's documented switch for how scrollbars are drawn; it is

@@ -85,3 +85,43 @@ async def test_without_the_fix_back_lays_out_the_step_below_again(
     monkeypatch.setattr(textual_fixes.QuietPop, "REFRESHES_PER_POP", 0)
     async with wizard_run(f"http://127.0.0.1:{free_port()}") as d:
         assert await layouts_of_the_step_below_on_back(d) >= 1
+
+
+async def widgets_of_a_step_in_a_real_run(monkeypatch: pytest.MonkeyPatch, fixed: bool) -> list[str]:
+    """The type names of the first step's own children, run as ``licwiz wizard`` runs
+    (run_test's public switches turn tooltips and notifications on, as App.run has them)."""
+    from licwiz.app.config import WizardConfig
+    from licwiz.app.wizard import LicwizApp
+
+    if not fixed:
+        monkeypatch.setattr(textual_fixes, "without_tooltips_and_toasts", lambda app: False)
+    app = LicwizApp(WizardConfig(center_url=f"http://127.0.0.1:{free_port()}", ascii=False))
+    async with app.run_test(size=(80, 24), tooltips=True, notifications=True) as pilot:
+        d = WizardDriver(app, pilot)
+        await d.at("action")
+        return [type(w).__name__ for w in app.screen.children]
+
+
+async def test_steps_are_built_without_tooltip_and_toast_rack_with_the_fix(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    names = await widgets_of_a_step_in_a_real_run(monkeypatch, fixed=True)
+    assert "Tooltip" not in names and "ToastRack" not in names, names
+    assert names.count("Horizontal") == 2, names  # #main and #buttons: the step itself is there
+
+
+async def test_without_the_fix_every_step_gets_a_tooltip_and_a_toast_rack(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """If this fails, Textual no longer composes them into every screen: remove
+    without_tooltips_and_toasts and these tests."""
+    names = await widgets_of_a_step_in_a_real_run(monkeypatch, fixed=False)
+    assert "Tooltip" in names and "ToastRack" in names, names
+
+
+def test_app_run_still_has_no_public_switch_for_tooltips_and_toasts() -> None:
+    """If this fails, App.run takes the switches run_test has: use them instead of the fix."""
+    import inspect
+
+    from textual.app import App
+
+    params = inspect.signature(App.run).parameters
+    assert "tooltips" not in params and "notifications" not in params, list(params)
