@@ -85,13 +85,37 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("server did not start within 60 s")
 
 
+@dataclass
+class Server:
+    url: str
+    pid: int
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system) of the server's processes so far: load-independent
+        cost, where rates on a busy machine say as much about the neighbours."""
+        tick = os.sysconf("SC_CLK_TCK")
+        stats: dict[int, tuple[int, float]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+        mine, total = {self.pid}, 0.0
+        for _ in range(4):  # the supervisor, its workers (and theirs)
+            mine |= {pid for pid, (ppid, _) in stats.items() if ppid in mine}
+        for pid in mine:
+            total += stats.get(pid, (0, 0.0))[1]
+        return total
+
+
 @contextlib.contextmanager
-def _process(cmd: list[str], port: int) -> Iterator[str]:
+def _process(cmd: list[str], port: int) -> Iterator[Server]:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_up(url, proc)
-        yield url
+        yield Server(url, proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -101,7 +125,7 @@ def _process(cmd: list[str], port: int) -> Iterator[str]:
             proc.wait()
 
 
-def serve(home: Path, db_url: str, workers: int) -> contextlib.AbstractContextManager[str]:
+def serve(home: Path, db_url: str, workers: int) -> contextlib.AbstractContextManager[Server]:
     port = _port()
     return _process([sys.executable, "-m", "licwiz.cli", "center", "serve", "--port", str(port), "--workers",
                      str(workers), "--db", db_url, "--home", str(home), "--log-file",
@@ -138,7 +162,7 @@ def _hello_serve(port: int, workers: int) -> None:
                 app_dir=str(Path(__file__).parent))
 
 
-def hello(workers: int) -> contextlib.AbstractContextManager[str]:
+def hello(workers: int) -> contextlib.AbstractContextManager[Server]:
     port = _port()
     return _process([sys.executable, __file__, "--hello-serve", str(port), str(workers)], port)
 
@@ -241,8 +265,9 @@ def _lic_row(regnum: str, serial: int, pin_hash: str, now: Any) -> dict[str, Any
             "request_id": uuid.uuid4().hex}
 
 
-def txn_sqlite(path: str, kits: Kits, seconds: float) -> float:
-    """Activations/s of the project's statements on sqlite3, one writer (as in the center)."""
+def txn_sqlite(path: str, kits: Kits, seconds: float) -> tuple[float, float]:
+    """Activations/s of the project's statements on sqlite3, one writer (as in the
+    center), and the CPU ms of each."""
     import hashlib
     import hmac
 
@@ -252,7 +277,7 @@ def txn_sqlite(path: str, kits: Kits, seconds: float) -> float:
     c.execute("PRAGMA foreign_keys=ON")
     done = 0
     stop = time.perf_counter() + seconds
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.thread_time()
     while time.perf_counter() < stop and kits.pins:
         regnum, pin = kits.pins.pop()
         ph = hmac.new(kits.pin_key, pin.encode(), hashlib.sha256).hexdigest()
@@ -273,12 +298,14 @@ def txn_sqlite(path: str, kits: Kits, seconds: float) -> float:
                                          "response": "{}", "created": ts})
         c.execute("COMMIT")
         done += 1
+    cpu = (time.thread_time() - cpu0) * 1000 / max(1, done)
     c.close()
-    return done / (time.perf_counter() - t0)
+    return done / (time.perf_counter() - t0), cpu
 
 
-async def txn_pg(dsn: str, kits: Kits, seconds: float, tasks: int) -> float:
-    """Activations/s of the project's statements on asyncpg, ``tasks`` at once."""
+async def txn_pg(dsn: str, kits: Kits, seconds: float, tasks: int) -> tuple[float, float]:
+    """Activations/s of the project's statements on asyncpg, ``tasks`` at once, and
+    the client's CPU ms of each (PostgreSQL's own is not counted, as for the center)."""
     import hashlib
     import hmac
 
@@ -310,17 +337,18 @@ async def txn_pg(dsn: str, kits: Kits, seconds: float, tasks: int) -> float:
                 await c.execute(tail.pg, *tail.pg_args(params))
             done += 1
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one() for _ in range(tasks)))
     rate = done / (time.perf_counter() - t0)
+    cpu = (time.process_time() - cpu0) * 1000 / max(1, done)
     await pool.close()
-    return rate
+    return rate, cpu
 
 
 # ---- the signing limit
 
 
-def _sign_for(seconds: float) -> int:
+def _sign_for(seconds: float) -> tuple[int, float]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from licwiz.core.keys import key_id
 
@@ -328,6 +356,7 @@ def _sign_for(seconds: float) -> int:
     kid = key_id(key.public_key())
     n = 0
     stop = time.perf_counter() + seconds
+    cpu0 = time.process_time()
     while time.perf_counter() < stop:
         lic = License(license_id=f"1234567890-{n % 1000:03d}", product=PRODUCT, regnum="1234567890", users=1,
                       owner_digest=OWNER.digest(), params=dict(PARAMS), method="online",
@@ -335,14 +364,16 @@ def _sign_for(seconds: float) -> int:
                       key_id=kid, supersedes=None)
         sign(lic, key)
         n += 1
-    return n
+    return n, time.process_time() - cpu0
 
 
-def sign_rate(processes: int, seconds: float) -> float:
-    """Licenses signed per second (core.license.sign) in ``processes`` processes at once."""
+def sign_rate(processes: int, seconds: float) -> tuple[float, float]:
+    """Licenses signed per second (core.license.sign) in ``processes`` processes at
+    once, and the CPU ms of each signature."""
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        counts = pool.map(_sign_for, [seconds] * processes)
-    return sum(counts) / seconds
+        got = pool.map(_sign_for, [seconds] * processes)
+    n = sum(c for c, _ in got)
+    return n / seconds, sum(t for _, t in got) * 1000 / max(1, n)
 
 
 # ---- measuring
@@ -367,6 +398,7 @@ class Case:
     rate: Figure
     p50: Figure
     p99: Figure
+    cpu: Figure  # server CPU ms per activation
     errors: int
 
 
@@ -394,14 +426,23 @@ def _load(url: str, clients: int, seconds: float, bodies: list[bytes] | None) ->
     return loadgen.arun(loadgen.run([url], clients, seconds, op, reconnect=True))
 
 
-def _windows(url: str, args: argparse.Namespace, bodies: list[bytes]) -> tuple[Figure, Figure, Figure, int]:
-    """Warm up, then ``--runs`` windows of load: rate, p50, p99, errors."""
+def _timed(server: Server, run: Callable[[], loadgen.Result]) -> tuple[loadgen.Result, float]:
+    """A window of load and the server's CPU milliseconds per answered request in it."""
+    before = server.cpu()
+    r = run()
+    return r, (server.cpu() - before) * 1000 / max(1, len(r.latencies))
+
+
+def _windows(server: Server, args: argparse.Namespace, bodies: list[bytes],
+             ) -> tuple[Figure, Figure, Figure, Figure, int]:
+    """Warm up, then ``--runs`` windows of load: rate, p50, p99, CPU ms per activation, errors."""
     per = len(bodies) // (args.runs + 1)
-    _load(url, args.clients, 1.0, bodies[:per])  # every worker's connections opened, statements prepared
-    rs = [_load(url, args.clients, args.seconds, bodies[per * (i + 1): per * (i + 2)])
+    _load(server.url, args.clients, 1.0, bodies[:per])  # connections opened, statements prepared
+    rs = [_timed(server, lambda i=i: _load(server.url, args.clients, args.seconds,  # type: ignore[misc]
+                                           bodies[per * (i + 1): per * (i + 2)]))
           for i in range(args.runs)]
-    return (Figure([r.rate for r in rs]), Figure([r.p50 for r in rs]), Figure([r.pct(0.99) for r in rs]),
-            sum(r.errors for r in rs))
+    return (Figure([r.rate for r, _ in rs]), Figure([r.p50 for r, _ in rs]),
+            Figure([r.pct(0.99) for r, _ in rs]), Figure([c for _, c in rs]), sum(r.errors for r, _ in rs))
 
 
 def _pins_needed(args: argparse.Namespace) -> int:
@@ -409,7 +450,12 @@ def _pins_needed(args: argparse.Namespace) -> int:
     return int(4000 * (args.seconds * args.runs + 2)) // PINS_PER_KIT + 1
 
 
-def sqlite_case(workers: int, args: argparse.Namespace, grow: int = 0) -> tuple[Case, Figure]:
+def _pair(results: list[tuple[float, float]]) -> tuple[Figure, Figure]:
+    """(rate, CPU ms) results -> a Figure of each."""
+    return Figure([r for r, _ in results]), Figure([c for _, c in results])
+
+
+def sqlite_case(workers: int, args: argparse.Namespace, grow: int = 0) -> tuple[Case, tuple[Figure, Figure]]:
     with tempfile.TemporaryDirectory(prefix="licwiz-bench-") as tmp:
         home = Path(tmp)
         path = str(home / "center.db")
@@ -421,12 +467,12 @@ def sqlite_case(workers: int, args: argparse.Namespace, grow: int = 0) -> tuple[
         kits = fill_sqlite(path, home, _pins_needed(args))
         bodies = _bodies(kits)
         with serve(home, url, workers) as base:
-            rate, p50, p99, errors = _windows(base, args, bodies)
+            rate, p50, p99, cpu, errors = _windows(base, args, bodies)
         # The bare transaction on the same file, after the server stopped.
         spare = fill_sqlite(path, home, _pins_needed(args))
-        txn = Figure([txn_sqlite(path, spare, args.seconds) for _ in range(args.runs)])
+        txn = _pair([txn_sqlite(path, spare, args.seconds) for _ in range(args.runs)])
     name = "SQLite" + (f" +{grow:,} kits/licenses" if grow else "")
-    return Case(name, workers, rate, p50, p99, errors), txn
+    return Case(name, workers, rate, p50, p99, cpu, errors), txn
 
 
 async def _pg_admin(sql: str) -> None:
@@ -439,7 +485,7 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-def pg_case(workers: int, args: argparse.Namespace) -> tuple[Case, Figure]:
+def pg_case(workers: int, args: argparse.Namespace) -> tuple[Case, tuple[Figure, Figure]]:
     name = f"licwiz_bench_{uuid.uuid4().hex[:8]}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     try:
@@ -452,20 +498,23 @@ def pg_case(workers: int, args: argparse.Namespace) -> tuple[Case, Figure]:
             kits = asyncio.run(fill_pg(dsn, home, _pins_needed(args)))
             bodies = _bodies(kits)
             with serve(home, url, workers) as base:
-                rate, p50, p99, errors = _windows(base, args, bodies)
+                rate, p50, p99, cpu, errors = _windows(base, args, bodies)
             spare = asyncio.run(fill_pg(dsn, home, _pins_needed(args)))
-            txn = Figure([asyncio.run(txn_pg(dsn, spare, args.seconds, args.clients))
-                          for _ in range(args.runs)])
+            txn = _pair([asyncio.run(txn_pg(dsn, spare, args.seconds, args.clients))
+                         for _ in range(args.runs)])
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    return Case("PostgreSQL", workers, rate, p50, p99, errors), txn
+    return Case("PostgreSQL", workers, rate, p50, p99, cpu, errors), txn
 
 
-def hello_limit(workers: int, args: argparse.Namespace, body: bytes) -> Figure:
+def hello_limit(workers: int, args: argparse.Namespace, body: bytes) -> tuple[Figure, Figure]:
+    """Requests/s and server CPU ms per request of the hello-world POST."""
     bodies = [body] * 10_000_000
     with hello(workers) as base:
-        _load(base, args.clients, 1.0, bodies)
-        return Figure([_load(base, args.clients, args.seconds, bodies).rate for _ in range(args.runs)])
+        _load(base.url, args.clients, 1.0, bodies)
+        rs = [_timed(base, lambda: _load(base.url, args.clients, args.seconds, bodies))
+              for _ in range(args.runs)]
+    return Figure([r.rate for r, _ in rs]), Figure([c for _, c in rs])
 
 
 def main() -> int:
@@ -485,11 +534,12 @@ def main() -> int:
     body = json.dumps(ActivationRequest(PRODUCT, "1234567890", "1" * 15, "first", OWNER, PARAMS).to_dict(),
                       separators=(",", ":")).encode()
 
-    limits: dict[str, Figure] = {}
+    # name -> (per second, CPU ms each)
+    limits: dict[str, tuple[Figure, Figure]] = {}
     for w in worker_counts:
         limits[f"hello-world POST, {w} worker(s)"] = hello_limit(w, args, body)
-        limits[f"Ed25519 sign, {w} process(es)"] = Figure([sign_rate(w, args.seconds)
-                                                           for _ in range(args.runs)])
+        limits[f"Ed25519 sign, {w} process(es)"] = _pair([sign_rate(w, args.seconds)
+                                                          for _ in range(args.runs)])
     cases: list[tuple[Case, list[str]]] = []
     for w in worker_counts:
         case, txn = sqlite_case(w, args)
@@ -515,15 +565,15 @@ def main() -> int:
     print(f"\nLicensing Center, {args.clients} concurrent clients (a new connection per request, "
           f"bench/loadgen.py on the same machine), {os.cpu_count()} CPUs; each figure the median of "
           f"{args.runs} windows of {args.seconds:.0f} s, with the range\n")
-    print(f"{'limit (per second)':<44} {'median':>8} {'range':<15}")
-    for name, fig in limits.items():
-        print(f"{name:<44} {fig.show()}")
+    print(f"{'limit (per second)':<44} {'median':>8} {'range':<15} {'CPU ms each':>11}")
+    for name, (fig, cpu) in limits.items():
+        print(f"{name:<44} {fig.show()} {cpu.median:>11.3f}")
     print(f"\n{'center activations/s':<44} {'median':>8} {'range':<15} {'fraction':>8} {'of':<32} "
           f"{'p50 ms':>6} {'p99 ms':>6} {'errors':>6}")
     by: dict[tuple[str, int], float] = {}
     for case, names in cases:
-        smallest = min(names, key=lambda n: limits[n].median)
-        frac = case.rate.median / limits[smallest].median
+        smallest = min(names, key=lambda n: limits[n][0].median)
+        frac = case.rate.median / limits[smallest][0].median
         by[case.name, case.workers] = case.rate.median
         label = f"{case.name}, {case.workers} worker(s)"
         print(f"{label:<44} {case.rate.show()} {frac:>8.2f} {smallest:<32} {case.p50.median:>6.1f} "
@@ -531,9 +581,21 @@ def main() -> int:
     for db_name in ("SQLite", "PostgreSQL"):
         if (db_name, 1) in by and (db_name, 2) in by:
             print(f"{db_name}: 2 workers / 1 worker = x{by[db_name, 2] / by[db_name, 1]:.2f}")
+    # CPU per activation does not depend on what else runs on the machine: the
+    # parts' CPU (hello-world request + bare transaction + one signature) over the center's.
+    print(f"\n{'server CPU ms per activation':<44} {'median':>8} {'range':<15} {'parts':>8} {'fraction':>8}")
+    for case, names in cases:
+        parts = sum(limits[n][1].median for n in names if not n.startswith("Ed25519")) + \
+            limits["Ed25519 sign, 1 process(es)"][1].median
+        label = f"{case.name}, {case.workers} worker(s)"
+        lo, hi = min(case.cpu.values), max(case.cpu.values)
+        print(f"{label:<44} {case.cpu.median:>8.3f} {lo:>7.3f}-{hi:<7.3f} {parts:>8.3f} "
+              f"{parts / case.cpu.median:>8.2f}")
     if args.grow and ("SQLite", 1) in by:
         grown = next(c.rate.median for c, _ in cases if c.name.startswith("SQLite +"))
         print(f"SQLite 1 worker with +{args.grow:,} kits and licenses: x{grown / by['SQLite', 1]:.2f}")
+    print("\nparts = the hello-world POST's server CPU + the bare transaction's + one signature's; "
+          "fraction = parts / center (1.00: nothing but the parts).")
     print("\ntargets (issue 13): SQLite 1 worker >= 0.6 of the smallest limit, p99 < 50 ms; SQLite 2 workers "
           ">= x1.3; PostgreSQL 2 workers >= x1.6; a grown database within 10%.")
     return 0
