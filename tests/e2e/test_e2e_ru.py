@@ -54,7 +54,7 @@ def test_automatic_first_time_registration_in_russian(center: Any, terminal: Utf
     # 1. Action: «Получить лицензию» is the default choice
     shown = terminal.wait_for("Получить лицензию")
     assert "Указать файл данных лицензии" in shown and "Выберите действие" in shown, shown
-    assert "Acquire a license" not in shown
+    assert "Acquire a license" not in shown and "Получение лицензии" in shown  # the title line
     terminal.keys("Enter")
     # 2. Registration number and PIN code
     shown = terminal.wait_for("Регистрационный номер")
