@@ -209,3 +209,25 @@ async def test_recovery_steps_show_every_label_whole(
         await d.at("owner_verify")
         await d.fill_owner("verify", WIZ_OWNER)
         await assert_whole(d, "owner data to verify")
+
+
+async def test_the_demo_notes_dialog_shows_the_centers_address_without_scrolling(
+        wizard_run: Any, language: str, tmp_path: Any) -> None:
+    """Issue 14.8: at 80x24 F2's dialog had to be scrolled to see the center's address."""
+    from licwiz.cli.demo import DEMO_PINS, DemoKit, demo_notes
+
+    pin = "305316720747231"
+    kits = [DemoKit("0466396876", 1, "licwiz-demo", [pin] * DEMO_PINS),
+            DemoKit("0466396877", 5, "licwiz-demo", [pin] * DEMO_PINS, [pin] * 2)]
+    notes = demo_notes("http://127.0.0.1:38123", kits, tmp_path / "licenses")
+    async with wizard_run("http://127.0.0.1:9", size=(80, 24), demo_notes=notes) as d:
+        await d.press("f2")
+        await d.dialog("TextDialog")
+        await d.pilot.pause()
+        text = d.screen.query_one(".dialog-text Static", Static)
+        box = text.parent
+        assert isinstance(box, Widget)
+        drawn = [strip.text for strip in text.render_lines(Region(0, 0, text.size.width, text.size.height))]
+        row = next(i for i, line in enumerate(drawn) if "127.0.0.1:38123" in line)
+        assert box.scroll_offset.y == 0 and row < box.content_region.height, (row, box.content_region, drawn)
+        assert not cut_texts(d.screen), cut_texts(d.screen)
