@@ -92,10 +92,14 @@ class GroupCommit:
                     loop.call_soon_threadsafe(_settle, fut, ok, value)
 
     def _commit(self, batch: list[_Item]) -> list[tuple[bool, Any]]:
+        """Every rule's outcome: (True, result) or (False, exception); never raises
+        (the queue would wait for a writer that is gone)."""
         outcomes: list[tuple[bool, Any]] = []
-        if self.lock_fd is not None:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+        locked = False
         try:
+            if self.lock_fd is not None:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+                locked = True
             conn = self.connect()
             conn.execute("BEGIN IMMEDIATE")
             for fn, args, _, _ in batch:
@@ -117,6 +121,6 @@ class GroupCommit:
                     conn.execute("ROLLBACK")
             return [(False, exc)] * len(batch)
         finally:
-            if self.lock_fd is not None:
+            if locked and self.lock_fd is not None:
                 fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
         return outcomes
