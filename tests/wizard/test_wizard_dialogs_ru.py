@@ -95,11 +95,17 @@ def test_the_model_speaks_english_by_default() -> None:
 
 
 async def test_f1_help_dialog_in_russian(russian: None, wizard_run: Any) -> None:
+    from licwiz.screens.choices import ActionStep
+
     async with wizard_run(dead_center()) as d:
         await d.press("f1")
         await d.dialog("TextDialog")
         box = d.screen.query_one(".dialog")
-        assert "Действие" in str(box.border_title)  # the step's title
+        assert str(box.border_title) == "Справка: Действие"  # the step's title, translated
+        rows = dialog_rows(d)
+        # The step's help whole, in Russian, flowed to the dialog's width.
+        assert words(" ".join(rows)) == words(i18n._(ActionStep.HELP)), rows
+        assert re.search("[а-яё]{5}", " ".join(rows)), rows
         assert str(d.screen.query_one("#close", Button).label) == "Закрыть (Esc)"
         assert_buttons_whole(d)
         await d.press("escape")
