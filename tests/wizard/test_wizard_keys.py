@@ -10,6 +10,8 @@ the App to be idle after every key, which hides these races.
 from __future__ import annotations
 
 import asyncio
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,6 +98,28 @@ async def test_pasted_text_after_ctrl_u_is_kept(wizard_run: Any) -> None:
         field = d.screen.query_one("#regnum", Input)
         await settled(d, lambda: field.value != "123", "the paste handled")
         assert field.value == REGNUM
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_in_a_terminal_tab_ctrl_u_and_digits_sent_at_once_keep_the_digits(tmp_path: Path) -> None:
+    """The installed licwiz in tmux: Tab into the filled PIN field, Ctrl+U and the
+    new PIN sent by one send-keys (one write to the terminal), then Enter."""
+    from e2e.test_e2e_tmux import private_tmux
+
+    env = {"LICWIZ_ALL_USERS_DIR": str(tmp_path / "all"), "LICWIZ_USER_DIR": str(tmp_path / "user"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    with private_tmux() as term:
+        term.start(env, "wizard", "--center", dead_center(), width=80, height=24)
+        term.wait_for("Acquire a license")
+        term.keys("Enter")
+        term.wait_for("Kit number")
+        term.type(REGNUM)
+        term.keys("Tab")
+        term.type("111222333444555")
+        term.keys("BTab")  # back in the kit number field; the PIN field is filled
+        term.tmux("send-keys", "-t", term.session, "Tab", "C-u", PIN, "Enter")
+        shown = term.wait_for("First-time registration")
+        assert "step 3" in shown, shown
 
 
 # -- point 4: no single-letter hotkey while a text field has the focus ------------------
