@@ -32,6 +32,7 @@ import contextlib
 import functools
 import gc
 import hmac
+import json
 import logging
 import time
 import uuid
@@ -346,7 +347,12 @@ async def _read_doc(receive: Receive, length: bytes | None) -> dict[str, Any]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise ApiError(*JSON_RULES.not_json, status=400) from None
+        # orjson refuses a lone surrogate (\ud800) that JSON allows: the stdlib reads
+        # it, and the field's check names the field (422), as on Starlette's routes.
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError):
+            raise ApiError(*JSON_RULES.not_json, status=400) from None
     if not isinstance(doc, dict):
         raise ApiError(*JSON_RULES.not_object or JSON_RULES.not_json, status=400)
     return doc

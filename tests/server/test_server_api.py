@@ -439,3 +439,14 @@ def test_serve_refuses_clearly(tmp_path: Path) -> None:
     r = subprocess.run(licwiz_cmd("server", "serve", "--db", "mysql://x/y"), capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 1 and "unsupported database" in r.stderr and "Traceback" not in r.stderr
+
+
+async def test_a_lone_surrogate_in_a_seat_field_is_named(sqlite_server: LicenseServer) -> None:
+    """The seat calls read bodies with orjson, which refuses what the stdlib reads: the
+    answer is still the field's own refusal, as on every other route."""
+    sp = sqlite_server.start()
+    auth = {"Authorization": f"Bearer {sqlite_server.client_token}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=sp.url, headers=auth) as h:
+        r = await h.post("/api/v1/seats", content=b'{"session": "s", "host": "h", "user": "u\\ud800"}')
+        error = r.json()["error"]
+        assert (r.status_code, error["code"], error["field"]) == (422, "bad_input", "user")
