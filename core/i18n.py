@@ -134,6 +134,6 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _active.ngettext(singular, plural, n)
 
 
-def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for the marker
+def N_(message: str) -> str:
     """Mark *message* for translation where it is defined; translate it with _() where shown."""
     return message

@@ -18,7 +18,6 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from jinja2.ext import babel_extract
-
 from licwiz.core import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +68,9 @@ def test_the_catalog_is_not_empty_and_the_source_has_messages() -> None:
 
 def test_every_message_has_a_russian_translation() -> None:
     catalog = russian()
-    missing = sorted({f"{where}: {msgid!r}" for msgid, where in source_messages() if not translations(catalog, msgid)})
+    missing = sorted(
+        {f"{where}: {msgid!r}" for msgid, where in source_messages() if not translations(catalog, msgid)}
+    )
     assert not missing, f"{len(missing)} message(s) without Russian:\n" + "\n".join(missing)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from licwiz.core import i18n
 
 
