@@ -176,12 +176,15 @@ class Kits:
     pin_key: bytes
 
 
-def _new_kits(n: int, pins_per_kit: int, pin_key_hash: Callable[[str], str],
+def _new_kits(n: int, pins_per_kit: int, pin_key_hash: Callable[[str], str], taken: set[str],
               ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[str, str]]]:
+    """``n`` new kits (none of the registration numbers ``taken``) and their PINs."""
     now = dt.datetime.now(dt.UTC)
     regnums: set[str] = set()
     while len(regnums) < n:
-        regnums.add(new_regnum())
+        r = new_regnum()
+        if r not in taken:
+            regnums.add(r)
     kits, pins, plain = [], [], []
     seen: set[str] = set()
     for r in regnums:
@@ -198,8 +201,9 @@ def _new_kits(n: int, pins_per_kit: int, pin_key_hash: Callable[[str], str],
 
 def fill_sqlite(path: str, home: Path, n: int, pins_per_kit: int = PINS_PER_KIT) -> Kits:
     keys = load_keys(home)
-    kits, pins, plain = _new_kits(n, pins_per_kit, keys.pin_hash)
     c = sqlite3.connect(path, isolation_level=None)
+    taken = {r for (r,) in c.execute("SELECT regnum FROM kits")}
+    kits, pins, plain = _new_kits(n, pins_per_kit, keys.pin_hash, taken)
     c.execute("BEGIN IMMEDIATE")
     c.executemany("INSERT INTO kits (regnum, product, users, created, issued, failed_pins, lock_level) "
                   "VALUES (?, ?, ?, ?, 0, 0, 0)", [(*k[:3], q.sqlite_ts(k[3])) for k in kits])
@@ -213,9 +217,10 @@ async def fill_pg(dsn: str, home: Path, n: int, pins_per_kit: int = PINS_PER_KIT
     import asyncpg  # type: ignore[import-untyped]
 
     keys = load_keys(home)
-    kits, pins, plain = _new_kits(n, pins_per_kit, keys.pin_hash)
     conn = await asyncpg.connect(dsn)
     try:
+        taken = {r["regnum"] for r in await conn.fetch("SELECT regnum FROM kits")}
+        kits, pins, plain = _new_kits(n, pins_per_kit, keys.pin_hash, taken)
         async with conn.transaction():
             await conn.copy_records_to_table("kits", records=[(*k, 0, 0, 0) for k in kits],
                                              columns=["regnum", "product", "users", "created", "issued",
@@ -230,7 +235,7 @@ async def fill_pg(dsn: str, home: Path, n: int, pins_per_kit: int = PINS_PER_KIT
 def grow_sqlite(path: str, home: Path, n: int) -> None:
     """``n`` more kits, each with one PIN spent for a license (a large, old database)."""
     keys = load_keys(home)
-    kits, pins, _ = _new_kits(n, 1, keys.pin_hash)
+    kits, pins, _ = _new_kits(n, 1, keys.pin_hash, set())
     now = q.sqlite_ts(dt.datetime.now(dt.UTC))
     text = "x" * 900  # about a license's size
     c = sqlite3.connect(path, isolation_level=None)
