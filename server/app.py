@@ -50,6 +50,7 @@ from licwiz.service import metrics
 from licwiz.service.access import RequestLog, incoming_id
 from licwiz.service.body import JsonRules, read_json, too_large
 from licwiz.service.errors import ApiError, ErrorHandler, HasScope
+from licwiz.service.ids import new_id
 from licwiz.service.logs import ACCESS
 from licwiz.service.outage import describe, is_outage
 from prometheus_client.metrics_core import Metric
@@ -61,7 +62,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import db
-from .ids import new_id
 from .logthread import LineThread
 from .seatstore import SeatStore
 

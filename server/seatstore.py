@@ -42,10 +42,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+from licwiz.service.ids import new_id
 from sqlalchemy.engine import make_url
 
 from .db import Claim, SeatRow
-from .ids import new_id
 from .logthread import LineThread
 
 T = TypeVar("T")

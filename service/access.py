@@ -16,7 +16,6 @@ request gets a new one.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from typing import Any, TextIO
@@ -24,33 +23,15 @@ from typing import Any, TextIO
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .ids import new_id
 from .logs import ACCESS, stream_logger
 
 _GOOD_ID = re.compile(rb"[\x21-\x7e]{1,100}")
 
 
-class _RandomIds:
-    """32 random hex digits (the form of ``uuid4().hex``) without a system call
-    each: uuid4 reads the kernel's random source per id (~50 us on a sandboxed
-    kernel, server/ids.py measured); here 4 KiB at a time, 16 bytes an id."""
-
-    def __init__(self) -> None:
-        self.buf, self.pos, self.pid = b"", 0, 0
-
-    def next(self) -> str:
-        # A forked worker must not reuse its parent's buffer (the same ids twice).
-        if self.pos + 16 > len(self.buf) or self.pid != os.getpid():
-            self.buf, self.pos, self.pid = os.urandom(4096), 0, os.getpid()
-        self.pos += 16
-        return self.buf[self.pos - 16:self.pos].hex()
-
-
-_ids = _RandomIds()
-
-
 def new_request_id() -> str:
     """A new request id. Not thread-safe: called by the event loop's request handling."""
-    return _ids.next()
+    return new_id()
 
 
 def request_id(request: Request) -> str:

@@ -3,7 +3,8 @@
 ``uuid.uuid4()`` reads the kernel's random source once per id; on a sandboxed
 kernel that call costs ~50 us, and a claim and its release made three of them
 (a seat id, two request ids): a third of the HTTP layer's time in
-bench/seats.py. Here the kernel's randomness is read 4 KiB at a time, and each
+bench/seats.py. Both services take their request ids here, the license server
+its seat ids too. Here the kernel's randomness is read 4 KiB at a time, and each
 id is 16 bytes of it: as random as uuid4's, one system call per 256 ids.
 """
 
