@@ -45,6 +45,8 @@ def text_problem(value: str) -> str | None:
 
     Whitespace that a canonical form folds (tab, newline) is a control
     character too: callers that fold whitespace check the folded value."""
+    if value.isascii() and value.isprintable():  # no refused category in printable ASCII (hot path)
+        return None
     for ch in value:
         why = REFUSED_CATEGORIES.get(unicodedata.category(ch))
         if why is not None:
