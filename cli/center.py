@@ -559,7 +559,7 @@ def _fail(exc: LicwizError, code: int, as_json: bool, args: argparse.Namespace |
     def scrub(text: str) -> str:
         return _scrub(text, args) if args is not None else text
 
-    print(scrub(f"licwiz center: {exc.localized_brief()} [{exc.code}]"), file=sys.stderr)
+    print(scrub(f"licwiz center: {exc.localized_brief()}"), file=sys.stderr)
     if exc.detail and exc.detail != exc.brief:
         print(scrub(f"  {exc.localized_detail()}"), file=sys.stderr)
     if as_json:
