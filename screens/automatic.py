@@ -207,7 +207,7 @@ class AutomaticStep(StepScreen):
             self._progress_done()
             self._fail(exc)
             if self.controller.offer_current_user_before(exc):
-                self.app.push_screen(AllUsersWarning(str(exc.brief), ascii=self.config.ascii),
+                self.app.push_screen(AllUsersWarning(exc.localized_brief(), ascii=self.config.ascii),
                                      self._all_users_answer)
             self._set_running(False)
             return

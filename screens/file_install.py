@@ -11,6 +11,7 @@ from pathlib import Path
 from licwiz.app.controller import WizardController
 from licwiz.app.state import StepName
 from licwiz.core.i18n import N_, _, ngettext
+from licwiz.core.message import localized
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -52,7 +53,7 @@ class FileInstallStep(OfflineStep):
         if files:
             lines = [ngettext("Pending license request of this computer:",
                               "Pending license requests of this computer:", len(files))]
-            lines += [f"  - {p.describe()}" for p in files[:4]]
+            lines += [f"  - {localized(p.describe())}" for p in files[:4]]
         else:
             # One line: the Static wraps it to the body's width.
             lines = [_("No license request file was saved on this computer yet: a license data file "

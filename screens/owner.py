@@ -107,7 +107,8 @@ class OwnerStepBase(StepScreen):
         try:
             owner = self.controller.load_owner_file(path)
         except LicwizError as exc:
-            self.app.call_from_thread(self.set_status, _("! Load data: {error}").format(error=exc.brief))
+            shown = _("! Load data: {error}").format(error=exc.localized_brief())
+            self.app.call_from_thread(self.set_status, shown)
             return
         self.app.call_from_thread(self._loaded, owner, str(path))
 
@@ -181,7 +182,8 @@ class OwnerFirstStep(OwnerStepBase):
         try:
             self.controller.save_owner_file(path, owner)
         except LicwizError as exc:
-            self.app.call_from_thread(self.set_status, _("! Save data: {error}").format(error=exc.brief))
+            shown = _("! Save data: {error}").format(error=exc.localized_brief())
+            self.app.call_from_thread(self.set_status, shown)
             return
         self.app.call_from_thread(self.set_status, _("Owner data saved to {path}").format(path=path))
 

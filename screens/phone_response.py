@@ -148,7 +148,7 @@ class PhoneResponseStep(OfflineStep):
             self._installing = False
             self.query_one("#progress", Static).update(_("Nothing was installed."))
             if isinstance(exc, PhoneCodeError) and exc.rows:
-                self.set_status(f"! {exc.brief}")
+                self.set_status(f"! {exc.localized_brief()}")
             self.fail(exc)
             self.refresh_valid()
             return

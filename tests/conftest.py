@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import pkgutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import support
+from licwiz.core import i18n
 
 pytest_plugins = sorted(
     f"support.{mod.name}" for mod in pkgutil.iter_modules(support.__path__)
@@ -21,8 +23,13 @@ pytest_plugins = sorted(
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the real /var/lib/licwiz or ~/.local/state/licwiz."""
+def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test touches the real /var/lib/licwiz or ~/.local/state/licwiz.
+
+    Every test starts in English whatever the machine's locale, and leaves no
+    language behind: i18n.set_language (a test's, or main()'s in-process) sets
+    LANGUAGE, which later child processes would read. A test of another
+    language sets it itself (set_language, or LANG in a child's environment)."""
     monkeypatch.setenv("LICWIZ_ALL_USERS_DIR", str(tmp_path / "all-users"))
     monkeypatch.setenv("LICWIZ_USER_DIR", str(tmp_path / "user"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -30,3 +37,10 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("LICWIZ_CENTER_URL", "LICWIZ_CENTER_PHONE", "LICWIZ_CENTER_WEB", "LICWIZ_CENTER_EMAIL"):
         monkeypatch.delenv(name, raising=False)
     os.environ.setdefault("LICWIZ_PRODUCT", "licwiz-demo")
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    yield
+    # Back to English in this process; monkeypatch, torn down after this
+    # fixture, then removes the LANGUAGE that set_language put in os.environ.
+    i18n.set_language("en")
