@@ -46,9 +46,11 @@ from typing import Any
 import orjson
 from licwiz.core import fingerprint
 from licwiz.core.errors import InputError, LicwizError
+from licwiz.core.i18n import N_
 from licwiz.core.identifiers import parse_pin, parse_regnum
 from licwiz.core.license import License, method_family, pin_digest, sign
 from licwiz.core.license import parse as parse_license
+from licwiz.core.message import Msg
 from licwiz.core.request import OPERATIONS, ActivationRequest, armoured_key_id, open_sealed
 
 from . import activation_sql as q
@@ -118,11 +120,11 @@ def validate(req: ActivationRequest, *, owner_required: bool) -> ActivationReque
         extra_pin = req.extra_pin
         if req.operation == "update":
             if not req.extra_pin:
-                raise InputError("Extra PIN code", "Extra PIN code: required for an update")
+                raise InputError("Extra PIN code", Msg(N_("Extra PIN code: required for an update")))
             extra_pin = parse_pin(req.extra_pin, "Extra PIN code")
             if extra_pin == pin:
                 raise InputError("Extra PIN code",
-                                 "Extra PIN code: must differ from the PIN currently in use")
+                                 Msg(N_("Extra PIN code: must differ from the PIN currently in use")))
         if owner_required:
             req.owner.validate()
     except InputError as exc:

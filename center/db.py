@@ -25,6 +25,8 @@ from typing import Any, overload
 import platformdirs
 import sqlalchemy as sa
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -293,7 +295,8 @@ def known_revisions() -> set[str]:
 
 
 def newer(revision: str) -> LicwizError:
-    return LicwizError(f"this database was written by a newer licwiz (revision {revision})", code="schema")
+    return LicwizError(Msg(N_("this database was written by a newer licwiz (revision {revision})"),
+                           revision=revision), code="schema")
 
 
 def schema_problem(revision: str | None) -> LicwizError | None:
@@ -304,8 +307,9 @@ def schema_problem(revision: str | None) -> LicwizError | None:
         return None
     if revision not in known_revisions():
         return newer(revision)
-    return LicwizError(f"the database schema is at revision {revision}, this licwiz needs {head}: "
-                       f"run `{UPGRADE_COMMAND}`", code="schema")
+    return LicwizError(Msg(N_("the database schema is at revision {revision}, this licwiz needs {head}: "
+                              "run `{command}`"), revision=revision, head=head, command=UPGRADE_COMMAND),
+                       code="schema")
 
 
 async def run_migrations(engine: AsyncEngine, pin_key: bytes | None = None) -> None:
@@ -340,7 +344,8 @@ async def upgrade_sql(engine: AsyncEngine) -> str:
 
     revision = await schema_revision(engine)
     if revision is None:
-        raise LicwizError("the database has no schema yet: 'licwiz center init' makes it", code="schema")
+        raise LicwizError(Msg(N_("the database has no schema yet: 'licwiz center init' makes it")),
+                          code="schema")
     if revision not in known_revisions():
         raise newer(revision)
     if revision == head_revision():
@@ -360,8 +365,9 @@ async def upgrade_sql(engine: AsyncEngine) -> str:
         except Exception as exc:  # a data migration needs the live database (and the PIN key)
             done = [line for line in out.getvalue().splitlines() if line.startswith("-- Running upgrade")]
             at = done[-1].removeprefix("-- Running upgrade ") if done else f"{revision} -> ..."
-            raise LicwizError(f"the upgrade {at} changes data and cannot be printed as SQL: run "
-                              f"`{UPGRADE_COMMAND}` (back the database up first)",
+            raise LicwizError(Msg(N_("the upgrade {at} changes data and cannot be printed as SQL: run "
+                                     "`{command}` (back the database up first)"),
+                                  at=at, command=UPGRADE_COMMAND),
                               code="schema") from exc
     return out.getvalue()
 

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 import uvicorn
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 
 from . import db
 from .app import create_app
@@ -98,12 +100,12 @@ class EmbeddedCenter:
         self._thread.start()
         ready.wait(timeout)
         if self._error is not None:
-            raise LicwizError("The embedded Licensing Center did not start", repr(self._error))
+            raise LicwizError(Msg(N_("The embedded Licensing Center did not start")), repr(self._error))
         assert self._server is not None
         waited = 0.0
         while not self._server.started and waited < timeout:
             if self._error is not None or not self._thread.is_alive():
-                raise LicwizError("The embedded Licensing Center did not start", repr(self._error))
+                raise LicwizError(Msg(N_("The embedded Licensing Center did not start")), repr(self._error))
             threading.Event().wait(0.02)
             waited += 0.02
         del keys

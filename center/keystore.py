@@ -76,7 +76,9 @@ import platformdirs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import N_
 from licwiz.core.keys import key_id, load_private, load_public, private_pem, public_pem
+from licwiz.core.message import Msg
 from licwiz.core.storage import atomic_write
 
 ENV_HOME = "LICWIZ_CENTER_HOME"
@@ -285,9 +287,10 @@ def _env_kind(kind: Kind) -> str | None:
 def _refuse_env(kind: Kind) -> None:
     env = _env_kind(kind)
     if env:
-        raise KeyStateError(f"The {kind} key comes from {env}: the home's {kind} keys are not used",
-                            f"unset {env} to rotate the home's keys, or rotate by setting {env} "
-                            "to a new key")
+        raise KeyStateError(Msg(N_("The {kind} key comes from {env}: the home's {kind} keys are not used"),
+                                kind=kind, env=env),
+                            Msg(N_("unset {env} to rotate the home's keys, or rotate by setting {env} "
+                                   "to a new key"), env=env))
 
 
 def _new_key(home: Path, kind: Kind) -> str:
@@ -310,8 +313,8 @@ def _find(entries: list[KeyEntry], kid: str) -> int:
         hits = [i for i, e in enumerate(entries) if e.key_id.startswith(kid)]
     if len(hits) != 1:
         known = ", ".join(f"{e.key_id} ({e.kind}, {e.status})" for e in entries) or "none"
-        why = "is ambiguous" if hits else "is not a key of this center"
-        raise KeyStateError(f"Key {kid!r} {why}", f"keys of this center: {known}")
+        brief = (N_("Key {kid} is ambiguous") if hits else N_("Key {kid} is not a key of this center"))
+        raise KeyStateError(Msg(brief, kid=repr(kid)), Msg(N_("keys of this center: {known}"), known=known))
     return hits[0]
 
 
@@ -342,8 +345,10 @@ def activate(home: Path, kid: str) -> tuple[KeyEntry, KeyEntry | None]:
         if new.status == "current":
             return new, None
         if new.status == "retired":
-            raise KeyStateError(f"Key {new.key_id} is retired: a retired key is not used again",
-                                f"publish a new one with 'licwiz center keys rotate --kind {new.kind}'")
+            raise KeyStateError(Msg(N_("Key {kid} is retired: a retired key is not used again"),
+                                    kid=new.key_id),
+                                Msg(N_("publish a new one with '{command}'"),
+                                    command=f"licwiz center keys rotate --kind {new.kind}"))
         _load_private(home, new.kind, new.key_id)  # the private file must be there before it is current
         old: KeyEntry | None = None
         for j, e in enumerate(entries):

@@ -18,7 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from licwiz.core.errors import InputError, LicwizError
+from licwiz.core.i18n import N_
 from licwiz.core.identifiers import new_pin, new_regnum
+from licwiz.core.message import Msg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -106,15 +108,16 @@ class Kits:
                      request_id: str = "cli", actor: str = "admin") -> list[KitInfo]:
         product = product.strip()
         if not product or len(product) > 100:
-            raise InputError("product", "Product: 1 to 100 characters")
+            raise InputError("product", Msg(N_("Product: 1 to 100 characters")))
         if not 1 <= users <= MAX_USERS:
-            raise InputError("users", f"Users: a whole number from 1 to {MAX_USERS}")
+            raise InputError("users", Msg(N_("Users: a whole number from 1 to {most}"), most=MAX_USERS))
         if not 1 <= pins <= MAX_PINS:
-            raise InputError("pins", f"PINs: a whole number from 1 to {MAX_PINS}")
+            raise InputError("pins", Msg(N_("PINs: a whole number from 1 to {most}"), most=MAX_PINS))
         if not 1 <= count <= MAX_KITS:
-            raise InputError("count", f"Count: a whole number from 1 to {MAX_KITS}")
+            raise InputError("count", Msg(N_("Count: a whole number from 1 to {most}"), most=MAX_KITS))
         if count * pins * (2 if users > 1 else 1) > 20_000:
-            raise InputError("count", "Too many PIN codes in one call: at most 20000 (count x pins x sets)")
+            raise InputError("count",
+                             Msg(N_("Too many PIN codes in one call: at most 20000 (count x pins x sets)")))
         out: list[KitInfo] = []
         now = db.utcnow()
         # Kits are written KITS_PER_COMMIT to a transaction: one commit (an fsync
@@ -152,7 +155,7 @@ class Kits:
                 return kit
             except IntegrityError:
                 continue
-        raise LicwizError("Could not create a kit (identifier collisions)", code="internal")
+        raise LicwizError(Msg(N_("Could not create a kit (identifier collisions)")), code="internal")
 
     async def info(self, regnum: str) -> KitInfo:
         async with self.uow.engine.connect() as conn:

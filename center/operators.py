@@ -26,6 +26,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from licwiz.core.errors import InputError
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -100,7 +102,7 @@ class Operators:
         """Add an operator; its token (returned) is shown once, only its hash is stored."""
         name = name.strip()
         if not name or len(name) > 100 or any(not (ch.isalnum() or ch in "._-@ ") for ch in name):
-            raise InputError("name", "Operator name: 1 to 100 letters, digits, spaces or . _ - @")
+            raise InputError("name", Msg(N_("Operator name: 1 to 100 letters, digits, spaces or . _ - @")))
         token = secrets.token_urlsafe(32)
         try:
             async with self.uow.writer.begin() as conn:
@@ -108,7 +110,7 @@ class Operators:
                     name=name, token_hash=hash_token(token), created=db.utcnow(), disabled=False))
                 await audit.awrite(conn, "operator_add", request_id="cli", actor=name)
         except IntegrityError:
-            raise InputError("name", f"Operator {name!r} already exists") from None
+            raise InputError("name", Msg(N_("Operator {name} already exists"), name=repr(name))) from None
         return token
 
     async def disable(self, name: str) -> bool:

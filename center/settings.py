@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from licwiz.core.errors import InputError
-from licwiz.core.i18n import LANGUAGES
+from licwiz.core.i18n import LANGUAGES, N_
+from licwiz.core.message import Msg
 
 from . import db
 from .uow import UnitOfWork
@@ -51,16 +52,18 @@ class Settings:
 
     async def set(self, key: str, value: str) -> None:
         if key not in DEFAULTS and key not in INTERNAL:
-            raise InputError("setting", f"unknown setting {key!r}",
-                             f"known settings: {', '.join(sorted(DEFAULTS))}")
+            raise InputError("setting", Msg(N_("unknown setting {key}"), key=repr(key)),
+                             Msg(N_("known settings: {names}"), names=", ".join(sorted(DEFAULTS))))
         if key in DEFAULTS and DEFAULTS[key].isdigit() and not value.isdigit():
-            raise InputError("setting", f"{key}: expected a whole number, got {value!r}")
+            raise InputError("setting", Msg(N_("{key}: expected a whole number, got {value}"),
+                                            key=key, value=repr(value)))
         if key == "email" and value and not is_address(value):
-            raise InputError("setting", f"email: expected an e-mail address such as licenses@vendor.example, "
-                             f"got {value[:100]!r}")
+            raise InputError("setting", Msg(N_("email: expected an e-mail address such as "
+                                               "licenses@vendor.example, got {value}"),
+                                            value=repr(value[:100])))
         if key == "language" and value not in LANGUAGES:
-            raise InputError("setting", f"language: expected one of {', '.join(LANGUAGES)}, "
-                             f"got {value[:20]!r}")
+            raise InputError("setting", Msg(N_("language: expected one of {choices}, got {value}"),
+                                            choices=", ".join(LANGUAGES), value=repr(value[:20])))
         async with self.uow.writer.begin() as conn:
             done = await conn.execute(
                 db.settings.update().where(db.settings.c.key == key).values(value=value))

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from licwiz.core.errors import LicwizError
+from licwiz.core.i18n import N_
+from licwiz.core.message import Msg
 from licwiz.core.storage import atomic_write
 
 from . import db
@@ -36,8 +38,8 @@ APP_FACTORY = "licwiz.center.app:app_from_env"  # what uvicorn's worker processe
 
 
 def not_initialised(db_url: str) -> LicwizError:
-    return LicwizError("The Licensing Center database is not set up; run 'licwiz center init'",
-                       f"no schema in {db.shown_url(db_url)}", code="not_initialised")
+    return LicwizError(Msg(N_("The Licensing Center database is not set up; run 'licwiz center init'")),
+                       Msg(N_("no schema in {url}"), url=db.shown_url(db_url)), code="not_initialised")
 
 
 
@@ -113,11 +115,11 @@ async def open_service(db_url: str, home: Path, **engine_kw: Any) -> CenterServi
 
 def check_tls(cert: str | None, key: str | None) -> None:
     if bool(cert) != bool(key):
-        raise LicwizError("--tls-cert and --tls-key go together", code="usage")
+        raise LicwizError(Msg(N_("--tls-cert and --tls-key go together")), code="usage")
     for f in (cert, key):
         if f and not os.access(f, os.R_OK):
-            raise LicwizError(f"cannot read {f}", "the TLS certificate and key must be readable files",
-                              code="usage")
+            raise LicwizError(Msg(N_("cannot read {path}"), path=f),
+                              Msg(N_("the TLS certificate and key must be readable files")), code="usage")
 
 
 def private_log(path: Path) -> None:
