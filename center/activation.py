@@ -438,7 +438,8 @@ class Activations:
                                 old.license_id)
         changed = yield Stmt(q.SUPERSEDE, {"new": lic.license_id, "old": old.license_id}, COUNT)
         if changed != 1:
-            raise refusals.not_last_pin("The license was updated by another request at the same moment.")
+            raise refusals.not_last_pin(
+                Msg(N_("The license was updated by another request at the same moment.")))
         row = _license_row(lic, text, extra.pin_hash, extra.pin_set, prep, request_id, serial)
         return Activation(text, lic, lic.license_id, lic.users, old.license_id, request_id, "update"), row
 
@@ -477,15 +478,16 @@ def _current_license(kit: Any, paid_by: str, method: str) -> Rule[Any]:
     lic = yield Stmt(q.LICENSE_BY_PIN, {"pin": paid_by, "regnum": kit.regnum})
     if lic is None:
         yield from _pin(kit.regnum, paid_by, "Last used PIN code")
-        raise refusals.not_last_pin(
+        raise refusals.not_last_pin(Msg(N_(
             "This PIN code has not been used yet, so there is no license to recover or update. "
-            "For a new license choose First-time registration with it.")
+            "For a new license choose First-time registration with it.")))
     if lic.status == "revoked":
         raise refusals.license_revoked(lic.license_id)
     if lic.status == "superseded":
-        raise refusals.not_last_pin(
-            f"The license of this PIN code ({lic.license_id}) was replaced by an update "
-            f"({lic.superseded_by}). Enter the PIN code used last, for that update.")
+        raise refusals.not_last_pin(Msg(N_(
+            "The license of this PIN code ({license_id}) was replaced by an update "
+            "({update}). Enter the PIN code used last, for that update."),
+            license_id=lic.license_id, update=lic.superseded_by))
     if method_family(lic.method) != method_family(method):
         raise refusals.method_locked(lic.method)
     return lic

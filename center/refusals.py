@@ -85,11 +85,12 @@ def unauthorized() -> Refusal:
 
 
 def no_kit(regnum: str) -> Refusal:
-    return Refusal("not_found", f"No kit with registration number {regnum}", status=404)
+    return Refusal("not_found", Msg(N_("No kit with registration number {regnum}"), regnum=regnum),
+                   status=404)
 
 
 def no_license(license_id: str) -> Refusal:
-    return Refusal("not_found", f"No license {license_id}", status=404)
+    return Refusal("not_found", Msg(N_("No license {license_id}"), license_id=license_id), status=404)
 
 
 # ---- the refusals people see (the wizard shows brief, "View error description" shows detail)
