@@ -53,6 +53,15 @@ async def _no_reset(conn: Any) -> None:
         await conn.execute("ROLLBACK")
 
 
+def _connection_lost(conn: Any) -> bool:
+    """Whether asyncpg's connection (a pool proxy) is gone: closed, or detached
+    from its proxy, whose methods then raise InterfaceError instead of answering."""
+    try:
+        return bool(conn.is_closed())
+    except Exception:
+        return True
+
+
 class UnitOfWork:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -168,6 +177,14 @@ class UnitOfWork:
                     raise
                 conn.terminate()
                 await pool.expire_connections()
+            except Exception as exc:
+                # PostgreSQL went away under the rule: asyncpg then raises an
+                # InterfaceError ("the underlying connection is closed"), not one of
+                # its connection errors. The connection's state says it is an outage
+                # (503, the client retries with its key), not a bug (500).
+                if _connection_lost(conn):
+                    raise ConnectionError("the PostgreSQL connection closed during the transaction") from exc
+                raise
             finally:
                 with contextlib.suppress(Exception):
                     await pool.release(conn)
