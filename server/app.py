@@ -32,7 +32,6 @@ import contextlib
 import functools
 import gc
 import hmac
-import json
 import logging
 import time
 import uuid
@@ -48,7 +47,7 @@ from licwiz.core.product import current_product
 from licwiz.core.text import text_problem
 from licwiz.service import metrics
 from licwiz.service.access import RequestLog, incoming_id
-from licwiz.service.body import JsonRules, read_json, too_large
+from licwiz.service.body import JsonRules, read_asgi, read_json
 from licwiz.service.errors import ApiError, ErrorHandler, HasScope
 from licwiz.service.ids import new_id
 from licwiz.service.logs import ACCESS
@@ -331,28 +330,8 @@ def _seat_route(method: str, path: str) -> tuple[str, str] | None:
 
 
 async def _read_doc(receive: Receive, length: bytes | None) -> dict[str, Any]:
-    """The JSON object of the body, within JSON_RULES (service/body.py's rules, read with orjson)."""
-    if length is not None and too_large({"content-length": length.decode("latin-1")}, MAX_BODY):
-        raise ApiError(*JSON_RULES.too_large, status=413)
-    body = b""
-    while True:
-        msg = await receive()
-        if msg["type"] != "http.request":
-            raise ApiError("bad_request", "the client went away", status=400)
-        body += msg.get("body", b"")
-        if len(body) > MAX_BODY:
-            raise ApiError(*JSON_RULES.too_large, status=413)
-        if not msg.get("more_body", False):
-            break
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson refuses a lone surrogate (\ud800) that JSON allows: the stdlib reads
-        # it, and the field's check names the field (422), as on Starlette's routes.
-        try:
-            doc = json.loads(body)
-        except (ValueError, RecursionError):
-            raise ApiError(*JSON_RULES.not_json, status=400) from None
+    """The JSON object of the body, within JSON_RULES (read as every fast path reads: service/body.py)."""
+    doc = await read_asgi(receive, None if length is None else length.decode("latin-1"), JSON_RULES)
     if not isinstance(doc, dict):
         raise ApiError(*JSON_RULES.not_object or JSON_RULES.not_json, status=400)
     return doc

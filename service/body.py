@@ -79,7 +79,7 @@ async def read_asgi(receive: Callable[[], Awaitable[Mapping[str, Any]]], content
                     rules: JsonRules) -> Any:
     """``read_json`` for an ASGI request: its body from ``receive``, its
     Content-Length header (None when absent) checked first."""
-    if content_length is not None and (not content_length.isdigit() or int(content_length) > rules.max_bytes):
+    if content_length is not None and too_large({"content-length": content_length}, rules.max_bytes):
         raise ApiError(*rules.too_large, status=413)
     body = b""
     while True:
