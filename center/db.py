@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from licwiz.core.errors import LicwizError
 from licwiz.core.i18n import N_
 from licwiz.core.message import Msg
+from licwiz.service.schema import Schema
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -268,48 +269,32 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
     return engine
 
 
-def _alembic_config() -> Any:
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    return cfg
-
-
-def head_revision() -> str:
-    """The newest revision this code knows."""
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None
-    return head
+def _schema_error(line: Msg) -> LicwizError:
+    return LicwizError(line, code="schema")
 
 
 UPGRADE_COMMAND = "licwiz center db upgrade"
 
+# The center's migrations (service/schema.py holds the logic both services share).
+SCHEMA = Schema(
+    folder=Path(__file__).parent / "migrations",
+    upgrade_command=UPGRADE_COMMAND,
+    error=_schema_error,
+    missing=N_("the database has no schema yet: 'licwiz center init' makes it"),
+    # 0003 hashes the stored PINs with the home's key: it needs the live database.
+    unprintable=N_("the upgrade {at} changes data and cannot be printed as SQL: run "
+                   "`{command}` (back the database up first)"),
+)
 
-def known_revisions() -> set[str]:
-    from alembic.script import ScriptDirectory
 
-    return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
-
-
-def newer(revision: str) -> LicwizError:
-    return LicwizError(Msg(N_("this database was written by a newer licwiz (revision {revision})"),
-                           revision=revision), code="schema")
-
-
-def schema_problem(revision: str | None) -> LicwizError | None:
-    """Why ``serve`` must not start on a schema at ``revision`` (None: no
-    schema is not this function's business; at head: None). One line each."""
-    head = head_revision()
-    if revision is None or revision == head:
-        return None
-    if revision not in known_revisions():
-        return newer(revision)
-    return LicwizError(Msg(N_("the database schema is at revision {revision}, this licwiz needs {head}: "
-                              "run `{command}`"), revision=revision, head=head, command=UPGRADE_COMMAND),
-                       code="schema")
+# The schema's state for serve, `center db` and /ready, under their old names.
+_alembic_config = SCHEMA.config
+head_revision = SCHEMA.head  # the newest revision this code knows
+known_revisions = SCHEMA.known
+newer = SCHEMA.newer  # the error for a revision this code does not know
+schema_problem = SCHEMA.problem  # why serve must not start on a revision (None: it may)
+schema_revision = SCHEMA.revision  # None when the database is not set up
+upgrade_sql = SCHEMA.upgrade_sql  # what run_migrations would run, as SQL for a DBA; "" at head
 
 
 async def run_migrations(engine: AsyncEngine, pin_key: bytes | None = None) -> None:
@@ -317,68 +302,7 @@ async def run_migrations(engine: AsyncEngine, pin_key: bytes | None = None) -> N
     home's PIN key, for the revision that turns stored PINs into their hashes.
     A revision this licwiz does not know (a newer one wrote the database) is
     one line (``newer``), not Alembic's traceback."""
-    from alembic import command
-
-    revision = await schema_revision(engine)
-    if revision is not None and revision not in known_revisions():
-        raise newer(revision)
-    cfg = _alembic_config()
-
-    def _upgrade(sync_conn: Any) -> None:
-        cfg.attributes["connection"] = sync_conn
-        cfg.attributes["pin_key"] = pin_key
-        command.upgrade(cfg, "head")
-
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
-
-
-async def upgrade_sql(engine: AsyncEngine) -> str:
-    """The SQL ``run_migrations`` would run on this database, for a DBA
-    (Alembic's offline mode: nothing is executed); "" when at head. A revision
-    that changes data with what it reads (0003 hashes the stored PINs with the
-    home's key) cannot be printed: that is said, naming it."""
-    import io
-
-    from alembic import command
-
-    revision = await schema_revision(engine)
-    if revision is None:
-        raise LicwizError(Msg(N_("the database has no schema yet: 'licwiz center init' makes it")),
-                          code="schema")
-    if revision not in known_revisions():
-        raise newer(revision)
-    if revision == head_revision():
-        return ""
-    out = io.StringIO()
-    cfg = _alembic_config()
-    cfg.output_buffer = out
-
-    def _print(sync_conn: Any) -> None:
-        # With sql=True Alembic renders to the buffer; the connection only names the dialect.
-        cfg.attributes["connection"] = sync_conn
-        command.upgrade(cfg, f"{revision}:head", sql=True)
-
-    async with engine.connect() as conn:
-        try:
-            await conn.run_sync(_print)
-        except Exception as exc:  # a data migration needs the live database (and the PIN key)
-            done = [line for line in out.getvalue().splitlines() if line.startswith("-- Running upgrade")]
-            at = done[-1].removeprefix("-- Running upgrade ") if done else f"{revision} -> ..."
-            raise LicwizError(Msg(N_("the upgrade {at} changes data and cannot be printed as SQL: run "
-                                     "`{command}` (back the database up first)"),
-                                  at=at, command=UPGRADE_COMMAND),
-                              code="schema") from exc
-    return out.getvalue()
-
-
-async def schema_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as conn:
-        try:
-            row = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).first()
-        except sa.exc.DBAPIError:
-            return None
-        return str(row[0]) if row else None
+    await SCHEMA.upgrade(engine, pin_key=pin_key)
 
 
 def utcnow() -> dt.datetime:

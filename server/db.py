@@ -27,6 +27,7 @@ from typing import Any
 
 from licwiz.core.i18n import N_
 from licwiz.core.message import Msg
+from licwiz.service.schema import Schema
 from sqlalchemy import (
     Column,
     Float,
@@ -41,10 +42,8 @@ from sqlalchemy import (
     func,
     inspect,
     select,
-    text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 metadata = MetaData()
@@ -146,14 +145,6 @@ def make_engine(url: str) -> AsyncEngine:
 VERSION_TABLE = "licwiz_schema_version"
 
 
-def _alembic_config() -> Any:
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    return cfg
-
-
 class SchemaError(ValueError):
     """The database's schema is not the one this licwiz runs on (one line, for an operator).
     ``text``: the line, English as ``str(exc)``, in the user's language with
@@ -166,32 +157,31 @@ class SchemaError(ValueError):
 
 UPGRADE_COMMAND = "licwiz server db upgrade"
 
+# The server's migrations (service/schema.py holds the logic both services share).
+SCHEMA = Schema(
+    folder=Path(__file__).parent / "migrations",
+    upgrade_command=UPGRADE_COMMAND,
+    error=SchemaError,
+    missing=N_("this database has no license server schema yet: 'licwiz server init' makes it"),
+    version_table=VERSION_TABLE,
+)
 
-def known_revisions() -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
-
-
-def newer(revision: str) -> SchemaError:
-    return SchemaError(Msg(N_("this database was written by a newer licwiz (revision {revision})"),
-                           revision=revision))
+# The schema's state for serve, `server db` and /ready, under their old names.
+head_revision = SCHEMA.head  # the newest revision this code knows
+known_revisions = SCHEMA.known
+newer = SCHEMA.newer  # the error for a revision this code does not know
+schema_revision = SCHEMA.revision  # None when the database is not set up
+upgrade_sql = SCHEMA.upgrade_sql  # what run_migrations would run, as SQL for a DBA; "" at head
 
 
 def schema_problem(revision: str | None, legacy: bool = False) -> SchemaError | None:
     """Why ``serve`` must not start on a schema at ``revision`` (None: at head).
     ``legacy``: the tables exist without a version (made before Alembic)."""
-    head = head_revision()
     if revision is None and legacy:
         return SchemaError(Msg(N_("the database schema is at revision none (made before schema versions), "
                                   "this licwiz needs {head}: run `{command}`"),
-                               head=head, command=UPGRADE_COMMAND))
-    if revision is None or revision == head:
-        return None
-    if revision not in known_revisions():
-        return newer(revision)
-    return SchemaError(Msg(N_("the database schema is at revision {revision}, this licwiz needs {head}: "
-                              "run `{command}`"), revision=revision, head=head, command=UPGRADE_COMMAND))
+                               head=head_revision(), command=UPGRADE_COMMAND))
+    return SCHEMA.problem(revision)
 
 
 async def has_tables(engine: AsyncEngine) -> bool:
@@ -206,65 +196,7 @@ async def run_migrations(engine: AsyncEngine) -> None:
     ``create_all`` before the server used Alembic is adopted: revision 0001
     creates only what is missing. A revision this licwiz does not know (a newer
     one wrote the database) is ``SchemaError``, not Alembic's traceback."""
-    from alembic import command
-
-    revision = await schema_revision(engine)
-    if revision is not None and revision not in known_revisions():
-        raise newer(revision)
-    cfg = _alembic_config()
-
-    def _upgrade(sync_conn: Any) -> None:
-        cfg.attributes["connection"] = sync_conn
-        command.upgrade(cfg, "head")
-
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
-
-
-async def upgrade_sql(engine: AsyncEngine) -> str:
-    """The SQL ``run_migrations`` would run on this database, for a DBA to read
-    or run (Alembic's offline mode; nothing is executed). "" when at head."""
-    import io
-
-    from alembic import command
-
-    revision = await schema_revision(engine)
-    if revision is None:
-        raise SchemaError(Msg(N_("this database has no license server schema yet: "
-                                 "'licwiz server init' makes it")))
-    if revision not in known_revisions():
-        raise newer(revision)
-    if revision == head_revision():
-        return ""
-    out = io.StringIO()
-    cfg = _alembic_config()
-    cfg.output_buffer = out
-
-    def _print(sync_conn: Any) -> None:
-        # With sql=True Alembic renders to the buffer; the connection only names the dialect.
-        cfg.attributes["connection"] = sync_conn
-        command.upgrade(cfg, f"{revision}:head", sql=True)
-
-    async with engine.connect() as conn:
-        await conn.run_sync(_print)
-    return out.getvalue()
-
-
-async def schema_revision(engine: AsyncEngine) -> str | None:
-    """The schema's revision; None when the database is not set up."""
-    async with engine.connect() as conn:
-        try:
-            row = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).first()
-        except DBAPIError:
-            return None
-        return str(row[0]) if row else None
-
-
-def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    return str(head)
+    await SCHEMA.upgrade(engine)
 
 
 def token_hash(token: str) -> str:
