@@ -17,12 +17,13 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from licwiz.center import db, keystore, setup
 from licwiz.center.keystore import default_home
+from licwiz.center.kits import KitInfo
 from licwiz.center.service import CenterService
 from licwiz.center.settings import DEFAULTS as DEFAULT_SETTINGS
 from licwiz.cli import mail as mail_cli
@@ -35,6 +36,7 @@ from licwiz.core.message import Msg, localized
 from sqlalchemy.exc import DBAPIError
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+T = TypeVar("T")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -176,15 +178,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_kit_create(args: argparse.Namespace) -> int:
+async def _ask(args: argparse.Namespace, call: Callable[[CenterService], Awaitable[T]]) -> T:
+    """One call on the center's service, opened for it and closed whatever the call does."""
     svc = await _service(args)
     try:
-        kits = await svc.kits.create(args.product, args.users, args.pins, args.count)
+        return await call(svc)
     finally:
         await svc.close()
+
+
+def _reply(args: argparse.Namespace, data: Any, say: Callable[[], object]) -> int:
+    """A command's answer: ``data`` as JSON with --json, else what ``say`` prints for a person."""
     if args.json:
-        _print_json([k.to_dict() for k in kits])
-        return 0
+        _print_json(data)
+    else:
+        say()
+    return 0
+
+
+async def _admin(args: argparse.Namespace, call: Callable[[CenterService], Awaitable[T]],
+                 say: Callable[[T], object], as_json: Callable[[T], Any] = lambda result: result) -> int:
+    """The shape of an administration command: one call on the service, then its
+    result as JSON (``as_json`` of it) or as ``say`` prints it."""
+    result = await _ask(args, call)
+    return _reply(args, as_json(result), lambda: say(result))
+
+
+def _kit_dicts(kits: list[KitInfo]) -> list[dict[str, Any]]:
+    return [k.to_dict() for k in kits]
+
+
+def _say_created(kits: list[KitInfo]) -> None:
     for k in kits:
         print(_("Registration number {regnum}  product {product}  users {users}").format(
             regnum=k.regnum, product=k.product, users=k.users))
@@ -196,19 +220,15 @@ async def cmd_kit_create(args: argparse.Namespace) -> int:
             for i, p in enumerate(k.multi_pins, 1):
                 print(f"    {i:>3}. {format_pin(p)}")
     print(_("The PIN codes are shown only now: the center keeps no readable copy of them."), file=sys.stderr)
-    return 0
 
 
-async def cmd_kit_show(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        kit = await svc.kits.info(args.regnum)
-        lics = await svc.kits.list_licenses(args.regnum)
-    finally:
-        await svc.close()
-    if args.json:
-        _print_json({**kit.to_dict(), "licenses": lics})
-        return 0
+async def cmd_kit_create(args: argparse.Namespace) -> int:
+    return await _admin(args, lambda svc: svc.kits.create(args.product, args.users, args.pins, args.count),
+                        _say_created, _kit_dicts)
+
+
+def _say_kit(found: tuple[KitInfo, list[dict[str, Any]]]) -> None:
+    kit, lics = found
     print(_("Registration number {regnum}  product {product}  users {users}  set in use: {value}  licenses "
             "issued: {issued}").format(
         regnum=kit.regnum, product=kit.product, users=kit.users, value=kit.pin_set or _('none yet'),
@@ -221,76 +241,59 @@ async def cmd_kit_show(args: argparse.Namespace) -> int:
     for lic in lics:
         print(_("  license {license_id}  {status}  users {users}  {method}").format(
             license_id=lic['license_id'], status=lic['status'], users=lic['users'], method=lic['method']))
-    return 0
 
 
-async def cmd_kit_list(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        kits = await svc.kits.list_kits()
-    finally:
-        await svc.close()
-    if args.json:
-        _print_json([k.to_dict() for k in kits])
-        return 0
+async def cmd_kit_show(args: argparse.Namespace) -> int:
+    async def find(svc: CenterService) -> tuple[KitInfo, list[dict[str, Any]]]:
+        return await svc.kits.info(args.regnum), await svc.kits.list_licenses(args.regnum)
+
+    return await _admin(args, find, _say_kit, lambda found: {**found[0].to_dict(), "licenses": found[1]})
+
+
+def _say_kits(kits: list[KitInfo]) -> None:
     for k in kits:
         print(_("{regnum}  {product:<20} users {users:<5} set {value:<6} issued {issued}").format(
             regnum=k.regnum, product=k.product, users=k.users, value=k.pin_set or '-', issued=k.issued))
-    return 0
 
 
-async def cmd_license_list(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        lics = await svc.kits.list_licenses(args.regnum)
-    finally:
-        await svc.close()
-    if args.json:
-        _print_json(lics)
-        return 0
+async def cmd_kit_list(args: argparse.Namespace) -> int:
+    return await _admin(args, lambda svc: svc.kits.list_kits(), _say_kits, _kit_dicts)
+
+
+def _say_licenses(lics: list[dict[str, Any]]) -> None:
     for lic in lics:
         print(f"{lic['license_id']}  {lic['status']:<10} users {lic['users']:<5} {lic['method']:<6} "
               f"{lic['issued_at'][:10]}" + (f"  supersedes {lic['supersedes']}" if lic["supersedes"] else ""))
-    return 0
+
+
+async def cmd_license_list(args: argparse.Namespace) -> int:
+    return await _admin(args, lambda svc: svc.kits.list_licenses(args.regnum), _say_licenses)
+
+
+def _say_license(lic: dict[str, Any]) -> None:
+    for k, v in lic.items():
+        if k != "license":
+            print(f"{k}: {v}")
+    print(lic["license"], end="")
 
 
 async def cmd_license_show(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        lic = await svc.kits.license_info(args.license_id)
-    finally:
-        await svc.close()
-    if args.json:
-        _print_json(lic)
-    else:
-        for k, v in lic.items():
-            if k != "license":
-                print(f"{k}: {v}")
-        print(lic["license"], end="")
-    return 0
+    return await _admin(args, lambda svc: svc.kits.license_info(args.license_id), _say_license)
 
 
 async def cmd_license_revoke(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        lic = await svc.kits.revoke(args.license_id, actor="cli")
-    finally:
-        await svc.close()
-    if args.json:
-        _print_json(lic)
-        return 0
-    print(_("license {license_id} revoked").format(license_id=lic['license_id']))
-    return 0
+    return await _admin(args, lambda svc: svc.kits.revoke(args.license_id, actor="cli"), lambda lic: print(
+        _("license {license_id} revoked").format(license_id=lic['license_id'])))
 
 
 async def cmd_keys_rotate(args: argparse.Namespace) -> int:
     home = _home(args)
     e = keystore.rotate(home, args.kind)
-    if args.json:
-        _print_json(e.to_dict())
-    elif e.status == "current":  # a home without a key of that kind
-        print(_("{kind} key {key_id} created and current").format(kind=e.kind, key_id=e.key_id))
-    else:
+
+    def say() -> None:
+        if e.status == "current":  # a home without a key of that kind
+            print(_("{kind} key {key_id} created and current").format(kind=e.kind, key_id=e.key_id))
+            return
         print(_("next {kind} key {key_id} published (GET /api/v1/keys, {value}); it is not used yet.").format(
             kind=e.kind, key_id=e.key_id, value=home / 'public'))
         print(_("  1. distribute it: clients add {value} to their trusted keys (/etc/licwiz/trusted-keys or "
@@ -300,16 +303,17 @@ async def cmd_keys_rotate(args: argparse.Namespace) -> int:
                 "seconds);").format(
             key_id=e.key_id))
         print(_("  3. once no client needs the old key: 'licwiz center keys retire OLD_KEY_ID'."))
-    return 0
+
+    return _reply(args, e.to_dict(), say)
 
 
 async def cmd_keys_activate(args: argparse.Namespace) -> int:
     new, old = keystore.activate(_home(args), args.key_id)
-    if args.json:
-        _print_json({"current": new.to_dict(), "previous": old.to_dict() if old else None})
-    elif old is None:
-        print(_("{kind} key {key_id} is already current").format(kind=new.kind, key_id=new.key_id))
-    else:
+
+    def say() -> None:
+        if old is None:
+            print(_("{kind} key {key_id} is already current").format(kind=new.kind, key_id=new.key_id))
+            return
         if new.kind == "signing":
             said = _("{kind} key {key_id} is current: it signs new licenses (running servers follow within "
                      "seconds); {old} is previous: still published and trusted until "
@@ -320,106 +324,75 @@ async def cmd_keys_activate(args: argparse.Namespace) -> int:
                      "follow within seconds); {old} is previous: still published and trusted until "
                      "'licwiz center keys retire {old}'")
         print(said.format(kind=new.kind, key_id=new.key_id, old=old.key_id))
-    return 0
+
+    return _reply(args, {"current": new.to_dict(), "previous": old.to_dict() if old else None}, say)
 
 
 async def cmd_keys_retire(args: argparse.Namespace) -> int:
     e = keystore.retire(_home(args), args.key_id)
-    if args.json:
-        _print_json(e.to_dict())
-    else:
-        print(_("{kind} key {key_id} retired: no longer published nor trusted by the center (running "
-                "servers follow within seconds)").format(
-            kind=e.kind, key_id=e.key_id))
-    return 0
+    return _reply(args, e.to_dict(), lambda: print(
+        _("{kind} key {key_id} retired: no longer published nor trusted by the center (running "
+          "servers follow within seconds)").format(kind=e.kind, key_id=e.key_id)))
 
 
 async def cmd_keys_list(args: argparse.Namespace) -> int:
     # As a serving center sees them: a key from the environment replaces the home's of its kind.
     rows = [e.to_dict() for e in keystore.load_keys(_home(args)).entries]
-    if args.json:
-        _print_json(rows)
-        return 0
-    for r in rows:
-        print(_("{key_id}  {kind:<8} {status:<9} created {value}").format(
-            key_id=r['key_id'], kind=r['kind'], status=r['status'], value=r['created'] or _('unknown')))
-    return 0
+
+    def say() -> None:
+        for r in rows:
+            print(_("{key_id}  {kind:<8} {status:<9} created {value}").format(
+                key_id=r['key_id'], kind=r['kind'], status=r['status'], value=r['created'] or _('unknown')))
+
+    return _reply(args, rows, say)
 
 
 async def cmd_operator_add(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        token = await svc.operators.add(args.name)
-    finally:
-        await svc.close()
-    if args.json:
-        _print_json({"name": args.name.strip(), "token": token})
-        return 0
-    print(_("operator {name} added; token (shown once): {token}").format(name=args.name.strip(), token=token))
-    return 0
+    name = args.name.strip()
+    return await _admin(args, lambda svc: svc.operators.add(args.name), lambda token: print(
+        _("operator {name} added; token (shown once): {token}").format(name=name, token=token)),
+        lambda token: {"name": name, "token": token})
+
+
+def _say_operators(ops: list[dict[str, Any]]) -> None:
+    for o in ops:
+        print(_("{name}  created {value}  {value2}").format(
+            name=o['name'], value=o['created'][:19], value2=_('disabled') if o['disabled'] else _('enabled')))
 
 
 async def cmd_operator_list(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        ops = await svc.operators.list_all()
-    finally:
-        await svc.close()
-    if args.json:
-        _print_json(ops)
-    for o in [] if args.json else ops:
-        print(_("{name}  created {value}  {value2}").format(
-            name=o['name'], value=o['created'][:19], value2=_('disabled') if o['disabled'] else _('enabled')))
-    return 0
+    return await _admin(args, lambda svc: svc.operators.list_all(), _say_operators)
 
 
 async def cmd_operator_disable(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        ok = await svc.operators.disable(args.name)
-    finally:
-        await svc.close()
-    if not ok:
+    if not await _ask(args, lambda svc: svc.operators.disable(args.name)):
         raise InputError("name", Msg(N_("No operator {name!r}"), name=args.name))
     print(_("operator {name} disabled").format(name=args.name))
     return 0
 
 
 async def cmd_config_set(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        await svc.settings.set(args.key, args.value)
-    finally:
-        await svc.close()
+    await _ask(args, lambda svc: svc.settings.set(args.key, args.value))
     return 0
+
+
+def _say_settings(values: dict[str, str]) -> None:
+    for k, v in values.items():
+        print(f"{k} = {v}")
 
 
 async def cmd_config_show(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        values = await svc.settings.shown()
-    finally:
-        await svc.close()
-    if args.json:
-        _print_json(values)
-    else:
-        for k, v in values.items():
-            print(f"{k} = {v}")
-    return 0
+    return await _admin(args, lambda svc: svc.settings.shown(), _say_settings)
+
+
+def _say_audit(rows: list[dict[str, Any]]) -> None:
+    for r in rows:
+        print(f"{r['at'][:19]}  {r['event']:<13} {r['code'] or '-':<18} {r['regnum'] or '-':<10} "
+              f"{r['license_id'] or '-':<14} {r['request_id']}")
 
 
 async def cmd_audit(args: argparse.Namespace) -> int:
-    svc = await _service(args)
-    try:
-        rows = await svc.audit.log(args.limit)
-    finally:
-        await svc.close()
-    if args.json:
-        _print_json(rows)
-    for r in [] if args.json else rows:
-        print(f"{r['at'][:19]}  {r['event']:<13} {r['code'] or '-':<18} {r['regnum'] or '-':<10} "
-              f"{r['license_id'] or '-':<14} {r['request_id']}")
-    return 0
+    return await _admin(args, lambda svc: svc.audit.log(args.limit), _say_audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
