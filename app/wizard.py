@@ -24,6 +24,7 @@ from typing import ClassVar
 
 from licwiz.core.i18n import N_, _
 from licwiz.screens.base import Cancel, Finish, GoBack, GoNext, QuitRequested, Replace, StepScreen
+from licwiz.screens.buttonbar import ButtonBar
 from licwiz.screens.widgets import AsciiScrollBarRender
 from rich.text import Text
 from textual import work
@@ -146,6 +147,26 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
         if isinstance(field, Input):
             # Queued behind the keys already handed to the field, ahead of the ones after.
             field.call_later(self.run_action, action, field)
+
+    def action_focus_next(self) -> None:
+        # The step's button bar is one widget with a focus stop per button: Tab
+        # goes through its buttons before it leaves it, as through a row of Buttons.
+        self._move_focus(1)
+
+    def action_focus_previous(self) -> None:
+        self._move_focus(-1)
+
+    def _move_focus(self, delta: int) -> None:
+        bar = self.focused
+        if isinstance(bar, ButtonBar) and bar.step(delta):
+            return
+        if delta > 0:
+            super().action_focus_next()
+        else:
+            super().action_focus_previous()
+        bar = self.focused
+        if isinstance(bar, ButtonBar):
+            bar.enter_from(delta)
 
     @property
     def all_users_writable(self) -> bool | None:

@@ -109,10 +109,12 @@ class AutomaticStep(StepScreen):
         else:
             error = self.state.error
             # After a refusal the way on is another method; after an outage, trying again.
-            target = "#other-method" if error is not None and not error.retry else "#next"
-            button = self.query_one(target, Button)
-            if not button.disabled:
-                button.focus()
+            if error is not None and not error.retry:
+                button = self.query_one("#other-method", Button)
+                if not button.disabled:
+                    button.focus()
+            else:
+                self.focus_button("next")
 
     def _show_error(self, error: ErrorInfo | None, kept: str = "") -> None:
         self.state.error = error

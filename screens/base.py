@@ -26,8 +26,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Input, Static
 
+from .buttonbar import BarButton, ButtonBar
 from .widgets import FieldError, StepRail
 
 NOTES_MIN_WIDTH = 100  # the demo notes panel sits beside the wizard from this width on
@@ -130,13 +131,12 @@ class StepScreen(Screen[None]):
                 panel.border_title = _("Demo kits (F2: all)")
                 yield panel
         yield Static("", id="status")
-        with Horizontal(id="buttons"):
-            back = Button(_("< Back (Esc)"), id="back")
-            back.display = n > 1 and self.ALLOW_BACK
-            yield back
-            yield Button(_(self.NEXT_LABEL), id="next", variant="primary")
-            yield Button(_("Help (F1)"), id="help")
-            yield Button(_("Quit (^Q)"), id="quit")
+        yield ButtonBar([
+            BarButton("back", _("< Back (Esc)"), shown=n > 1 and self.ALLOW_BACK),
+            BarButton("next", _(self.NEXT_LABEL), primary=True),
+            BarButton("help", _("Help (F1)")),
+            BarButton("quit", _("Quit (^Q)")),
+        ], id="buttons")
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -191,8 +191,21 @@ class StepScreen(Screen[None]):
             if widget.focusable:
                 self.set_focus(widget)
                 return
-        nxt = self.query_one("#next", Button)
-        self.set_focus(nxt if nxt.focusable else self.query_one("#rail"))
+        bar = self.buttons
+        if bar.button_disabled("next"):
+            self.set_focus(self.query_one("#rail"))
+        else:
+            bar.chosen = "next"
+            self.set_focus(bar)
+
+    @property
+    def buttons(self) -> ButtonBar:
+        """Back, Next, Help and Quit (one widget: screens/buttonbar.py)."""
+        return self.query_one("#buttons", ButtonBar)
+
+    def focus_button(self, name: str) -> None:
+        """Put the focus on one of the bar's buttons (when it can be pressed)."""
+        self.buttons.choose(name)
 
     # -- what subclasses fill in --------------------------------------------
 
@@ -247,12 +260,8 @@ class StepScreen(Screen[None]):
             # The status line said why Next was refused: it follows the corrections
             # (a fixed field's error goes from it too), and clears once all is fine.
             self._show_status_errors(errors)
-        nxt = self.query_one("#next", Button)
-        nxt.disabled = not ok
         # Said in words too: a dimmed button alone is invisible with NO_COLOR.
-        label = self.next_label(ok)
-        if str(nxt.label) != label:
-            nxt.label = label
+        self.buttons.update("next", label=self.next_label(ok), disabled=not ok)
 
     def next_label(self, enabled: bool) -> str:
         return _(self.NEXT_LABEL) if enabled else _("Next (incomplete)")
@@ -315,21 +324,17 @@ class StepScreen(Screen[None]):
         else:
             self.focus_next()
 
-    @on(Button.Pressed, "#back")
-    def _back_pressed(self) -> None:
-        self.action_back()
-
-    @on(Button.Pressed, "#next")
-    def _next_pressed(self) -> None:
-        self.action_next()
-
-    @on(Button.Pressed, "#help")
-    def _help_pressed(self) -> None:
-        self.action_help()
-
-    @on(Button.Pressed, "#quit")
-    def _quit_pressed(self) -> None:
-        self.post_message(QuitRequested())
+    @on(ButtonBar.Pressed, "#buttons")
+    def _bar_pressed(self, event: ButtonBar.Pressed) -> None:
+        event.stop()
+        if event.name == "back":
+            self.action_back()
+        elif event.name == "next":
+            self.action_next()
+        elif event.name == "help":
+            self.action_help()
+        else:
+            self.post_message(QuitRequested())
 
     @on(StepRail.Picked, "#rail")
     def _rail_picked(self, event: StepRail.Picked) -> None:

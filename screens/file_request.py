@@ -171,7 +171,7 @@ class FileRequestStep(OfflineStep):
             _("You may close the wizard now and continue later with \"Specify license details "
               "file\", or press Next when the license data file has come back."),
         ]))
-        self.query_one("#next", Button).focus()
+        self.focus_button("next")
 
     def errors(self) -> dict[str, str]:
         if self._saving:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from licwiz.core.i18n import N_, _
 from textual.app import ComposeResult
-from textual.widgets import Button, Static
+from textual.widgets import Static
 
 from .base import Finish, StepScreen
 from .paths import PathText
@@ -42,7 +42,7 @@ class FinalStep(StepScreen):
         yield PathText("\n".join(lines), id="summary")
 
     def after_mount(self) -> None:
-        self.query_one("#next", Button).focus()
+        self.focus_button("next")
 
     def can_go_next(self) -> bool:
         return True

@@ -11,7 +11,7 @@ from licwiz.core import phonecodes
 from licwiz.core.i18n import N_, _, ngettext
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Button, Static
+from textual.widgets import Static
 
 from .file_request import OfflineFailure, OfflineStep
 
@@ -72,7 +72,7 @@ class PhoneCodesStep(OfflineStep):
             digits=ngettext("{n} digit", "{n} digits", digits).format(n=digits))
         self.query_one("#codes", Static).update(size + "\n\n" + code_table(rows))
         self.refresh_valid()
-        self.query_one("#next", Button).focus()
+        self.focus_button("next")
 
     def errors(self) -> dict[str, str]:
         return {} if self._rows else {"codes": _("The request code is not ready")}

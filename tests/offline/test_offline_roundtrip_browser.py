@@ -260,7 +260,7 @@ async def test_offline_bad_files_refused_in_wizard_and_page(
             assert _installed() == []
             assert d.state.current == "file_install"
         # V shows the description for support.
-        d.screen.query_one("#next").focus()
+        d.screen.focus_button("next")
         await d.press("v")
         await d.wait(lambda: type(d.screen).__name__ == "ErrorDialog", what="error dialog")
         await d.press("escape")

@@ -61,7 +61,7 @@ class WizardDriver:
         focused (the step sets its focus as it mounts: keys go where it says)."""
         def ready() -> bool:
             scr = self.screen
-            return (getattr(scr, "step", None) == step and scr.is_mounted and bool(scr.query("#next"))
+            return (getattr(scr, "step", None) == step and scr.is_mounted and bool(scr.query("#buttons"))
                     and scr.focused is not None)
         await self.wait(ready, timeout, f"step {step}")
         await self.pilot.pause()
@@ -78,9 +78,14 @@ class WizardDriver:
         await self.wait(ready, timeout, f"dialog {name}" + (f" with #{focus} focused" if focus else ""))
 
     async def focused(self, widget_id: str, timeout: float = 15.0) -> None:
-        """Wait until the widget ``#widget_id`` of the top screen has the focus."""
+        """Wait until the widget ``#widget_id`` of the top screen has the focus
+        (or, for "back", "next", "help" and "quit", the button bar with that button chosen)."""
+        from licwiz.screens.buttonbar import ButtonBar
+
         def ready() -> bool:
             focused = self.screen.focused
+            if isinstance(focused, ButtonBar) and focused.chosen == widget_id:
+                return True
             return focused is not None and focused.id == widget_id
         await self.wait(ready, timeout, f"focus on #{widget_id}")
 
@@ -138,7 +143,7 @@ class WizardDriver:
         return str(getattr(widget, "content", None) or widget.render())
 
     def next_enabled(self) -> bool:
-        return not self.screen.query_one("#next").disabled
+        return not self.screen.buttons.button_disabled("next")
 
     async def next(self) -> None:
         await self.press("ctrl+n")

@@ -501,12 +501,12 @@ async def test_cancel_a_hanging_availability_check(wizard_run: Any) -> None:
             await d.at("automatic")
             assert "Checking availability" in d.text("#availability")
             assert d.screen.query_one("#cancel-row").display
-            assert "Working" in str(d.screen.query_one("#next").label)
+            assert "Working" in d.screen.buttons.label("next")
             await d.press("c")
             await d.wait(lambda: not d.screen._running, what="cancelled")
             assert "Cancelled" in d.text("#progress")
-            assert not d.screen.query_one("#next").disabled
-            assert "Check again" in str(d.screen.query_one("#next").label)
+            assert not d.screen.buttons.button_disabled("next")
+            assert "Check again" in d.screen.buttons.label("next")
 
 
 async def test_install_on_a_license_server(wizard_center: Any, wizard_run: Any,

@@ -104,7 +104,7 @@ async def test_failed_license_file_install_returns_to_the_path(wizard_run: Any, 
         await d.focused("license_path")
         field = d.screen.query_one("#license_path", Input)
         await d.wait(lambda: field.selection == (0, len(str(bad))), what="the whole path selected")
-        assert "Install (Enter)" in str(d.screen.query_one("#next").label)
+        assert "Install (Enter)" in d.screen.buttons.label("next")
         await d.press("x")  # typing replaces the selected path
         assert field.value == "x"
         await d.fill("#license_path", str(bad))

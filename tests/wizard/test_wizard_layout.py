@@ -2,7 +2,7 @@
 in English and in Russian, at 80x24 and at 100x30 beside the demo panel (a 44-column body).
 
 Each step is reached through the real flow under Pilot, against a real Licensing Center.
-On each, every Static, Label, Button, tick box, choice list and the step rail that is shown
+On each, every Static, Label, Button, the button bar, tick box, choice list and the step rail that is shown
 is checked two ways: its text, drawn at the size it was given, still holds every character
 of its whole text (a label cut to its width, or ended with "…", fails), and it lies inside
 its containers (a button pushed past the body's edge, or a two-line label in a one-line
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from licwiz.core import i18n
 from licwiz.core.identifiers import format_pin
+from licwiz.screens.buttonbar import ButtonBar
 from licwiz.screens.widgets import ChoiceList, StepRail
 from support.fixtures_wizard import WIZ_OWNER, WizardDriver
 from textual.geometry import Region
@@ -25,7 +26,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Static
 
-CHECKED = (Static, Button, Checkbox, ChoiceList, StepRail)
+CHECKED = (Static, Button, Checkbox, ChoiceList, StepRail, ButtonBar)
 NOTES = "Demo kits\n1-user kit 0466396876\n  PIN 305-316-720-747-231 (used)\n  PIN 123-456-789-012-345"
 
 

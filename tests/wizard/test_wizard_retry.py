@@ -69,7 +69,7 @@ async def shows_outage(d: WizardDriver, code: str) -> None:
     brief = d.text("#error-brief")
     assert OUTAGE_BRIEF in brief and f"[{code}]" in brief, brief
     assert "quote" not in brief and "support" not in brief
-    assert str(d.screen.query_one("#next").label) == "Try again (Enter)"
+    assert d.screen.buttons.label("next") == "Try again (Enter)"
     await d.focused("next")
     await d.press("v")  # the description still has what support needs
     await d.dialog("ErrorDialog")
@@ -179,7 +179,7 @@ async def test_a_refusal_is_not_worded_as_an_outage(wizard_center: Any, wizard_r
         await d.at("automatic")
         await d.wait(lambda: d.state.error is not None and not d.screen._running, what="refusal")
         assert not d.state.error.retry and OUTAGE_BRIEF not in d.text("#error-brief")
-        assert str(d.screen.query_one("#next").label) == "Next > (Enter)"
+        assert d.screen.buttons.label("next") == "Next > (Enter)"
         await d.focused("other-method")
 
 
