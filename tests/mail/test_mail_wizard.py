@@ -13,30 +13,11 @@ from typing import Any
 import pytest
 from licwiz.core.storage import license_dir, state_dir
 from support.fixtures_offline import OFF_OWNER
-from support.fixtures_wizard import WizardDriver
+from support.fixtures_wizard import to_method
 
 from .conftest import DESK, Desk
 
 pytestmark = pytest.mark.slow
-
-
-async def _to_method(d: WizardDriver, regnum: str, pin: str) -> None:
-    """Action -> kit (automatic acquisition off) -> first-time registration -> owner data -> method."""
-    await d.press("enter")  # "Acquire a license"
-    await d.at("kit")
-    await d.fill("#regnum", regnum)
-    await d.fill("#pin", pin)
-    await d.press("f4")  # Advanced settings
-    await d.tick("#automatic", False)
-    await d.next()
-    await d.at("operation")
-    await d.choose("#operation", "first")
-    await d.press("enter")
-    await d.at("owner_first")
-    await d.fill_owner("owner", OFF_OWNER)
-    await d.tick("#accuracy")
-    await d.next()
-    await d.at("method")
 
 
 async def test_a_request_saved_by_the_wizard_comes_back_by_mail_and_the_wizard_installs_it(
@@ -56,10 +37,8 @@ async def test_a_request_saved_by_the_wizard_comes_back_by_mail_and_the_wizard_i
 
     # 1. The wizard saves the request file and names the desk's address; then it is closed.
     async with wizard_run(center.url) as d:
-        await _to_method(d, kit.regnum, kit.single_pins[0])
-        await d.choose("#method", "file")
-        await d.press("enter")
-        await d.at("file_request")
+        await to_method(d, kit.regnum, kit.single_pins[0], OFF_OWNER)
+        await d.pick("#method", "file", "file_request")
         assert DESK in d.text("#sequence")
         await d.press("enter")  # Enter in the path field saves
         await d.wait(lambda: bool(d.state.request_file), what="request file saved")
@@ -82,9 +61,7 @@ async def test_a_request_saved_by_the_wizard_comes_back_by_mail_and_the_wizard_i
 
     # 3. The wizard, reopened: "Specify license details file" finds and installs it.
     async with wizard_run(center.url) as d:
-        await d.choose("#action", "license_file")
-        await d.press("enter")
-        await d.at("file_install")
+        await d.pick("#action", "license_file", "file_install")
         assert kit.regnum in d.text("#pending")
         assert d.screen.query_one("#license_path").value == str(work / lic_name)
         await d.press("enter")

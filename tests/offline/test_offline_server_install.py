@@ -12,6 +12,7 @@ import pytest
 from licwiz.core import phonecodes
 from licwiz.core.storage import license_dir
 from support.fixtures_offline import OFF_OWNER
+from support.fixtures_wizard import to_method
 
 
 async def test_offline_phone_license_installed_on_license_server(
@@ -24,26 +25,8 @@ async def test_offline_phone_license_installed_on_license_server(
     kit = center.create_kit(users=5)
     token = center.cli("operator", "add", "erin").stdout.strip().split()[-1]
     async with wizard_run(center.url) as d:
-        await d.press("enter")
-        await d.at("kit")
-        await d.fill("#regnum", kit.regnum)
-        await d.fill("#pin", kit.multi_pins[0])
-        await d.press("f4")
-        await d.tick("#on_server")
-        await d.fill("#server", "127.0.0.1")
-        await d.fill("#port", str(proc.port))
-        await d.tick("#automatic", False)
-        await d.next()
-        await d.at("operation")
-        await d.press("enter")
-        await d.at("owner_first")
-        await d.fill_owner("owner", OFF_OWNER)
-        await d.tick("#accuracy")
-        await d.next()
-        await d.at("method")
-        await d.choose("#method", "phone")
-        await d.press("enter")
-        await d.at("phone_codes")
+        await to_method(d, kit.regnum, kit.multi_pins[0], OFF_OWNER, server=("127.0.0.1", proc.port))
+        await d.pick("#method", "phone", "phone_codes")
         await d.wait(lambda: "Request code:" in d.text("#codes"), what="request code")
         rows = [ln.split(None, 1)[1] for ln in d.text("#codes").splitlines()[3:] if ln.strip()]
         with httpx.Client(base_url=center.url, timeout=30) as c:

@@ -8,10 +8,12 @@ keys, wait for a step or a condition). ``WIZ_OWNER``: valid owner data.
 of request back until released (to change the computer between two steps of
 one acquisition). ``AnswerRelay``: a TCP relay in front of the real center
 that drops or holds the ANSWER of one kind of request (the center has done
-its work), or answers every request 503 itself. ``to_kit`` and
-``first_time``: the keys from step 1 to a first-time registration's
-automatic step. ``unwritable(folder)``: the folder refuses new files for
-real, root included.
+its work), or answers every request 503 itself. The walks a person takes from
+step 1 (kit and PIN, Advanced settings as given): ``to_kit`` (to the operation
+step), ``to_owner`` (the owner data step), ``first_time`` (the owner data
+entered, Next), ``to_method`` (automatic acquisition off: the method step),
+``recovery`` (the same license or an update, the owner data again, Next).
+``unwritable(folder)``: the folder refuses new files for real, root included.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from licwiz.core.identifiers import format_pin
 from licwiz.core.owner import OwnerData
 
 from support import owners
@@ -148,6 +151,12 @@ class WizardDriver:
     async def next(self) -> None:
         await self.press("ctrl+n")
 
+    async def pick(self, selector: str, value: str, step: str) -> None:
+        """Choose ``value`` in the list ``selector``, press Enter and wait for ``step``."""
+        await self.choose(selector, value)
+        await self.press("enter")
+        await self.at(step)
+
     async def fill_owner(self, prefix: str, owner: OwnerData) -> None:
         from textual.widgets import Input
 
@@ -158,25 +167,72 @@ class WizardDriver:
         await self.pilot.pause()
 
 
-async def to_kit(d: WizardDriver, regnum: str, pin: str) -> None:
+async def to_kit(d: WizardDriver, regnum: str, pin: str, *, automatic: bool = True,
+                 server: tuple[str, int] | None = None) -> None:
+    """From the action step: Acquire a license, the kit and PIN, in the Advanced
+    settings (F4) "Install the license on the server" (``server``: host, port)
+    and automatic acquisition off where asked, Next: on the operation step."""
     await d.press("enter")  # "Acquire a license" is the default choice
     await d.at("kit")
     await d.fill("#regnum", regnum)
     await d.fill("#pin", pin)
+    if server is not None or not automatic:
+        await d.press("f4")  # Advanced settings
+        if server is not None:
+            await d.tick("#on_server")
+            await d.fill("#server", server[0])
+            await d.fill("#port", str(server[1]))
+        if not automatic:
+            await d.tick("#automatic", False)
     assert d.next_enabled()
     await d.next()
     await d.at("operation")
 
 
-async def first_time(d: WizardDriver, regnum: str, pin: str, owner: OwnerData = WIZ_OWNER) -> None:
-    await to_kit(d, regnum, pin)
-    await d.choose("#operation", "first")
-    await d.press("enter")
-    await d.at("owner_first")
+async def to_owner(d: WizardDriver, regnum: str, pin: str, *, automatic: bool = True,
+                   server: tuple[str, int] | None = None) -> None:
+    """``to_kit``, then First-time registration: on the owner data step, nothing typed."""
+    await to_kit(d, regnum, pin, automatic=automatic, server=server)
+    await d.pick("#operation", "first", "owner_first")
+
+
+async def first_time(d: WizardDriver, regnum: str, pin: str, owner: OwnerData = WIZ_OWNER, *,
+                     automatic: bool = True, server: tuple[str, int] | None = None) -> None:
+    """``to_owner``, the owner data typed in, the accuracy box ticked, Next
+    (the caller waits for the step it expects: automatic or method)."""
+    await to_owner(d, regnum, pin, automatic=automatic, server=server)
     await d.fill_owner("owner", owner)
     assert not d.next_enabled(), "Next must wait for the accuracy box"
     await d.tick("#accuracy")
     assert d.next_enabled()
+    await d.next()
+
+
+async def to_method(d: WizardDriver, regnum: str, pin: str, owner: OwnerData = WIZ_OWNER, *,
+                    server: tuple[str, int] | None = None) -> None:
+    """A first-time registration with automatic acquisition off: on the method step."""
+    await first_time(d, regnum, pin, owner, automatic=False, server=server)
+    await d.at("method")
+
+
+async def recovery(d: WizardDriver, regnum: str, pin: str, *, update_pin: str | None = None,
+                   owner: OwnerData = WIZ_OWNER, automatic: bool = True) -> None:
+    """``to_kit``, License recovery: the same license ("I am sure the key computer
+    parameters have not been changed") or, with ``update_pin``, an update with
+    that PIN; the owner data typed in again, Next (the caller waits for the step)."""
+    await to_kit(d, regnum, pin, automatic=automatic)
+    await d.pick("#operation", "recover", "recovery")
+    if update_pin is None:
+        await d.choose("#recover_choice", "same")
+        await d.tick("#same_params")
+    else:
+        await d.choose("#recover_choice", "update")
+        assert format_pin(pin) in d.text("#pin-in-use")
+        await d.fill("#extra_pin", update_pin)
+    assert d.next_enabled()
+    await d.next()
+    await d.at("owner_verify")
+    await d.fill_owner("verify", owner)
     await d.next()
 
 

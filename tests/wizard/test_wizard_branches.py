@@ -14,34 +14,14 @@ import pytest
 from licwiz.core.client import CenterClient
 from licwiz.core.errors import CenterError
 from licwiz.core.fingerprint import collect
-from licwiz.core.identifiers import format_pin, new_pin
+from licwiz.core.identifiers import new_pin
 from licwiz.core.keys import load_keyring
 from licwiz.core.license import parse, verify_file
 from licwiz.core.product import current_product
 from licwiz.core.request import ActivationRequest
 from licwiz.core.storage import is_writable, license_dir, state_dir
 from support.fixtures_center import free_port
-from support.fixtures_wizard import WIZ_OWNER, GatedRelay, WizardDriver, first_time, to_kit, unwritable
-
-
-async def recovery(d: WizardDriver, regnum: str, pin: str, *, update_pin: str | None = None,
-                   owner: Any = WIZ_OWNER) -> None:
-    await to_kit(d, regnum, pin)
-    await d.choose("#operation", "recover")
-    await d.press("enter")
-    await d.at("recovery")
-    if update_pin is None:
-        await d.choose("#recover_choice", "same")
-        await d.tick("#same_params")
-    else:
-        await d.choose("#recover_choice", "update")
-        assert format_pin(pin) in d.text("#pin-in-use")
-        await d.fill("#extra_pin", update_pin)
-    assert d.next_enabled()
-    await d.next()
-    await d.at("owner_verify")
-    await d.fill_owner("verify", owner)
-    await d.next()
+from support.fixtures_wizard import WIZ_OWNER, GatedRelay, WizardDriver, first_time, recovery, unwritable
 
 
 async def acquire_now(d: WizardDriver) -> None:
@@ -463,23 +443,7 @@ async def test_method_choice_with_automatic_off_asks_the_center_for_the_lock(
     kit = wizard_center.create_kit(users=1)
     await spend(wizard_center.url, kit.regnum, kit.single_pins[0])
     async with wizard_run(wizard_center.url) as d:
-        await d.press("enter")
-        await d.at("kit")
-        await d.fill("#regnum", kit.regnum)
-        await d.fill("#pin", kit.single_pins[0])
-        await d.press("f4")
-        await d.tick("#automatic", False)
-        await d.next()
-        await d.at("operation")
-        await d.choose("#operation", "recover")
-        await d.press("enter")
-        await d.at("recovery")
-        await d.choose("#recover_choice", "same")
-        await d.tick("#same_params")
-        await d.next()
-        await d.at("owner_verify")
-        await d.fill_owner("verify", WIZ_OWNER)
-        await d.next()
+        await recovery(d, kit.regnum, kit.single_pins[0], automatic=False)
         await d.at("method")
         await d.wait(lambda: d.state.method_lock is not None, what="lock from /check")
         await d.at("method")
@@ -517,21 +481,7 @@ async def test_install_on_a_license_server(wizard_center: Any, wizard_run: Any,
     monkeypatch.setenv("LICWIZ_SERVER_TOKEN", srv.admin_token)
     kit = wizard_center.create_kit(users=5)
     async with wizard_run(wizard_center.url) as d:
-        await d.press("enter")
-        await d.at("kit")
-        await d.fill("#regnum", kit.regnum)
-        await d.fill("#pin", kit.multi_pins[0])
-        await d.press("f4")
-        await d.tick("#on_server")
-        await d.fill("#server", "127.0.0.1")
-        await d.fill("#port", str(proc.port))
-        await d.next()
-        await d.at("operation")
-        await d.press("enter")
-        await d.at("owner_first")
-        await d.fill_owner("owner", WIZ_OWNER)
-        await d.tick("#accuracy")
-        await d.next()
+        await first_time(d, kit.regnum, kit.multi_pins[0], server=("127.0.0.1", proc.port))
         await d.at("automatic")
         assert f"on the license server 127.0.0.1:{proc.port}" in d.text("#where")
         await acquire_now(d)

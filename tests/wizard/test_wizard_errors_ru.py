@@ -11,7 +11,7 @@ import pytest
 from licwiz.core import i18n
 from licwiz.core.identifiers import new_pin, new_regnum
 from support.fixtures_center import free_port
-from support.fixtures_wizard import WIZ_OWNER
+from support.fixtures_wizard import WIZ_OWNER, to_owner
 
 
 @pytest.fixture
@@ -27,14 +27,7 @@ async def test_a_broken_owner_file_is_explained_in_russian(
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"format": "something else"}))
     async with wizard_run(f"http://127.0.0.1:{free_port()}") as d:
-        await d.press("enter")
-        await d.at("kit")
-        await d.fill("#regnum", new_regnum())
-        await d.fill("#pin", new_pin())
-        await d.next()
-        await d.at("operation")
-        await d.press("enter")
-        await d.at("owner_first")
+        await to_owner(d, new_regnum(), new_pin())
         await d.fill_owner("owner", WIZ_OWNER)
         await d.press("f6")
         await d.dialog("PathDialog")

@@ -25,7 +25,7 @@ from licwiz.core.errors import CenterError
 from licwiz.core.identifiers import new_pin, new_regnum
 from licwiz.core.license import parse
 from licwiz.core.storage import license_dir
-from support.fixtures_wizard import WIZ_OWNER, AnswerRelay, WizardDriver, first_time
+from support.fixtures_wizard import WIZ_OWNER, AnswerRelay, WizardDriver, first_time, to_method
 
 ACTIVATE = b"POST /api/v1/activate "
 
@@ -239,24 +239,8 @@ def test_which_failures_are_an_outage(exc: CenterError, outage: bool) -> None:
 
 
 async def to_request_file(d: WizardDriver) -> str:
-    await d.press("enter")
-    await d.at("kit")
-    await d.fill("#regnum", new_regnum())
-    await d.fill("#pin", new_pin())
-    await d.press("f4")
-    await d.tick("#automatic", False)
-    await d.next()
-    await d.at("operation")
-    await d.choose("#operation", "first")
-    await d.press("enter")
-    await d.at("owner_first")
-    await d.fill_owner("owner", WIZ_OWNER)
-    await d.tick("#accuracy")
-    await d.next()
-    await d.at("method")
-    await d.choose("#method", "file")
-    await d.press("enter")
-    await d.at("file_request")
+    await to_method(d, new_regnum(), new_pin())
+    await d.pick("#method", "file", "file_request")
     return " ".join(d.text("#sequence").split())
 
 

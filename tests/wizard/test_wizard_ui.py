@@ -10,7 +10,7 @@ from typing import Any
 from licwiz.core.identifiers import new_pin, new_regnum
 from licwiz.core.owner import load_file, save_file
 from support.fixtures_center import free_port
-from support.fixtures_wizard import WIZ_OWNER, WizardDriver
+from support.fixtures_wizard import WIZ_OWNER, WizardDriver, recovery, to_owner
 
 
 def dead_center() -> str:
@@ -24,23 +24,7 @@ def value(d: WizardDriver, selector: str) -> Any:
 async def test_back_from_every_step_keeps_what_was_typed(wizard_run: Any) -> None:
     regnum, pin, extra = new_regnum(), new_pin(), new_pin()
     async with wizard_run(dead_center(), size=(100, 30)) as d:
-        await d.press("enter")
-        await d.at("kit")
-        await d.fill("#regnum", regnum)
-        await d.fill("#pin", pin)
-        await d.press("f4")  # Advanced settings
-        await d.tick("#automatic", False)
-        await d.next()
-        await d.at("operation")
-        await d.choose("#operation", "recover")
-        await d.press("enter")
-        await d.at("recovery")
-        await d.choose("#recover_choice", "update")
-        await d.fill("#extra_pin", extra)
-        await d.next()
-        await d.at("owner_verify")
-        await d.fill_owner("verify", WIZ_OWNER)
-        await d.next()
+        await recovery(d, regnum, pin, update_pin=extra, automatic=False)
         await d.at("method")  # automatic acquisition is off
         await d.choose("#method", "file")
 
@@ -82,14 +66,7 @@ async def test_back_from_every_step_keeps_what_was_typed(wizard_run: Any) -> Non
 async def test_rail_jumps_back_to_any_step(wizard_run: Any) -> None:
     regnum, pin = new_regnum(), new_pin()
     async with wizard_run(dead_center()) as d:
-        await d.press("enter")
-        await d.at("kit")
-        await d.fill("#regnum", regnum)
-        await d.fill("#pin", pin)
-        await d.next()
-        await d.at("operation")
-        await d.press("enter")
-        await d.at("owner_first")
+        await to_owner(d, regnum, pin)
         rail = d.screen.query_one("#rail")
         assert rail.lines == ["+ 1 Action", "+ 2 Kit and PIN", "+ 3 Operation", "> 4 Owner data"]
         rail.focus()
@@ -154,14 +131,7 @@ async def test_advanced_settings_open_from_their_title_and_keep_their_values(wiz
 async def test_accuracy_box_gates_next_and_save_load_data(wizard_run: Any, tmp_path: Path) -> None:
     target = tmp_path / "owner.json"
     async with wizard_run(dead_center()) as d:
-        await d.press("enter")
-        await d.at("kit")
-        await d.fill("#regnum", new_regnum())
-        await d.fill("#pin", new_pin())
-        await d.next()
-        await d.at("operation")
-        await d.press("enter")
-        await d.at("owner_first")
+        await to_owner(d, new_regnum(), new_pin())
         await d.fill_owner("owner", WIZ_OWNER)
         assert not d.next_enabled()
         await d.next()  # refused: says why
@@ -235,9 +205,7 @@ async def test_quit_without_input_does_not_ask(wizard_run: Any) -> None:
 
 async def test_license_file_action_reaches_the_offline_step_and_back(wizard_run: Any) -> None:
     async with wizard_run(dead_center()) as d:
-        await d.choose("#action", "license_file")
-        await d.press("enter")
-        await d.at("file_install")
+        await d.pick("#action", "license_file", "file_install")
         await d.press("escape")
         await d.at("action")
         assert value(d, "#action") == "license_file"
@@ -294,17 +262,6 @@ async def test_the_screen_stack_is_the_path(wizard_run: Any) -> None:
 # -- issue 14: rough edges of a walkthrough ------------------------------------------
 
 
-async def to_owner_step(d: WizardDriver) -> None:
-    await d.press("enter")
-    await d.at("kit")
-    await d.fill("#regnum", new_regnum())
-    await d.fill("#pin", new_pin())
-    await d.next()
-    await d.at("operation")
-    await d.press("enter")
-    await d.at("owner_first")
-
-
 async def test_status_line_shows_the_current_errors_after_a_correction(wizard_run: Any) -> None:
     """Issue 14.3: a corrected field's error leaves the status line too."""
     regnum, pin = new_regnum(), new_pin()
@@ -325,7 +282,7 @@ async def test_status_line_shows_the_current_errors_after_a_correction(wizard_ru
 async def test_space_ticks_a_box_and_enter_is_next(wizard_run: Any) -> None:
     """Issue 14.2: Space then Enter on the accuracy box ticks it and goes on."""
     async with wizard_run(dead_center()) as d:
-        await to_owner_step(d)
+        await to_owner(d, new_regnum(), new_pin())
         await d.fill_owner("owner", WIZ_OWNER)
         d.screen.query_one("#accuracy").focus()
         await d.focused("accuracy")
@@ -339,7 +296,7 @@ async def test_space_ticks_a_box_and_enter_is_next(wizard_run: Any) -> None:
 async def test_person_does_not_require_an_organisation(wizard_run: Any) -> None:
     """Issue 14.10: owner type person: Organisation is optional, and says so."""
     async with wizard_run(dead_center()) as d:
-        await to_owner_step(d)
+        await to_owner(d, new_regnum(), new_pin())
         org = d.screen.query_one("#owner-organisation")
         assert org.placeholder == "required"
         await d.fill_owner("owner", WIZ_OWNER)
@@ -359,7 +316,7 @@ async def test_load_data_focuses_the_accuracy_box(wizard_run: Any, tmp_path: Pat
     target = tmp_path / "owner.json"
     save_file(target, WIZ_OWNER)
     async with wizard_run(dead_center()) as d:
-        await to_owner_step(d)
+        await to_owner(d, new_regnum(), new_pin())
         await d.press("f6")
         await d.dialog("PathDialog")
         await d.fill("#path", str(target))
