@@ -282,37 +282,6 @@ class WizardController:
         s = self.state
         s.activation, s.activation_key, s.activation_sent, s.activation_checked = None, "", False, None
 
-    def resending_client(self, req: ActivationRequest) -> CenterClient:
-        """A center client for the automatic method's ``req``.
-
-        acquire_online asks /check before /activate; once ``req`` has gone out
-        to /activate, the center's /check answers ``pin_used`` for it, even
-        when the PIN was spent by ``req`` itself and only its answer was lost.
-        Then the availability /check gave ``req`` before stands (its signing
-        key was checked with it), and the activation with the same key and
-        body tells: the license already issued, or ``pin_used`` if another
-        request spent the PIN. (A subclass made here: httpx is imported only
-        when the center is first asked.)"""
-        from licwiz.core.client import CenterClient
-
-        s = self.state
-
-        class Resending(CenterClient):
-            async def check(self, asked: ActivationRequest) -> Availability:
-                mine = asked.nonce == req.nonce
-                try:
-                    avail = await super().check(asked)
-                except CenterError as exc:
-                    earlier = s.activation_checked
-                    if mine and exc.code == "pin_used" and s.activation_sent and earlier is not None:
-                        return earlier
-                    raise
-                if mine:
-                    s.activation_checked = avail
-                return avail
-
-        return Resending(self.config.center_url, timeout=self.config.center_timeout)
-
     def center_client(self) -> CenterClient:
         from licwiz.core.client import CenterClient
 
@@ -439,10 +408,16 @@ class WizardController:
             if progress is not None:
                 progress(name)
 
-        async with self.resending_client(req) as client:
+        def checked(avail: Availability) -> None:
+            s.activation_checked = avail
+
+        # Once req has gone out to /activate, a lost answer is resent: /check then
+        # says pin_used, and the availability req was given before stands.
+        resend_of = s.activation_checked if s.activation_sent else None
+        async with self.center_client() as client:
             outcome = await acquire_online(
                 client, req, keyring=keyring, scope=s.scope, idempotency_key=key,
-                progress=stage, server=self.server_target(),
+                progress=stage, server=self.server_target(), resend_of=resend_of, on_checked=checked,
             )
         return self.result_of(outcome)
 

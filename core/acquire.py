@@ -396,8 +396,18 @@ async def acquire_online(
     idempotency_key: str,
     progress: Progress | None = None,
     server: ServerTarget | None = None,
+    resend_of: Availability | None = None,
+    on_checked: Callable[[Availability], None] | None = None,
 ) -> Outcome:
     """The automatic method from availability check to installed license.
+
+    A resend of ``req`` after its answer was lost gives ``resend_of``: what
+    /check answered for it before it went out to /activate. The center's
+    /check then says ``pin_used`` (``req`` itself spent the PIN, or another
+    request did); that earlier answer stands, its signing key checked, and
+    /activate with the same idempotency key tells which: the license already
+    issued, or ``pin_used``. ``on_checked`` is told each availability answer,
+    for the caller to keep for such a resend.
 
     With ``server``, the license binds the license server's parameters (they
     replace ``req.params``) and is uploaded there instead of ``scope``.
@@ -418,7 +428,15 @@ async def acquire_online(
             Msg(N_("{path} is not writable by this user; no PIN code was spent"), path=license_dir(scope)),
         )
     _say(progress, STEP_CHECK)
-    check_signing_key(await check_available(client, req), keyring, client.base_url)
+    try:
+        avail = await check_available(client, req)
+    except CenterError as exc:
+        if resend_of is None or exc.code != "pin_used":
+            raise
+        avail = resend_of
+    if on_checked is not None:
+        on_checked(avail)
+    check_signing_key(avail, keyring, client.base_url)
     _say(progress, STEP_ACQUIRE)
     issued = await client.activate(req, idempotency_key)
     source = Msg(N_("license {license_id} from {url}"), license_id=issued.license_id, url=client.base_url)
