@@ -57,7 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/wizard.py
 	$(BIN)/python bench/offline.py
-	$(BIN)/python bench/seats.py --pg
+	$(BIN)/python bench/seats.py
 	$(BIN)/python bench/center.py
 
 clean:

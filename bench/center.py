@@ -31,8 +31,6 @@ import datetime as dt
 import json
 import multiprocessing
 import os
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -45,8 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import loadgen
+import procs
 from licwiz.center import activation_sql as q
 from licwiz.center.keystore import load_keys
 from licwiz.core.identifiers import new_pin, new_regnum
@@ -67,66 +65,24 @@ def _cli(home: Path, db_url: str, *args: str) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise SystemExit("server did not start within 60 s")
-
-
 @dataclass
 class Server:
     url: str
     pid: int
 
     def cpu(self) -> float:
-        """CPU seconds (user + system) of the server's processes so far: load-independent
-        cost, where rates on a busy machine say as much about the neighbours."""
-        tick = os.sysconf("SC_CLK_TCK")
-        stats: dict[int, tuple[int, float]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    with open(f"/proc/{entry}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                    stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-        mine, total = {self.pid}, 0.0
-        for _ in range(4):  # the supervisor, its workers (and theirs)
-            mine |= {pid for pid, (ppid, _) in stats.items() if ppid in mine}
-        for pid in mine:
-            total += stats.get(pid, (0, 0.0))[1]
-        return total
+        """CPU seconds of the server's processes so far (procs.tree_cpu)."""
+        return procs.tree_cpu(self.pid)
 
 
 @contextlib.contextmanager
 def _process(cmd: list[str], port: int) -> Iterator[Server]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_up(url, proc)
-        yield Server(url, proc.pid)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with procs.running(cmd, port) as (url, pid):
+        yield Server(url, pid)
 
 
 def serve(home: Path, db_url: str, workers: int) -> contextlib.AbstractContextManager[Server]:
-    port = _port()
+    port = procs.free_port()
     return _process([sys.executable, "-m", "licwiz.cli", "center", "serve", "--port", str(port), "--workers",
                      str(workers), "--db", db_url, "--home", str(home), "--log-file",
                      str(home / "requests.log")], port)
@@ -163,7 +119,7 @@ def _hello_serve(port: int, workers: int) -> None:
 
 
 def hello(workers: int) -> contextlib.AbstractContextManager[Server]:
-    port = _port()
+    port = procs.free_port()
     return _process([sys.executable, __file__, "--hello-serve", str(port), str(workers)], port)
 
 
@@ -481,13 +437,7 @@ def sqlite_case(workers: int, args: argparse.Namespace, grow: int = 0) -> tuple[
 
 
 async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await procs.pg_admin(PG, sql)
 
 
 def pg_case(workers: int, args: argparse.Namespace) -> tuple[Case, tuple[Figure, Figure]]:

@@ -46,8 +46,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-import httpx  # noqa: E402
 import loadgen  # noqa: E402
+import procs  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from licwiz.core import seats  # noqa: E402
 from licwiz.core.keys import public_pem  # noqa: E402
@@ -95,38 +95,18 @@ def bench_local(tmp: Path, n: int = 2000) -> None:
 
 
 def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return procs.free_port()
 
 
 @contextlib.contextmanager
 def process(cmd: list[str], port: int, log: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """``cmd`` listening on ``port`` (up when /api/v1/health answers), stopped at the end."""
-    with log.open("ab") as err:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{cmd[2:5]} did not start: {log.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    with procs.running(cmd, port, log=log, env=env) as up:
+        yield up
 
 
 def cpu_seconds(pid: int) -> float:
     """CPU time a process has used so far, all its threads (user + system)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return procs.tree_cpu(pid)
 
 
 def licwiz(*args: str) -> list[str]:
@@ -314,13 +294,7 @@ def measure(label: str, url: str, tmp: Path, args: argparse.Namespace) -> None:
 
 
 async def _pg_admin(sql: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    c = await asyncpg.connect(f"{PG}/postgres")
-    try:
-        await c.execute(sql)
-    finally:
-        await c.close()
+    await procs.pg_admin(f"{PG}/postgres", sql)
 
 
 def main() -> None:
