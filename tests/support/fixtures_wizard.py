@@ -25,9 +25,9 @@ import shutil
 import subprocess
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import pytest
 from licwiz.core.identifiers import format_pin
@@ -262,58 +262,55 @@ def wizard_run() -> Callable[..., contextlib.AbstractAsyncContextManager[WizardD
     return run
 
 
-class GatedRelay:
-    """A TCP relay to a real server that holds back the request whose bytes
-    contain ``hold`` (e.g. ``b"POST /api/v1/activate "``) until ``release`` is
-    set; ``held`` is set when it arrives and ``seen`` counts such requests.
-    Everything else passes untouched.
+class _Relay:
+    """What both relays share: a listening socket on 127.0.0.1 (``url``) in
+    front of the server at ``target_url``, and the copy of a client's request
+    bytes that counts the requests containing ``match`` (``seen``) and lets the
+    relay act on each (``on_match``) before it is passed on. A subclass serves
+    each connection (``_serve``) and lets go of what it holds on exit
+    (``_let_go``)."""
 
-    ``async with GatedRelay(center.url, hold) as relay:`` then point the
-    wizard at ``relay.url``."""
-
-    def __init__(self, target_url: str, hold: bytes) -> None:
+    def __init__(self, target_url: str, match: bytes) -> None:
         parts = urllib.parse.urlsplit(target_url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
-        self.hold = hold
-        self.held = asyncio.Event()
-        self.release = asyncio.Event()
+        self.match = match
         self.seen = 0
         self.url = ""
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __aenter__(self) -> GatedRelay:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.release.set()
+        self._let_go()
         assert self._server is not None
         self._server.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
-        tasks = {asyncio.create_task(self._pump(reader, up_writer, gate=True)),
-                 asyncio.create_task(self._pump(up_reader, writer, gate=False))}
-        self._tasks |= tasks
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks -= tasks
+    def _let_go(self) -> None:
+        raise NotImplementedError
 
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, gate: bool) -> None:
-        tail = b""
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _copy(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                    on_match: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Copy ``src`` to ``dst`` until either end closes, then close ``dst``;
+        with ``on_match``, ``src`` is a client's requests: a matching one is
+        counted and ``on_match`` awaited before its bytes go on."""
+        tail = b""  # a match may straddle two reads
         try:
             while data := await src.read(65536):
-                if gate and self.hold in tail + data:
+                if on_match is not None and self.match in tail + data:
                     self.seen += 1
-                    if not self.release.is_set():
-                        self.held.set()
-                        await self.release.wait()
-                tail = data[-len(self.hold):]
+                    await on_match()
+                tail = data[-len(self.match):]
                 dst.write(data)
                 await dst.drain()
         except (ConnectionError, OSError):
@@ -323,10 +320,41 @@ class GatedRelay:
                 dst.close()
 
 
+class GatedRelay(_Relay):
+    """A TCP relay to a real server that holds back the request whose bytes
+    contain ``hold`` (e.g. ``b"POST /api/v1/activate "``) until ``release`` is
+    set; ``held`` is set when it arrives and ``seen`` counts such requests.
+    Everything else passes untouched.
+
+    ``async with GatedRelay(center.url, hold) as relay:`` then point the
+    wizard at ``relay.url``."""
+
+    def __init__(self, target_url: str, hold: bytes) -> None:
+        super().__init__(target_url, hold)
+        self.held = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def _let_go(self) -> None:
+        self.release.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        tasks = {asyncio.create_task(self._copy(reader, up_writer, self._gate)),
+                 asyncio.create_task(self._copy(up_reader, writer))}
+        self._tasks |= tasks
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks -= tasks
+
+    async def _gate(self) -> None:
+        if not self.release.is_set():
+            self.held.set()
+            await self.release.wait()
+
+
 AnswerMode = Literal["pass", "drop", "hold", "busy"]
 
 
-class AnswerRelay:
+class AnswerRelay(_Relay):
     """A TCP relay to a real server that acts on the ANSWER to the request
     whose bytes contain ``match`` (e.g. ``b"POST /api/v1/activate "``), by
     ``mode``:
@@ -348,19 +376,12 @@ class AnswerRelay:
     wizard at ``relay.url``."""
 
     def __init__(self, target_url: str, match: bytes, mode: AnswerMode = "pass") -> None:
-        parts = urllib.parse.urlsplit(target_url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
-        self.match = match
+        super().__init__(target_url, match)
         self.mode: AnswerMode = mode
         self.held = asyncio.Event()
         self._moved = asyncio.Event()
-        self.seen = 0
         self.dropped = 0
         self.busy_answers = 0
-        self.url = ""
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def set_mode(self, mode: AnswerMode) -> None:
         self.mode = mode
@@ -370,18 +391,8 @@ class AnswerRelay:
     def retarget(self, port: int) -> None:
         self.port = port
 
-    async def __aenter__(self) -> AnswerRelay:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
+    def _let_go(self) -> None:
         self.set_mode("pass")
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -397,7 +408,11 @@ class AnswerRelay:
                 writer.close()
                 return
             matched: list[bool] = []
-            await asyncio.gather(self._requests(reader, up_writer, matched),
+
+            async def noticed() -> None:
+                matched.append(True)
+
+            await asyncio.gather(self._copy(reader, up_writer, noticed),
                                  self._answers(up_reader, writer, up_writer, matched),
                                  return_exceptions=True)
         finally:
@@ -427,23 +442,6 @@ class AnswerRelay:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
-
-    async def _requests(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
-                        matched: list[bool]) -> None:
-        tail = b""
-        try:
-            while data := await src.read(65536):
-                if self.match in tail + data:
-                    self.seen += 1
-                    matched.append(True)
-                tail = data[-len(self.match):]
-                dst.write(data)
-                await dst.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                dst.close()
 
     async def _answers(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
                        upstream: asyncio.StreamWriter, matched: list[bool]) -> None:
