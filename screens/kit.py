@@ -8,11 +8,12 @@ from licwiz.core.i18n import N_, _
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
-from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Static
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from .base import StepScreen
 from .dialogs import PinSetDialog
+from .disclosure import Disclosure
 from .widgets import TickBox
 
 LABEL_WIDTH = 16  # the label column's least width (wizard.tcss .field-label)
@@ -71,15 +72,13 @@ class KitStep(StepScreen):
         with Horizontal(classes="attention-row"):
             yield Button(_("Attention!... (F3)"), id="attention")
             yield Static(_("PIN sets of 5-, 10- and 20-user kits"), classes="hint", id="attention-about")
-        closed, opened = (">", "v") if self.config.ascii else ("▶", "▼")
+        symbols = (">", "v") if self.config.ascii else ("▶", "▼")
         collapsed = not (s.install_on_server or not s.automatic)
-        # "-collapsed" given up front: Collapsible adds it on mount otherwise, and
-        # styles its whole subtree a second time. Its fields are built when it is
-        # first opened (most people never open it): a third of the step's widgets.
-        with Collapsible(title=_("Advanced settings (F4)"), id="advanced", collapsed=collapsed,
-                         classes="-collapsed" if collapsed else None, collapsed_symbol=closed,
-                         expanded_symbol=opened):
-            if not collapsed:
+        yield Disclosure(_("Advanced settings (F4)"), collapsed=collapsed, symbols=symbols, id="advanced")
+        # Its fields are built when it is first opened (most people never open it):
+        # a third of the step's widgets.
+        if not collapsed:
+            with Vertical(id="advanced-fields"):
                 yield from self._advanced_fields()
 
     def _label_width(self) -> int:
@@ -97,14 +96,17 @@ class KitStep(StepScreen):
                              disabled=not s.install_on_server, max_length=5, width=width)
         yield TickBox(_("Automatic acquisition"), s.automatic, id="automatic")
 
-    async def _open_advanced(self) -> None:
-        if not self.query("#on_server"):
-            contents = self.query_one("#advanced").query_one(Collapsible.Contents)
-            await contents.mount_all(list(self._advanced_fields()))
+    async def _show_advanced(self, shown: bool) -> None:
+        found = self.query("#advanced-fields")
+        if found:
+            found.first().display = shown
+        elif shown:
+            await self.query_one("#body").mount(Vertical(*self._advanced_fields(), id="advanced-fields"),
+                                                after="#advanced")
 
-    @on(Collapsible.Expanded, "#advanced")
-    async def _expanded(self) -> None:
-        await self._open_advanced()
+    @on(Disclosure.Toggled, "#advanced")
+    async def _toggled(self, event: Disclosure.Toggled) -> None:
+        await self._show_advanced(not event.collapsed)
 
     def save(self) -> None:
         s = self.state
@@ -132,8 +134,8 @@ class KitStep(StepScreen):
         self.app.push_screen(PinSetDialog(ascii=self.config.ascii))
 
     async def action_advanced(self) -> None:
-        box = self.query_one("#advanced", Collapsible)
+        box = self.query_one("#advanced", Disclosure)
         box.collapsed = not box.collapsed
         if not box.collapsed:
-            await self._open_advanced()
+            await self._show_advanced(True)
             self.query_one("#on_server", Checkbox).focus()

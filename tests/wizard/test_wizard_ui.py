@@ -104,7 +104,7 @@ async def test_advanced_settings_open_from_their_title_and_keep_their_values(wiz
         await d.press("enter")
         await d.at("kit")
         assert d.state.automatic and not d.state.install_on_server
-        title = d.screen.query_one("#advanced CollapsibleTitle")
+        title = d.screen.query_one("#advanced")
         title.focus()
         await d.press("enter")  # the title opens them, as F4 does
         await d.wait(lambda: bool(d.screen.query("#on_server")), what="advanced settings")
@@ -115,7 +115,7 @@ async def test_advanced_settings_open_from_their_title_and_keep_their_values(wiz
         await d.fill("#server", "lic.example")
         await d.fill("#port", "8475")
         await d.press("f4")  # closed and opened again: the same fields, the same values
-        await d.pilot.click("#advanced CollapsibleTitle")
+        await d.pilot.click("#advanced")
         await d.pilot.pause()
         assert not d.screen.query_one("#advanced").collapsed
         assert value(d, "#server") == "lic.example" and value(d, "#port") == "8475"
