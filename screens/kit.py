@@ -9,9 +9,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.widgets import Checkbox, Input, Label, Static
 
 from .base import StepScreen
+from .buttonline import ButtonLine
 from .dialogs import PinSetDialog
 from .disclosure import Disclosure
 from .widgets import TickBox
@@ -68,10 +69,8 @@ class KitStep(StepScreen):
         yield from field_row(pin_label, "pin", s.pin, _("15 digits: 123-456-789-012-345"), max_length=64,
                              width=width)
         yield Static(hint, classes="hint")
-        # The button keeps to its name and key; what it is about is a line that wraps.
-        with Horizontal(classes="attention-row"):
-            yield Button(_("Attention!... (F3)"), id="attention")
-            yield Static(_("PIN sets of 5-, 10- and 20-user kits"), classes="hint", id="attention-about")
+        # The button keeps to its name and key; what it is about wraps beside it.
+        yield ButtonLine(_("Attention!... (F3)"), _("PIN sets of 5-, 10- and 20-user kits"), id="attention")
         symbols = (">", "v") if self.config.ascii else ("▶", "▼")
         collapsed = not (s.install_on_server or not s.automatic)
         yield Disclosure(_("Advanced settings (F4)"), collapsed=collapsed, symbols=symbols, id="advanced")
@@ -126,7 +125,7 @@ class KitStep(StepScreen):
             self.query_one("#port", Input).disabled = not event.value
         self.refresh_valid()
 
-    @on(Button.Pressed, "#attention")
+    @on(ButtonLine.Pressed, "#attention")
     def _attention_pressed(self) -> None:
         self.action_attention()
 

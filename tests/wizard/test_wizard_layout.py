@@ -19,6 +19,7 @@ import pytest
 from licwiz.core import i18n
 from licwiz.core.identifiers import format_pin
 from licwiz.screens.buttonbar import ButtonBar
+from licwiz.screens.buttonline import ButtonLine
 from licwiz.screens.widgets import ChoiceList, StepRail
 from support.fixtures_wizard import WIZ_OWNER, WizardDriver
 from textual.geometry import Region
@@ -26,7 +27,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Static
 
-CHECKED = (Static, Button, Checkbox, ChoiceList, StepRail, ButtonBar)
+CHECKED = (Static, Button, Checkbox, ChoiceList, StepRail, ButtonBar, ButtonLine)
 NOTES = "Demo kits\n1-user kit 0466396876\n  PIN 305-316-720-747-231 (used)\n  PIN 123-456-789-012-345"
 
 
