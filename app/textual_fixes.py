@@ -24,6 +24,12 @@ and must degrade to doing nothing when the name is gone.
    tear down on each step (a tenth of a simple step's), although the wizard
    shows neither tooltips nor notifications. ``App.run_test`` has a public
    switch for both; ``App.run`` has none.
+
+4. ``visual_style``: Textual (8.2.8) ``Widget.get_visual_style`` builds its
+   style from the text style's bold, dim, italic, underline and strike only: a
+   component class's ``reverse`` is lost, and reverse is how the wizard's
+   one-widget buttons (screens/buttonbar.py, buttonline.py) show focus
+   without colour. The screens call this instead; it adds back what was lost.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from typing import Any, Self
 
 from textual.app import App
 from textual.await_complete import AwaitComplete
+from textual.style import Style
+from textual.widget import Widget
 
 
 def _inner_outer_cache_clear() -> Callable[[], None] | None:
@@ -84,3 +92,13 @@ class QuietPop(App[Any]):
             self._removal_refreshes -= 1
             return self  # a popped screen's removal: the screen on top is drawn already
         return super().refresh(repaint=repaint, layout=layout, recompose=recompose)
+
+
+def visual_style(widget: Widget, *component_classes: str) -> Style:
+    """``widget.get_visual_style(*component_classes)`` with the components'
+    ``reverse`` kept (4. above)."""
+    style = widget.get_visual_style(*component_classes)
+    if style.reverse is None and any(widget.get_component_styles(name).text_style.reverse
+                                     for name in component_classes):
+        style = style + Style(reverse=True)
+    return style

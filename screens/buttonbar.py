@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from licwiz.app import textual_fixes
 from licwiz.core.i18n import N_
 from rich.cells import cell_len
 from textual.binding import Binding, BindingType
@@ -25,7 +26,6 @@ from textual.events import Click
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
-from textual.style import Style
 from textual.widget import Widget
 
 MIN_WIDTH = 16  # as a Button's least width: the row keeps its old look
@@ -98,16 +98,12 @@ class ButtonBar(Widget, can_focus=True):
     def button_shown(self, name: str) -> bool:
         return self.buttons[name].shown
 
-    def update(self, name: str, *, label: str | None = None, disabled: bool | None = None,
-               shown: bool | None = None) -> None:
-        """Change one button; nothing is redrawn when nothing changed."""
+    def update(self, name: str, *, label: str, disabled: bool) -> None:
+        """Change one button's label and state; nothing is redrawn when nothing changed."""
         button = self.buttons[name]
-        new = (button.label if label is None else label,
-               button.disabled if disabled is None else disabled,
-               button.shown if shown is None else shown)
-        if new == (button.label, button.disabled, button.shown):
+        if (label, disabled) == (button.label, button.disabled):
             return
-        button.label, button.disabled, button.shown = new
+        button.label, button.disabled = label, disabled
         if not button.usable and self.chosen == name:
             self.chosen = self._neighbour(name, 1) or self._neighbour(name, -1) or ""
         self.refresh()  # the bar is as wide as the screen: only its drawing changes
@@ -170,22 +166,16 @@ class ButtonBar(Widget, can_focus=True):
             if i:
                 parts.append(Content(" " * GAP))
             chosen = self.has_focus and b.name == self.chosen
-            style = self.get_visual_style(
+            style = textual_fixes.visual_style(
+                self,
                 "button-bar--primary" if b.primary else "button-bar--button",
                 *(["button-bar--disabled"] if b.disabled else []),
                 *(["button-bar--chosen"] if chosen else []),
             )
-            if chosen:
-                # A component style's "reverse" is not carried into the visual style
-                # (Textual 8.2); added here, it is what shows the focus without colour.
-                style = style + Style(reverse=True)
             pad = b.width(least) - cell_len(b.label)
             label = " " * (pad // 2) + b.label + " " * (pad - pad // 2)
             parts.append(Content(label).stylize(style))
         return Content.assemble(*parts)
-
-    def get_content_width(self, container: Size, viewport: Size) -> int:
-        return self._row_width()
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from licwiz.app import textual_fixes
 from licwiz.core.i18n import N_
 from rich.cells import cell_len
 from textual.binding import Binding, BindingType
@@ -19,7 +20,6 @@ from textual.content import Content
 from textual.events import Click
 from textual.geometry import Size
 from textual.message import Message
-from textual.style import Style
 from textual.widget import Widget
 
 NARROWEST_ABOUT = 12  # columns the words need beside the button, else they go under it
@@ -30,12 +30,15 @@ class ButtonLine(Widget, can_focus=True):
         Binding("enter", "press", N_("Press"), show=False),
         Binding("space", "press", N_("Press"), show=False),
     ]
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"button-line--button", "button-line--about"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "button-line--button", "button-line--focused", "button-line--about",
+    }
     DEFAULT_CSS = """
     ButtonLine {
         height: auto;
         width: 1fr;
         & > .button-line--button { background: $surface; color: $button-foreground; text-style: bold; }
+        & > .button-line--focused { text-style: bold reverse; }
         & > .button-line--about { color: $text-muted; }
     }
     """
@@ -55,9 +58,8 @@ class ButtonLine(Widget, can_focus=True):
         self.about = about
 
     def _lines(self, width: int) -> list[Content]:
-        style = self.get_visual_style("button-line--button")
-        if self.has_focus:
-            style = style + Style(reverse=True)
+        style = textual_fixes.visual_style(
+            self, "button-line--button", *(["button-line--focused"] if self.has_focus else []))
         button = Content(f" {self.label} ").stylize(style)
         about = Content(self.about).stylize(self.get_visual_style("button-line--about"))
         width = max(1, width)

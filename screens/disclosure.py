@@ -12,7 +12,6 @@ from licwiz.core.i18n import N_
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.events import Click
-from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -57,9 +56,6 @@ class Disclosure(Widget, can_focus=True):
     def render(self) -> Content:
         closed, opened = self.symbols
         return Content(f"{closed if self.collapsed else opened} {self.title}")
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return 1
 
     def watch_collapsed(self, collapsed: bool) -> None:
         self.post_message(self.Toggled(self, collapsed))

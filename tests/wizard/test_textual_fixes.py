@@ -125,3 +125,28 @@ def test_app_run_still_has_no_public_switch_for_tooltips_and_toasts() -> None:
 
     params = inspect.signature(App.run).parameters
     assert "tooltips" not in params and "notifications" not in params, list(params)
+
+
+async def test_visual_style_keeps_a_component_reverse_that_get_visual_style_drops() -> None:
+    """If the first assertion fails, Textual's get_visual_style carries reverse now:
+    call it directly in screens/buttonbar.py and buttonline.py, delete
+    textual_fixes.visual_style and this test. The second says the fix works."""
+    from textual.app import App, ComposeResult
+    from textual.widget import Widget
+
+    class Probe(Widget):
+        COMPONENT_CLASSES = {"probe--focus"}
+        DEFAULT_CSS = "Probe > .probe--focus { text-style: bold reverse; }"
+
+    class ProbeApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Probe()
+
+    app = ProbeApp()
+    async with app.run_test(size=(20, 4)):
+        probe = app.query_one(Probe)
+        assert probe.get_component_styles("probe--focus").text_style.reverse  # the CSS says reverse
+        assert not probe.get_visual_style("probe--focus").reverse, "Textual keeps reverse now"
+        fixed = textual_fixes.visual_style(probe, "probe--focus")
+        assert fixed.reverse and fixed.bold
+        assert not textual_fixes.visual_style(probe).reverse  # nothing added where the CSS has none
