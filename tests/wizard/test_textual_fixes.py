@@ -8,7 +8,7 @@ the workaround stops freeing what it should.
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from licwiz.app import textual_fixes
@@ -135,7 +135,7 @@ async def test_visual_style_keeps_a_component_reverse_that_get_visual_style_drop
     from textual.widget import Widget
 
     class Probe(Widget):
-        COMPONENT_CLASSES = {"probe--focus"}
+        COMPONENT_CLASSES: ClassVar[set[str]] = {"probe--focus"}
         DEFAULT_CSS = "Probe > .probe--focus { text-style: bold reverse; }"
 
     class ProbeApp(App[None]):
