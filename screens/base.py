@@ -116,20 +116,23 @@ class StepScreen(Screen[None]):
             # Here, before the widgets exist: added on mount it restyles every one.
             self.add_class("-ascii")
         n = self.depth
+        # The title, the status line and the buttons are docked (styles/wizard.tcss,
+        # StepScreen); the rail, the body and the demo notes sit side by side
+        # between them with no container row around them: one widget less to
+        # build, style and lay out on every step.
         yield Static(self.title_text, id="title")
-        with Horizontal(id="main"):
-            # Filled as it is built: options added after mounting lay it out again.
-            rail = StepRail([f"{'>' if i == n - 1 else '+'} {i + 1} {flow.TITLES[step]}"
-                             for i, step in enumerate(self._rail_steps)], id="rail")
-            rail.border_title = _("Steps")
-            yield rail
-            with VerticalScroll(id="body"):
-                yield from self.compose_body()
-            notes = self.config.demo_notes
-            if notes:
-                panel = Static(notes, id="notes")
-                panel.border_title = _("Demo kits (F2: all)")
-                yield panel
+        # Filled as it is built: options added after mounting lay it out again.
+        rail = StepRail([f"{'>' if i == n - 1 else '+'} {i + 1} {flow.TITLES[step]}"
+                         for i, step in enumerate(self._rail_steps)], id="rail")
+        rail.border_title = _("Steps")
+        yield rail
+        with VerticalScroll(id="body"):
+            yield from self.compose_body()
+        notes = self.config.demo_notes
+        if notes:
+            panel = Static(notes, id="notes")
+            panel.border_title = _("Demo kits (F2: all)")
+            yield panel
         yield Static("", id="status")
         yield ButtonBar([
             BarButton("back", _("< Back (Esc)"), shown=n > 1 and self.ALLOW_BACK),

@@ -8,7 +8,8 @@ from licwiz.core.i18n import N_, _
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Static
 
 from .base import StepScreen
@@ -26,20 +27,24 @@ def label_width(*labels: str) -> int:
     return max(LABEL_WIDTH, *(len(label) + 1 for label in labels))
 
 
+def field_cells(label: str, widget_id: str, value: str, placeholder: str = "", *,
+                disabled: bool = False, max_length: int = 0, width: int = LABEL_WIDTH) -> list[Widget]:
+    """A field's label and its text field, for a ``.field-grid`` (label | field
+    columns, an error line spanning both) or a row. ``width``: the label
+    column (``label_width``)."""
+    label_widget = Label(label, classes="field-label")
+    label_widget.styles.min_width = width  # a grid column is as wide as its widest content: at least this
+    return [label_widget, Input(value, id=widget_id, placeholder=placeholder,
+                                disabled=disabled, max_length=max_length)]
+
+
 def field_row(label: str, widget_id: str, value: str, placeholder: str = "", *,
               disabled: bool = False, max_length: int = 0, width: int = LABEL_WIDTH) -> ComposeResult:
-    """A labelled field (built whole: usable in compose and in mount); its error
-    line ``#err-<widget_id>`` is added under it by ``StepScreen.show_field_errors``
-    when it first has an error. ``width``: the label column (``label_width``)."""
-    label_widget = Label(label, classes="field-label")
-    if width != LABEL_WIDTH:
-        label_widget.styles.width = width
-    yield Horizontal(
-        label_widget,
-        Input(value, id=widget_id, placeholder=placeholder,
-              disabled=disabled, max_length=max_length),
-        classes="row",
-    )
+    """A labelled field on a row of its own (built whole: usable in compose and
+    in mount); its error line ``#err-<widget_id>`` is added under it by
+    ``StepScreen.show_field_errors`` when it first has an error."""
+    yield Horizontal(*field_cells(label, widget_id, value, placeholder, disabled=disabled,
+                                  max_length=max_length, width=width), classes="row")
 
 
 class KitStep(StepScreen):
@@ -65,9 +70,12 @@ class KitStep(StepScreen):
             pin_label, hint = _("PIN code"), _("(for license restoration: the last used PIN code)")
         width = self._label_width()
         yield Static(_("Enter the kit number and the PIN code."), classes="intro")
-        yield from field_row(_("Kit number"), "regnum", s.regnum, _("10 digits"), max_length=64, width=width)
-        yield from field_row(pin_label, "pin", s.pin, _("15 digits: 123-456-789-012-345"), max_length=64,
-                             width=width)
+        # Both fields on one grid, not a row container each (a widget less).
+        yield Grid(*field_cells(_("Kit number"), "regnum", s.regnum, _("10 digits"), max_length=64,
+                                width=width),
+                   *field_cells(pin_label, "pin", s.pin, _("15 digits: 123-456-789-012-345"), max_length=64,
+                                width=width),
+                   classes="field-grid")
         yield Static(hint, classes="hint")
         # The button keeps to its name and key; what it is about wraps beside it.
         yield ButtonLine(_("Attention!... (F3)"), _("PIN sets of 5-, 10- and 20-user kits"), id="attention")
