@@ -144,8 +144,10 @@ class OwnerFirstStep(OwnerStepBase):
               "forgiven), so save it with Save data (F5). Load data (F6) reads a saved file.")
 
     def compose_extra(self) -> ComposeResult:
+        # Its error line is mounted under it by show_field_errors when Next is
+        # refused for it: hidden on almost every visit, it would cost as much as
+        # a shown widget on each.
         yield TickBox(_(ACCURACY_LABEL), self.state.accuracy_ack, id="accuracy")
-        yield Static("", id="err-accuracy", classes="field-error")
         with Horizontal(classes="row-buttons pair"):
             yield Button(_("Save data (F5)"), id="save")
             yield Button(_("Load data (F6)"), id="load")

@@ -134,8 +134,12 @@ async def test_accuracy_box_gates_next_and_save_load_data(wizard_run: Any, tmp_p
         await to_owner(d, new_regnum(), new_pin())
         await d.fill_owner("owner", WIZ_OWNER)
         assert not d.next_enabled()
-        await d.next()  # refused: says why
+        await d.next()  # refused: says why, on the status line and under the box
         assert "Tick the box" in d.text("#status")
+        await d.wait(lambda: "Tick the box" in d.text("#err-accuracy"), what="the box's error line")
+        err = d.screen.query_one("#err-accuracy")
+        box = d.screen.query_one("#accuracy")
+        assert err.display and err.region.y > box.region.y, "the error line is not under the box"
         assert d.state.current == "owner_first"
         # Save data (F5) -> a path dialog, keyboard only.
         await d.press("f5")
@@ -165,6 +169,7 @@ async def test_accuracy_box_gates_next_and_save_load_data(wizard_run: Any, tmp_p
         assert value(d, "#owner-contact") == WIZ_OWNER.contact
         await d.tick("#accuracy")
         assert d.next_enabled()
+        await d.wait(lambda: not err.display, what="the box's error line gone once it is ticked")
 
 
 async def test_help_attention_and_quit(wizard_run: Any) -> None:
