@@ -69,14 +69,16 @@ class KitStep(StepScreen):
         else:
             pin_label, hint = _("PIN code"), _("(for license restoration: the last used PIN code)")
         width = self._label_width()
-        yield Static(_("Enter the kit number and the PIN code."), classes="intro")
+        # What the PIN is for restoration says the intro's second line, as the
+        # seed's sentence does ("... and the PIN code (and for license restoration
+        # ... the last used PIN code)"): one widget, not a hint line of its own.
+        yield Static(_("Enter the kit number and the PIN code.") + "\n" + hint, classes="intro", markup=False)
         # Both fields on one grid, not a row container each (a widget less).
         yield Grid(*field_cells(_("Kit number"), "regnum", s.regnum, _("10 digits"), max_length=64,
                                 width=width),
                    *field_cells(pin_label, "pin", s.pin, _("15 digits: 123-456-789-012-345"), max_length=64,
                                 width=width),
                    classes="field-grid")
-        yield Static(hint, classes="hint")
         # The button keeps to its name and key; what it is about wraps beside it.
         yield ButtonLine(_("Attention!... (F3)"), _("PIN sets of 5-, 10- and 20-user kits"), id="attention")
         symbols = (">", "v") if self.config.ascii else ("▶", "▼")
