@@ -133,7 +133,9 @@ class StepScreen(Screen[None]):
             panel = Static(notes, id="notes")
             panel.border_title = _("Demo kits (F2: all)")
             yield panel
-        yield Static("", id="status")
+        # The status line (#status) is mounted when there is first something to say
+        # (_write_status): on most visits there is nothing, and an empty line costs
+        # as much to build as a full one. Its row is kept free by the buttons' margin.
         yield ButtonBar([
             BarButton("back", _("< Back (Esc)"), shown=n > 1 and self.ALLOW_BACK),
             BarButton("next", _(self.NEXT_LABEL), primary=True),
@@ -286,7 +288,12 @@ class StepScreen(Screen[None]):
         self._write_status(text)
 
     def _write_status(self, text: str) -> None:
-        status = self.query_one("#status", Static)
+        found = self.query("#status")
+        if not found:
+            if text:
+                self.mount(Static(text, id="status"))
+            return
+        status = cast(Static, found.first())
         if str(status.content) != text:
             status.update(text)
 
