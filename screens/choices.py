@@ -29,8 +29,9 @@ class ChoiceStep(StepScreen):
         if self.INTRO:
             yield Static(_(self.INTRO), classes="intro")
         yield from self.compose_notes()
+        # Its error line is mounted under it when Next is refused for it
+        # (StepScreen.show_field_errors), not built hidden on every visit.
         yield ChoiceList(self.choices(), self.current_value(), id=self.FIELD)
-        yield Static("", id=f"err-{self.FIELD}", classes="field-error")
 
     def compose_notes(self) -> ComposeResult:
         yield from ()

@@ -33,7 +33,8 @@ class RecoveryStep(StepScreen):
             ("same", _("Acquire the same license"), _("key computer parameters unchanged")),
             ("update", _("Update the license"), _("parameters changed: extra PIN code")),
         ], s.recover_choice, id="recover_choice")
-        yield Static("", id="err-recover_choice", classes="field-error")
+        # The choice's and the box's error lines are mounted under them when Next
+        # is refused for them (StepScreen.show_field_errors).
         # Only what the chosen way needs is on the step: the box for the same
         # license, the PIN in use and the extra PIN for an update.
         choice = s.recover_choice
@@ -41,7 +42,6 @@ class RecoveryStep(StepScreen):
                        s.same_params_ack, id="same_params")
         same.display = choice == "same"
         yield same
-        yield Static("", id="err-same_params", classes="field-error")
         in_use_line = Static(_("PIN code currently in use: {pin}").format(pin=in_use), id="pin-in-use",
                              markup=False)
         in_use_line.display = choice == "update"

@@ -152,6 +152,13 @@ async def test_recovery_shows_the_box_for_the_same_license_and_the_extra_pin_for
         await d.choose("#operation", "recover")
         await d.press("enter")
         await d.at("recovery")
+        # Next with the same license chosen but its box not ticked: the error
+        # line says why, under the box.
+        await d.choose("#recover_choice", "same")
+        await d.next()
+        await d.wait(lambda: "Tick the box" in d.text("#err-same_params"), what="the box's error line")
+        assert d.screen.query_one("#err-same_params").region.y > d.screen.query_one("#same_params").region.y
+        assert d.state.current == "recovery"
         await d.choose("#recover_choice", "update")
         await d.pilot.pause()
         assert not shown("#same_params"), "the same-license box is shown for an update"
