@@ -247,26 +247,25 @@ class LicwizApp(textual_fixes.QuietPop, App[int]):
         if popped:
             textual_fixes.release_left_behind()
         pushed = range(keep + 1, len(history) + 1)
-        if pushed:
-            self._collect_after_drawn()
         for depth in pushed:
             self.push_screen(self._build(history[depth - 1], depth))
         if pushed:
-            # The top step calls this once it is drawn and settled (nothing left
-            # to lay out or paint): the collector's work comes after the wait.
-            self.screen.call_after_refresh(gc.enable)
+            self._collect_after_drawn()
         if keep == len(history) and popped:
             steps[keep - 1].revisited()
 
     def _collect_after_drawn(self) -> None:
-        """Put Python's collector off while a step is built. Building one allocates
+        """Put Python's collector off while the step just pushed is built (Textual
+        mounts, styles and lays it out after this returns). Building one allocates
         enough for about eleven young collections (~2.5 ms of a Next here) and, in
         one Next of fourteen, a full one (~20 ms); done once the step is on screen,
-        the same work no longer delays it. It is turned on again when the step is
-        drawn (``_sync_stack``), or by a timer should that never come."""
+        the same work no longer delays it. The step turns it on again once drawn
+        and settled (nothing left to lay out or paint), or a timer does should
+        that never come."""
         if gc.isenabled():
             gc.disable()
             self.set_timer(COLLECTOR_PAUSE_LIMIT, gc.enable)
+        self.screen.call_after_refresh(gc.enable)
 
     def go_next(self, step: StepName | None = None) -> None:
         if flow.go_next(self.state, step) is not None:

@@ -28,18 +28,19 @@ def label_width(*labels: str) -> int:
 
 
 def field_cells(label: str, widget_id: str, value: str, placeholder: str = "", *,
-                disabled: bool = False, max_length: int = 0, width: int = LABEL_WIDTH) -> list[Widget]:
+                disabled: bool = False, max_length: int = 0, width: int | None = None) -> list[Widget]:
     """A field's label and its text field, for a ``.field-grid`` (label | field
     columns, an error line spanning both) or a row. ``width``: the label
-    column (``label_width``)."""
+    column's least width (``label_width``); None: as the stylesheet says."""
     label_widget = Label(label, classes="field-label")
-    label_widget.styles.min_width = width  # a grid column is as wide as its widest content: at least this
+    if width is not None:
+        label_widget.styles.min_width = width  # a grid column is as wide as its widest content: at least this
     return [label_widget, Input(value, id=widget_id, placeholder=placeholder,
                                 disabled=disabled, max_length=max_length)]
 
 
 def field_row(label: str, widget_id: str, value: str, placeholder: str = "", *,
-              disabled: bool = False, max_length: int = 0, width: int = LABEL_WIDTH) -> ComposeResult:
+              disabled: bool = False, max_length: int = 0, width: int | None = None) -> ComposeResult:
     """A labelled field on a row of its own (built whole: usable in compose and
     in mount); its error line ``#err-<widget_id>`` is added under it by
     ``StepScreen.show_field_errors`` when it first has an error."""

@@ -18,6 +18,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from .base import StepScreen
 from .dialogs import PathDialog
+from .kit import field_cells
 from .widgets import ChoiceList, TickBox
 
 ACCURACY_LABEL = N_("I am aware that license recovery procedure will require re-entering "
@@ -51,9 +52,8 @@ class OwnerStepBase(StepScreen):
                 if name != "kind":
                     required = name in REQUIRED or (name == "organisation" and o.kind == "organisation")
                     hint = _(_PLACEHOLDERS.get(name, "") or (N_("required") if required else N_("optional")))
-                    yield Label(_(LABELS[name]), classes="field-label")
-                    yield Input(getattr(o, name), id=f"{self.PREFIX}-{name}", placeholder=hint,
-                                max_length=200)
+                    yield from field_cells(_(LABELS[name]), f"{self.PREFIX}-{name}", getattr(o, name), hint,
+                                           max_length=200)
         yield from self.compose_extra()
 
     def compose_extra(self) -> ComposeResult:
